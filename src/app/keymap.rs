@@ -1,0 +1,123 @@
+//! Keys → commands. Defaults follow k9s / lazydocker habits; every binding can
+//! be replaced (`Keymap::bind`).
+
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+
+use super::Command;
+
+/// A key as the keymap sees it (code + the modifiers that matter).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Key {
+    pub code: KeyCode,
+    pub ctrl: bool,
+}
+
+impl From<KeyEvent> for Key {
+    fn from(k: KeyEvent) -> Self {
+        Self {
+            code: k.code,
+            ctrl: k.modifiers.contains(KeyModifiers::CONTROL),
+        }
+    }
+}
+
+impl Key {
+    pub const fn plain(code: KeyCode) -> Self {
+        Self { code, ctrl: false }
+    }
+    pub const fn ctrl(c: char) -> Self {
+        Self {
+            code: KeyCode::Char(c),
+            ctrl: true,
+        }
+    }
+    /// How the help screen writes it.
+    pub fn label(&self) -> String {
+        let base = match self.code {
+            KeyCode::Char(' ') => "space".to_string(),
+            KeyCode::Char(c) => c.to_string(),
+            KeyCode::Enter => "enter".into(),
+            KeyCode::Esc => "esc".into(),
+            KeyCode::Up => "↑".into(),
+            KeyCode::Down => "↓".into(),
+            KeyCode::Home => "home".into(),
+            KeyCode::End => "end".into(),
+            KeyCode::PageUp => "pgup".into(),
+            KeyCode::PageDown => "pgdn".into(),
+            KeyCode::Backspace => "backspace".into(),
+            KeyCode::Tab => "tab".into(),
+            other => format!("{other:?}").to_lowercase(),
+        };
+        if self.ctrl {
+            format!("ctrl-{base}")
+        } else {
+            base
+        }
+    }
+}
+
+/// The key bindings in force.
+#[derive(Debug, Clone)]
+pub struct Keymap {
+    /// In priority order: the first key bound to a command is the one hints show.
+    map: Vec<(Key, Command)>,
+}
+
+impl Default for Keymap {
+    fn default() -> Self {
+        use Command::*;
+        use KeyCode as K;
+        let pairs = [
+            (Key::plain(K::Char('q')), Quit),
+            (Key::ctrl('c'), Quit),
+            (Key::plain(K::Char('?')), Help),
+            (Key::plain(K::Char('/')), Filter),
+            (Key::plain(K::Char(':')), Palette),
+            (Key::plain(K::Char('k')), Up),
+            (Key::plain(K::Up), Up),
+            (Key::plain(K::Char('j')), Down),
+            (Key::plain(K::Down), Down),
+            (Key::plain(K::Char('g')), Top),
+            (Key::plain(K::Home), Top),
+            (Key::plain(K::Char('G')), Bottom),
+            (Key::plain(K::End), Bottom),
+            (Key::ctrl('d'), HalfPageDown),
+            (Key::plain(K::PageDown), HalfPageDown),
+            (Key::ctrl('u'), HalfPageUp),
+            (Key::plain(K::PageUp), HalfPageUp),
+            (Key::plain(K::Enter), Enter),
+            (Key::plain(K::Char('l')), Enter),
+            (Key::plain(K::Right), Enter),
+            (Key::plain(K::Esc), Back),
+            (Key::plain(K::Char('h')), Back),
+            (Key::plain(K::Left), Back),
+        ];
+        Self {
+            map: pairs.to_vec(),
+        }
+    }
+}
+
+impl Keymap {
+    /// The command bound to `key`, if any.
+    pub fn command(&self, key: KeyEvent) -> Option<Command> {
+        // Shifted letters arrive as the upper-case char (SHIFT is ignored here).
+        let key = Key::from(key);
+        self.map.iter().find(|(k, _)| *k == key).map(|(_, c)| *c)
+    }
+
+    /// Bind `key` to `command`, replacing what it did before.
+    pub fn bind(&mut self, key: Key, command: Command) {
+        self.map.retain(|(k, _)| *k != key);
+        self.map.insert(0, (key, command));
+    }
+
+    /// Keys bound to `command`, most prominent first, for hints and help.
+    pub fn keys_for(&self, command: Command) -> Vec<String> {
+        self.map
+            .iter()
+            .filter(|(_, c)| *c == command)
+            .map(|(k, _)| k.label())
+            .collect()
+    }
+}

@@ -1,0 +1,246 @@
+//! `update(&mut State, Action) -> Vec<Effect>`: the console's only state
+//! transition. Synchronous and free of I/O, so it is tested without a terminal.
+
+use crossterm::event::{Event, KeyCode, KeyEvent};
+use tui_input::Input;
+use tui_input::backend::crossterm::EventHandler;
+
+use super::rows::row_names;
+use super::state::{Flash, Mode, Screen, State, View};
+use super::{Action, Command, Effect};
+
+/// Apply one action. Returns the side effects the runner must carry out.
+pub fn update(state: &mut State, action: Action) -> Vec<Effect> {
+    match action {
+        Action::Key(key) => on_key(state, key),
+        Action::Command(c) => on_command(state, c),
+        Action::Fleet(u) => {
+            if state.fleet.apply(u) {
+                clamp_selection(state);
+                state.dirty = true;
+            }
+            Vec::new()
+        }
+        Action::Tick => {
+            state.now = chrono::Utc::now();
+            // Uptime columns move on; redraw once a second, not on every frame.
+            state.dirty = true;
+            Vec::new()
+        }
+        Action::Resize(_, h) => {
+            state.page_rows = usize::from(h.saturating_sub(6)).max(1);
+            state.dirty = true;
+            Vec::new()
+        }
+    }
+}
+
+fn on_key(state: &mut State, key: KeyEvent) -> Vec<Effect> {
+    match &mut state.mode {
+        Mode::Normal => match state.keymap.command(key) {
+            Some(c) => on_command(state, c),
+            None => Vec::new(),
+        },
+        Mode::Help => {
+            // Any key closes help; q still quits.
+            state.mode = Mode::Normal;
+            state.dirty = true;
+            match state.keymap.command(key) {
+                Some(Command::Quit) => vec![Effect::Quit],
+                _ => Vec::new(),
+            }
+        }
+        Mode::Filter(input) => {
+            state.dirty = true;
+            match key.code {
+                KeyCode::Esc => {
+                    state.mode = Mode::Normal;
+                    set_filter(state, String::new());
+                }
+                KeyCode::Enter => state.mode = Mode::Normal,
+                _ => {
+                    input.handle_event(&Event::Key(key));
+                    let text = input.value().to_string();
+                    set_filter(state, text);
+                }
+            }
+            Vec::new()
+        }
+        Mode::Palette(input) => {
+            state.dirty = true;
+            match key.code {
+                KeyCode::Esc => {
+                    state.mode = Mode::Normal;
+                    Vec::new()
+                }
+                KeyCode::Enter => {
+                    let line = input.value().trim().to_string();
+                    state.mode = Mode::Normal;
+                    run_palette(state, &line)
+                }
+                _ => {
+                    input.handle_event(&Event::Key(key));
+                    Vec::new()
+                }
+            }
+        }
+    }
+}
+
+fn set_filter(state: &mut State, text: String) {
+    let screen = state.screen_mut();
+    screen.filter = text;
+    screen.selected = 0;
+}
+
+fn on_command(state: &mut State, command: Command) -> Vec<Effect> {
+    state.dirty = true;
+    let n = row_names(state).len();
+    let page = (state.page_rows / 2).max(1);
+    let screen = state.screen_mut();
+    match command {
+        Command::Quit => return vec![Effect::Quit],
+        Command::Help => state.mode = Mode::Help,
+        Command::Filter => {
+            let current = state.screen().filter.clone();
+            state.mode = Mode::Filter(Input::new(current));
+        }
+        Command::Palette => state.mode = Mode::Palette(Input::default()),
+        Command::Up => screen.selected = screen.selected.saturating_sub(1),
+        Command::Down => screen.selected = (screen.selected + 1).min(n.saturating_sub(1)),
+        Command::Top => screen.selected = 0,
+        Command::Bottom => screen.selected = n.saturating_sub(1),
+        Command::HalfPageDown => {
+            screen.selected = (screen.selected + page).min(n.saturating_sub(1))
+        }
+        Command::HalfPageUp => screen.selected = screen.selected.saturating_sub(page),
+        Command::Enter => enter(state),
+        Command::Back => back(state),
+    }
+    Vec::new()
+}
+
+fn enter(state: &mut State) {
+    let names = row_names(state);
+    let Some(name) = names.get(state.screen().selected).cloned() else {
+        return;
+    };
+    let next = match &state.screen().view {
+        View::Projects => View::Environments { project: name },
+        View::Environments { project } => View::Hosts {
+            project: project.clone(),
+            env: name,
+        },
+        // Host details arrive with the logs view; nothing deeper yet.
+        View::Hosts { .. } => return,
+    };
+    state.stack.push(Screen::new(next));
+}
+
+fn back(state: &mut State) {
+    if !state.screen().filter.is_empty() {
+        set_filter(state, String::new());
+    } else if state.stack.len() > 1 {
+        state.stack.pop();
+    }
+}
+
+fn clamp_selection(state: &mut State) {
+    let n = row_names(state).len();
+    let screen = state.screen_mut();
+    screen.selected = screen.selected.min(n.saturating_sub(1));
+}
+
+fn flash_error(state: &mut State, text: String) {
+    state.flash = Some(Flash { text, error: true });
+}
+
+/// Run a `:` palette line.
+fn run_palette(state: &mut State, line: &str) -> Vec<Effect> {
+    state.flash = None;
+    let mut words = line.split_whitespace();
+    let verb = words.next().unwrap_or("");
+    let arg = words.next();
+    match (verb, arg) {
+        ("", _) => {}
+        ("q" | "q!" | "quit", _) => return vec![Effect::Quit],
+        ("help", _) => state.mode = Mode::Help,
+        ("projects" | "p", _) => state.stack.truncate(1),
+        ("project", Some(name)) => {
+            if state.config.project(name).is_some() {
+                state.stack.truncate(1);
+                state.stack.push(Screen::new(View::Environments {
+                    project: name.to_string(),
+                }));
+            } else {
+                let known: Vec<&str> = state
+                    .config
+                    .projects
+                    .iter()
+                    .map(|p| p.name.as_str())
+                    .collect();
+                flash_error(
+                    state,
+                    format!("no project \"{name}\"; known: {}", known.join(", ")),
+                );
+            }
+        }
+        ("env" | "e", Some(spec)) => goto_env(state, spec),
+        ("env" | "e" | "project", None) => {
+            flash_error(state, format!(":{verb} needs a name, e.g. :{verb} prod"))
+        }
+        (other, _) => flash_error(
+            state,
+            format!("unknown command \":{other}\"; try :projects, :project NAME, :env NAME, :q"),
+        ),
+    }
+    Vec::new()
+}
+
+/// `:env NAME` (in the current or only project) or `:env PROJECT/NAME`.
+fn goto_env(state: &mut State, spec: &str) {
+    let (project, env) = match spec.split_once('/') {
+        Some((p, e)) => (Some(p.to_string()), e.to_string()),
+        None => (current_project(state), spec.to_string()),
+    };
+    let project = project.or_else(|| match state.config.projects.as_slice() {
+        [only] => Some(only.name.clone()),
+        _ => None,
+    });
+    let Some(project) = project else {
+        flash_error(
+            state,
+            format!("which project? open one first or write :env PROJECT/{env}"),
+        );
+        return;
+    };
+    if state.config.project(&project).is_none() {
+        flash_error(state, format!("no project \"{project}\""));
+        return;
+    }
+    if state.config.environment(&env).is_none() {
+        let known: Vec<&str> = state
+            .config
+            .environments
+            .iter()
+            .map(|e| e.name.as_str())
+            .collect();
+        flash_error(
+            state,
+            format!("no environment \"{env}\"; known: {}", known.join(", ")),
+        );
+        return;
+    }
+    state.stack.truncate(1);
+    state.stack.push(Screen::new(View::Environments {
+        project: project.clone(),
+    }));
+    state.stack.push(Screen::new(View::Hosts { project, env }));
+}
+
+fn current_project(state: &State) -> Option<String> {
+    state.stack.iter().rev().find_map(|s| match &s.view {
+        View::Environments { project } | View::Hosts { project, .. } => Some(project.clone()),
+        View::Projects => None,
+    })
+}

@@ -1,0 +1,298 @@
+//! The validated inventory: what `config::load` hands to the rest of the program.
+//! Plain data only — no serde spans, no ratatui, no bollard.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::PathBuf;
+
+/// A whole, validated inventory file.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The file it was read from (used in messages).
+    pub path: PathBuf,
+    pub settings: Settings,
+    /// Environments in promotion order (dev → test → staging → prod …).
+    pub environments: Vec<Environment>,
+    /// Hosts in file order.
+    pub hosts: Vec<Host>,
+    /// Projects in file order.
+    pub projects: Vec<Project>,
+    /// Registries by name.
+    pub registries: Vec<Registry>,
+}
+
+/// `[settings]`: console-wide preferences.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Settings {
+    /// Theme name (a file in `themes/` or the user's theme dir); default "default".
+    pub theme: String,
+    /// Seconds for every Docker API call before it counts as failed; default 5.
+    pub docker_timeout_secs: u64,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            theme: "default".into(),
+            docker_timeout_secs: 5,
+        }
+    }
+}
+
+/// `[[environments]]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Environment {
+    pub name: String,
+    /// Extra env vars every container in this environment gets (besides ENVT and PROJ).
+    pub env: BTreeMap<String, String>,
+    /// Dangerous actions need the environment's name typed (prod).
+    pub confirm: bool,
+    /// This environment's accent colour: a colour name (`red`, `lightblue`…),
+    /// `#rrggbb` or a palette index `"0"`..`"255"` (checked at load; see
+    /// [`crate::config::ColourSpec`]). `Theme::env_accent` turns it into a colour.
+    pub accent: Option<String>,
+    /// Only versions that ran healthy in the previous environment may be deployed here.
+    pub require_promotion_from: Option<String>,
+}
+
+/// `[[hosts]]`: one Docker engine.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Host {
+    pub name: String,
+    pub endpoint: Endpoint,
+    pub labels: Vec<String>,
+}
+
+/// How to reach a Docker engine.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Endpoint {
+    /// `unix:///run/docker.sock`
+    Unix { path: PathBuf },
+    /// `tcp://10.0.0.5:2375`, optionally with TLS client certificates.
+    Tcp { addr: String, tls: Option<TlsFiles> },
+    /// `ssh://user@host[:port]` through bollard's ssh transport.
+    Ssh { url: String },
+}
+
+impl fmt::Display for Endpoint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Endpoint::Unix { path } => write!(f, "unix://{}", path.display()),
+            Endpoint::Tcp { addr, tls: None } => write!(f, "tcp://{addr}"),
+            Endpoint::Tcp { addr, tls: Some(_) } => write!(f, "tcp://{addr} (tls)"),
+            Endpoint::Ssh { url } => f.write_str(url),
+        }
+    }
+}
+
+/// Client certificate files for a TLS tcp endpoint (paths, checked to exist at
+/// load; relative paths in the file are joined to the config file's directory).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsFiles {
+    pub ca: PathBuf,
+    pub cert: PathBuf,
+    pub key: PathBuf,
+}
+
+/// A reference to a secret; the secret itself is never stored in the config.
+#[derive(Clone, PartialEq, Eq)]
+pub enum SecretRef {
+    /// `env:NAME`
+    Env(String),
+    /// `file:PATH`; after `config::load`, a relative path is already joined to
+    /// the config file's directory (and `~/` expanded).
+    File(PathBuf),
+}
+
+impl fmt::Debug for SecretRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SecretRef::Env(n) => write!(f, "env:{n}"),
+            SecretRef::File(p) => write!(f, "file:{}", p.display()),
+        }
+    }
+}
+
+/// A resolved secret value. Its `Debug`/`Display` never show the value.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: String) -> Self {
+        Self(value)
+    }
+    /// The value, for handing to an API. Never print or log it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(••••)")
+    }
+}
+
+impl fmt::Display for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("••••")
+    }
+}
+
+/// `[[registries]]`.
+#[derive(Debug, Clone)]
+pub struct Registry {
+    pub name: String,
+    /// `http://10.0.0.1:5000` or `https://harbor.example.com`.
+    pub url: String,
+    pub username: Option<String>,
+    pub password: Option<SecretRef>,
+}
+
+/// `[[projects]]`.
+#[derive(Debug, Clone)]
+pub struct Project {
+    pub name: String,
+    /// Image repository without tag, e.g. `10.213.0.1:5000/demo/web`.
+    pub image: String,
+    /// Name of a `[[registries]]` entry used to push/pull, if any.
+    pub registry: Option<String>,
+    pub container: ContainerSpec,
+    pub health: HealthSpec,
+    pub rollout: RolloutPolicy,
+    /// Hosts per environment name, in order. Every key is a known environment,
+    /// every host a known host.
+    pub hosts: BTreeMap<String, Vec<String>>,
+}
+
+impl Project {
+    /// Host names of this project in `env` (empty when none).
+    pub fn hosts_in(&self, env: &str) -> &[String] {
+        self.hosts.get(env).map(Vec::as_slice).unwrap_or(&[])
+    }
+}
+
+/// Container network mode.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NetworkMode {
+    Host,
+    Bridge,
+}
+
+/// `[projects.container]`.
+#[derive(Debug, Clone)]
+pub struct ContainerSpec {
+    pub command: Option<Vec<String>>,
+    /// `"8080:80"` style port mappings (bridge mode only).
+    pub ports: Vec<String>,
+    pub env: BTreeMap<String, String>,
+    /// Env vars whose values come from secret references.
+    pub secret_env: BTreeMap<String, SecretRef>,
+    /// `"/host/path:/container/path[:ro]"`.
+    pub volumes: Vec<String>,
+    pub network: NetworkMode,
+    /// `no | always | unless-stopped | on-failure`.
+    pub restart: String,
+}
+
+/// `[projects.health]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HealthSpec {
+    /// HTTP path probed on the host's address (e.g. `/health`), if any.
+    pub http_path: Option<String>,
+    /// Port the probe targets; default 80.
+    pub port: u16,
+    /// Also/only a plain TCP connect probe.
+    pub tcp: bool,
+    /// Use the image's Docker HEALTHCHECK status when it has one.
+    pub docker: bool,
+    pub interval_ms: u64,
+    pub timeout_ms: u64,
+    pub retries: u32,
+    pub start_period_ms: u64,
+}
+
+impl Default for HealthSpec {
+    fn default() -> Self {
+        Self {
+            http_path: None,
+            port: 80,
+            tcp: false,
+            docker: true,
+            interval_ms: 500,
+            timeout_ms: 2000,
+            retries: 3,
+            start_period_ms: 0,
+        }
+    }
+}
+
+/// How many hosts may be out of service at once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MaxUnavailable {
+    Count(u32),
+    Percent(u32),
+    /// `ceil(n / 8)`.
+    Default,
+}
+
+/// What a rollout does when a host fails its health gate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FailureAction {
+    /// Stop launching batches; restore only the failed hosts.
+    Pause,
+    /// Also roll completed batches back to the previous release.
+    Rollback,
+}
+
+/// What a rollout does when a host cannot pull the image.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PullFailure {
+    /// Abort before any restart.
+    Abort,
+    /// Leave that host out of the rollout.
+    SkipHost,
+}
+
+/// `[projects.rollout]`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RolloutPolicy {
+    pub max_unavailable: MaxUnavailable,
+    pub failure_action: FailureAction,
+    /// Share of hosts (0.0..=1.0) allowed to fail before the failure action applies.
+    pub max_failure_ratio: f64,
+    pub pull_concurrency: u32,
+    pub on_pull_failure: PullFailure,
+    /// How many previous releases' containers stay kept (stopped) per host.
+    pub keep_releases: u32,
+    /// First batch is one host that waits for a resume (or `canary_wait_secs`).
+    pub canary: bool,
+    pub canary_wait_secs: Option<u64>,
+}
+
+impl Default for RolloutPolicy {
+    fn default() -> Self {
+        Self {
+            max_unavailable: MaxUnavailable::Default,
+            failure_action: FailureAction::Rollback,
+            max_failure_ratio: 0.0,
+            pull_concurrency: 16,
+            on_pull_failure: PullFailure::Abort,
+            keep_releases: 2,
+            canary: false,
+            canary_wait_secs: None,
+        }
+    }
+}
+
+impl Config {
+    pub fn project(&self, name: &str) -> Option<&Project> {
+        self.projects.iter().find(|p| p.name == name)
+    }
+    pub fn environment(&self, name: &str) -> Option<&Environment> {
+        self.environments.iter().find(|e| e.name == name)
+    }
+    pub fn host(&self, name: &str) -> Option<&Host> {
+        self.hosts.iter().find(|h| h.name == name)
+    }
+}

@@ -1,0 +1,223 @@
+//! Validation of `[settings]`, `[[environments]]`, `[[hosts]]` and `[[registries]]`.
+
+use std::path::PathBuf;
+
+use toml::Spanned;
+
+use super::{Validator, display_dir};
+use crate::config::colour::{COLOUR_HINT, ColourSpec};
+use crate::config::endpoint::{check_registry_url, parse_endpoint};
+use crate::config::error::{MISSING, quote};
+use crate::config::model::*;
+use crate::config::raw::*;
+use crate::config::values::problem;
+
+impl Validator<'_> {
+    pub(super) fn settings(&mut self, raw: Option<Table<RawSettings>>) -> Settings {
+        let mut s = Settings::default();
+        let Some(Table(raw)) = raw else { return s };
+        if let Some(theme) = raw.theme {
+            self.name(&theme, "settings.theme");
+            s.theme = theme.into_inner();
+        }
+        s.docker_timeout_secs = self.int_in(
+            &raw.docker_timeout_secs,
+            "settings.docker_timeout_secs",
+            1..=3600,
+            5,
+            "seconds",
+        ) as u64;
+        s
+    }
+
+    pub(super) fn environments(
+        &mut self,
+        raw: Option<Spanned<Vec<Table<RawEnvironment>>>>,
+    ) -> Vec<Environment> {
+        let hint = "add at least one [[environments]] table with a name, e.g. name = \"dev\" (environments are listed in promotion order)";
+        let Some(raw) = raw else {
+            self.fail(
+                0..0,
+                "environments",
+                MISSING.into(),
+                problem("no environments defined", hint),
+            );
+            return Vec::new();
+        };
+        if raw.get_ref().is_empty() {
+            let value = self.at.quoted_src(raw.span());
+            self.fail(
+                raw.span(),
+                "environments",
+                value,
+                problem("the environments list is empty", hint),
+            );
+        }
+        let raw = raw.into_inner();
+        self.unique("environment", "environments", raw.iter().map(|e| &e.name));
+        let mut out: Vec<Environment> = Vec::new();
+        for (i, e) in raw.iter().enumerate() {
+            let key = format!("environments[{i}]");
+            self.name(&e.name, &format!("{key}.name"));
+            let env = self.env_map(&e.env, &format!("{key}.env"));
+            if let Some(a) = &e.accent
+                && ColourSpec::parse(a.get_ref()).is_none()
+            {
+                let p = problem("not a colour", COLOUR_HINT);
+                self.fail(a.span(), &format!("{key}.accent"), quote(a.get_ref()), p);
+            }
+            if let Some(from) = &e.require_promotion_from {
+                let earlier: Vec<&str> = out.iter().map(|x| x.name.as_str()).collect();
+                if !earlier.contains(&from.get_ref().as_str()) {
+                    let known = raw.iter().any(|x| x.name.get_ref() == from.get_ref());
+                    let what = if known {
+                        "must name an earlier environment (environments are ordered as written)"
+                    } else {
+                        "unknown environment"
+                    };
+                    let hint = if earlier.is_empty() {
+                        "the first environment cannot require a promotion; remove this key"
+                            .to_string()
+                    } else {
+                        format!(
+                            "name one of the environments above this one: {}",
+                            earlier.join(", ")
+                        )
+                    };
+                    self.fail(
+                        from.span(),
+                        &format!("{key}.require_promotion_from"),
+                        quote(from.get_ref()),
+                        problem(what, hint),
+                    );
+                }
+            }
+            out.push(Environment {
+                name: e.name.get_ref().clone(),
+                env,
+                confirm: e.confirm.unwrap_or(false),
+                accent: e.accent.as_ref().map(|a| a.get_ref().clone()),
+                require_promotion_from: e
+                    .require_promotion_from
+                    .as_ref()
+                    .map(|r| r.get_ref().clone()),
+            });
+        }
+        out
+    }
+
+    pub(super) fn hosts(&mut self, raw: &[Table<RawHost>]) -> Vec<Host> {
+        self.unique("host", "hosts", raw.iter().map(|h| &h.name));
+        raw.iter()
+            .enumerate()
+            .map(|(i, h)| self.host(i, h))
+            .collect()
+    }
+
+    fn host(&mut self, i: usize, h: &RawHost) -> Host {
+        let key = format!("hosts[{i}]");
+        self.name(&h.name, &format!("{key}.name"));
+        for (j, l) in h.labels.iter().enumerate() {
+            self.name(l, &format!("{key}.labels[{j}]"));
+        }
+        let ekey = format!("{key}.endpoint");
+        let parsed = parse_endpoint(h.endpoint.get_ref());
+        let mut endpoint = match parsed {
+            Ok(e) => e,
+            Err(p) => {
+                self.fail(h.endpoint.span(), &ekey, quote(h.endpoint.get_ref()), p);
+                // Placeholder; the config is rejected anyway.
+                Endpoint::Tcp {
+                    addr: String::new(),
+                    tls: None,
+                }
+            }
+        };
+        match (&mut endpoint, &h.tls) {
+            (Endpoint::Tcp { tls, .. }, Some(raw_tls)) => {
+                *tls = Some(TlsFiles {
+                    ca: self.tls_file(&raw_tls.ca, &format!("{key}.tls.ca")),
+                    cert: self.tls_file(&raw_tls.cert, &format!("{key}.tls.cert")),
+                    key: self.tls_file(&raw_tls.key, &format!("{key}.tls.key")),
+                });
+            }
+            (other, Some(_)) => {
+                let scheme = match other {
+                    Endpoint::Unix { .. } => "unix",
+                    _ => "ssh",
+                };
+                self.fail(
+                    h.endpoint.span(),
+                    &ekey,
+                    quote(h.endpoint.get_ref()),
+                    problem(
+                        format!("tls is set, but TLS client certificates only apply to tcp:// endpoints, not {scheme}://"),
+                        "remove `tls` from this host, or use a tcp://HOST:PORT endpoint (usually port 2376)",
+                    ),
+                );
+            }
+            (_, None) => {}
+        }
+        Host {
+            name: h.name.get_ref().clone(),
+            endpoint,
+            labels: h.labels.iter().map(|l| l.get_ref().clone()).collect(),
+        }
+    }
+
+    fn tls_file(&mut self, s: &Str, key: &str) -> PathBuf {
+        let path = self.resolve_path(s.get_ref());
+        let r = match std::fs::metadata(&path) {
+            Ok(m) if m.is_file() => Ok(()),
+            Ok(_) => Err(format!("TLS file {} is not a regular file", path.display())),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                Err(format!("TLS file not found: {}", path.display()))
+            }
+            Err(e) => Err(format!("cannot read TLS file {}: {e}", path.display())),
+        };
+        if let Err(p) = r {
+            let hint = format!(
+                "relative paths start at the config file's directory ({}); put the file there or fix the path",
+                display_dir(self.base)
+            );
+            self.fail(s.span(), key, quote(s.get_ref()), problem(p, hint));
+        }
+        path
+    }
+
+    pub(super) fn registries(&mut self, raw: &[Table<RawRegistry>]) -> Vec<Registry> {
+        self.unique("registry", "registries", raw.iter().map(|r| &r.name));
+        let mut out = Vec::new();
+        for (i, r) in raw.iter().enumerate() {
+            let key = format!("registries[{i}]");
+            self.name(&r.name, &format!("{key}.name"));
+            self.check(
+                &r.url,
+                &format!("{key}.url"),
+                check_registry_url(r.url.get_ref()),
+            );
+            if let Some(u) = &r.username {
+                let ok = if u.get_ref().trim().is_empty() {
+                    Err(problem(
+                        "empty username",
+                        "remove the key or give the user name",
+                    ))
+                } else {
+                    Ok(())
+                };
+                self.check(u, &format!("{key}.username"), ok);
+            }
+            let password = r
+                .password
+                .as_ref()
+                .and_then(|p| self.secret(p, &format!("{key}.password")));
+            out.push(Registry {
+                name: r.name.get_ref().clone(),
+                url: r.url.get_ref().trim_end_matches('/').to_string(),
+                username: r.username.as_ref().map(|u| u.get_ref().clone()),
+                password,
+            });
+        }
+        out
+    }
+}

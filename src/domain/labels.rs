@@ -1,0 +1,19 @@
+//! The labels shipdeck puts on every container it starts. The fleet is the
+//! source of truth: these labels are all `status` and `rollback` need.
+
+/// Project name.
+pub const PROJECT: &str = "shipdeck.project";
+/// Environment name.
+pub const ENV: &str = "shipdeck.env";
+/// Version (image tag) the container runs.
+pub const VERSION: &str = "shipdeck.version";
+/// Image digest (`sha256:…`) the container was created from.
+pub const DIGEST: &str = "shipdeck.digest";
+/// Release id of the rollout that created it.
+pub const RELEASE: &str = "shipdeck.release";
+/// `user@machine` of the operator.
+pub const DEPLOYED_BY: &str = "shipdeck.deployed_by";
+/// RFC 3339 time of the deploy.
+pub const DEPLOYED_AT: &str = "shipdeck.deployed_at";
+/// `current` for the serving container, `previous` for a kept one.
+pub const ROLE: &str = "shipdeck.role";

@@ -1,0 +1,133 @@
+//! Opening a bollard client for a configured endpoint, with a timeout on every
+//! call and API version negotiation (one binary serves old and new engines).
+
+use std::time::Duration;
+
+use bollard::{API_DEFAULT_VERSION, Docker};
+use thiserror::Error;
+
+use crate::config::Endpoint;
+
+/// A failure talking to one host's engine.
+#[derive(Debug, Error, Clone, PartialEq, Eq)]
+pub enum EngineError {
+    #[error("cannot open a client for {endpoint}: {reason}")]
+    Client { endpoint: String, reason: String },
+    #[error("{endpoint} did not answer within {secs}s ({what})")]
+    Timeout {
+        endpoint: String,
+        what: &'static str,
+        secs: u64,
+    },
+    #[error("{endpoint}: {what} failed: {reason}")]
+    Api {
+        endpoint: String,
+        what: &'static str,
+        reason: String,
+    },
+}
+
+impl EngineError {
+    /// A short form for a table cell.
+    pub fn short(&self) -> String {
+        match self {
+            EngineError::Client { reason, .. } => reason.clone(),
+            EngineError::Timeout { what, secs, .. } => format!("{what}: no answer in {secs}s"),
+            EngineError::Api { what, reason, .. } => format!("{what}: {reason}"),
+        }
+    }
+}
+
+/// Flatten a bollard error to one line an operator can act on.
+pub fn describe(err: &bollard::errors::Error) -> String {
+    use bollard::errors::Error as E;
+    match err {
+        E::DockerResponseServerError {
+            status_code,
+            message,
+        } => format!("engine answered {status_code}: {message}"),
+        E::HyperResponseError { err } => {
+            // hyper's Display is terse ("client error (Connect)"); the source says why.
+            let mut s = err.to_string();
+            let mut src = std::error::Error::source(err);
+            while let Some(e) = src {
+                s.push_str(": ");
+                s.push_str(&e.to_string());
+                src = e.source();
+            }
+            s
+        }
+        other => {
+            let mut s = other.to_string();
+            let mut src = std::error::Error::source(other);
+            while let Some(e) = src {
+                s.push_str(": ");
+                s.push_str(&e.to_string());
+                src = e.source();
+            }
+            s
+        }
+    }
+}
+
+/// Run `fut` with `timeout`, mapping both failure kinds to `EngineError`.
+pub async fn timed<T>(
+    endpoint: &str,
+    what: &'static str,
+    timeout: Duration,
+    fut: impl std::future::Future<Output = Result<T, bollard::errors::Error>>,
+) -> Result<T, EngineError> {
+    match tokio::time::timeout(timeout, fut).await {
+        Ok(Ok(v)) => Ok(v),
+        Ok(Err(e)) => Err(EngineError::Api {
+            endpoint: endpoint.to_string(),
+            what,
+            reason: describe(&e),
+        }),
+        Err(_) => Err(EngineError::Timeout {
+            endpoint: endpoint.to_string(),
+            what,
+            secs: timeout.as_secs().max(1),
+        }),
+    }
+}
+
+/// Open a client for `endpoint` and negotiate the API version.
+///
+/// `timeout` bounds the negotiation and is also bollard's per-request timeout,
+/// so no later call on the returned client can hang forever.
+pub async fn connect(endpoint: &Endpoint, timeout: Duration) -> Result<Docker, EngineError> {
+    let shown = endpoint.to_string();
+    let secs = timeout.as_secs().max(1);
+    let client = match endpoint {
+        Endpoint::Unix { path } => {
+            Docker::connect_with_unix(&path.to_string_lossy(), secs, API_DEFAULT_VERSION)
+        }
+        Endpoint::Tcp { addr, tls: None } => {
+            Docker::connect_with_http(&format!("tcp://{addr}"), secs, API_DEFAULT_VERSION)
+        }
+        Endpoint::Tcp {
+            addr,
+            tls: Some(tls),
+        } => Docker::connect_with_ssl(
+            &format!("tcp://{addr}"),
+            &tls.key,
+            &tls.cert,
+            &tls.ca,
+            secs,
+            API_DEFAULT_VERSION,
+        ),
+        Endpoint::Ssh { url } => Docker::connect_with_ssh(url, secs, API_DEFAULT_VERSION, None),
+    }
+    .map_err(|e| EngineError::Client {
+        endpoint: shown.clone(),
+        reason: describe(&e),
+    })?;
+    timed(
+        &shown,
+        "version negotiation",
+        timeout,
+        client.negotiate_version(),
+    )
+    .await
+}

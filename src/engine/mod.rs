@@ -1,0 +1,10 @@
+//! The Docker adapter over bollard: connect by endpoint, read shipdeck
+//! containers, watch hosts by `docker events`. Must not import ratatui or app/ui.
+
+pub mod connect;
+pub mod inventory;
+pub mod watch;
+
+pub use connect::{EngineError, connect};
+pub use inventory::{list_app_containers, snapshot_fleet};
+pub use watch::{WatchConfig, spawn_fleet_watchers};

@@ -1,0 +1,234 @@
+//! One watcher task per host: connect, list, then follow `docker events` and
+//! report every change as a `FleetUpdate`. A host that stops answering is
+//! reported Unreachable and retried with exponential backoff. Nothing here
+//! blocks the caller: all results travel over a bounded channel.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use bollard::Docker;
+use bollard::query_parameters::EventsOptions;
+use futures::StreamExt;
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+use tracing::{debug, info, warn};
+
+use super::connect::{EngineError, connect, timed};
+use super::inventory::{inspect_app_container, list_app_containers};
+use crate::config::{Config, Host};
+use crate::domain::{FleetUpdate, labels};
+
+/// Timings of the watchers.
+#[derive(Debug, Clone, Copy)]
+pub struct WatchConfig {
+    /// Bound on every API call.
+    pub timeout: Duration,
+    /// First retry delay after a failure; doubles up to `backoff_max`.
+    pub backoff_min: Duration,
+    pub backoff_max: Duration,
+    /// How often an idle connection is pinged, so a hung (not closed) engine
+    /// is noticed too. Events alone cannot tell "quiet" from "frozen".
+    pub liveness_interval: Duration,
+}
+
+impl WatchConfig {
+    pub fn from_config(config: &Config) -> Self {
+        Self {
+            timeout: Duration::from_secs(config.settings.docker_timeout_secs.max(1)),
+            backoff_min: Duration::from_millis(500),
+            backoff_max: Duration::from_secs(8),
+            liveness_interval: Duration::from_secs(5),
+        }
+    }
+}
+
+/// Start one watcher per configured host. They stop when `cancel` fires or
+/// when the receiver is dropped.
+pub fn spawn_fleet_watchers(
+    config: &Config,
+    wc: WatchConfig,
+    tx: mpsc::Sender<FleetUpdate>,
+    cancel: CancellationToken,
+) -> Vec<JoinHandle<()>> {
+    config
+        .hosts
+        .iter()
+        .cloned()
+        .map(|host| {
+            let tx = tx.clone();
+            let cancel = cancel.child_token();
+            tokio::spawn(watch_host(host, wc, tx, cancel))
+        })
+        .collect()
+}
+
+/// Why a session ended.
+enum End {
+    /// Cancelled or nobody listens any more: the watcher stops.
+    Stop,
+    /// The host failed; `was_connected` resets the backoff.
+    Failed {
+        error: EngineError,
+        was_connected: bool,
+    },
+}
+
+async fn watch_host(
+    host: Host,
+    wc: WatchConfig,
+    tx: mpsc::Sender<FleetUpdate>,
+    cancel: CancellationToken,
+) {
+    let mut backoff = wc.backoff_min;
+    loop {
+        if tx
+            .send(FleetUpdate::Connecting {
+                host: host.name.clone(),
+            })
+            .await
+            .is_err()
+        {
+            return;
+        }
+        match session(&host, &wc, &tx, &cancel).await {
+            End::Stop => return,
+            End::Failed {
+                error,
+                was_connected,
+            } => {
+                if was_connected {
+                    backoff = wc.backoff_min;
+                }
+                warn!(host = %host.name, %error, "host unreachable");
+                let update = FleetUpdate::Unreachable {
+                    host: host.name.clone(),
+                    error: error.short(),
+                    retry_in_secs: backoff.as_secs().max(1),
+                };
+                if tx.send(update).await.is_err() {
+                    return;
+                }
+                tokio::select! {
+                    _ = cancel.cancelled() => return,
+                    _ = tokio::time::sleep(backoff) => {}
+                }
+                backoff = (backoff * 2).min(wc.backoff_max);
+            }
+        }
+    }
+}
+
+/// Container event actions that change nothing we show (health-check execs
+/// fire several times a second on a busy host).
+fn is_noise(action: &str) -> bool {
+    action.starts_with("exec_")
+        || action.starts_with("attach")
+        || action.starts_with("resize")
+        || action == "top"
+        || action == "export"
+        || action == "copy"
+        || action == "archive-path"
+        || action == "extract-to-dir"
+        || action == "commit"
+}
+
+async fn session(
+    host: &Host,
+    wc: &WatchConfig,
+    tx: &mpsc::Sender<FleetUpdate>,
+    cancel: &CancellationToken,
+) -> End {
+    let endpoint = host.endpoint.to_string();
+    let fail = |error| End::Failed {
+        error,
+        was_connected: false,
+    };
+    let docker: Docker = tokio::select! {
+        _ = cancel.cancelled() => return End::Stop,
+        r = connect(&host.endpoint, wc.timeout) => match r {
+            Ok(d) => d,
+            Err(e) => return fail(e),
+        },
+    };
+    // Subscribe before listing so that nothing happening in between is lost;
+    // a change seen twice is harmless, a change missed is not.
+    let filters = HashMap::from([
+        ("type".to_string(), vec!["container".to_string()]),
+        ("label".to_string(), vec![labels::PROJECT.to_string()]),
+    ]);
+    let mut events = docker.events(Some(EventsOptions {
+        filters: Some(filters),
+        ..Default::default()
+    }));
+    let containers = tokio::select! {
+        _ = cancel.cancelled() => return End::Stop,
+        r = list_app_containers(&docker, &endpoint, wc.timeout) => match r {
+            Ok(c) => c,
+            Err(e) => return fail(e),
+        },
+    };
+    info!(host = %host.name, n = containers.len(), "host connected");
+    let connected = FleetUpdate::Connected {
+        host: host.name.clone(),
+        api_version: docker.client_version().to_string(),
+        containers,
+    };
+    if tx.send(connected).await.is_err() {
+        return End::Stop;
+    }
+    let failed = |error| End::Failed {
+        error,
+        was_connected: true,
+    };
+    let mut liveness = tokio::time::interval(wc.liveness_interval);
+    liveness.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    liveness.tick().await;
+    loop {
+        tokio::select! {
+            _ = cancel.cancelled() => return End::Stop,
+            ev = events.next() => {
+                let msg = match ev {
+                    Some(Ok(msg)) => msg,
+                    Some(Err(e)) => {
+                        return failed(EngineError::Api {
+                            endpoint: endpoint.clone(),
+                            what: "event stream",
+                            reason: super::connect::describe(&e),
+                        })
+                    }
+                    None => {
+                        return failed(EngineError::Api {
+                            endpoint: endpoint.clone(),
+                            what: "event stream",
+                            reason: "closed by the engine".into(),
+                        })
+                    }
+                };
+                let action = msg.action.unwrap_or_default();
+                let Some(id) = msg.actor.and_then(|a| a.id) else { continue };
+                if is_noise(&action) {
+                    continue;
+                }
+                debug!(host = %host.name, %action, id = %id, "container event");
+                let update = if action == "destroy" {
+                    FleetUpdate::Removed { host: host.name.clone(), id }
+                } else {
+                    match inspect_app_container(&docker, &endpoint, wc.timeout, &id).await {
+                        Ok(Some(c)) => FleetUpdate::Container { host: host.name.clone(), container: Box::new(c) },
+                        Ok(None) => FleetUpdate::Removed { host: host.name.clone(), id },
+                        Err(e) => return failed(e),
+                    }
+                };
+                if tx.send(update).await.is_err() {
+                    return End::Stop;
+                }
+            }
+            _ = liveness.tick() => {
+                if let Err(e) = timed(&endpoint, "ping", wc.timeout, docker.ping()).await {
+                    return failed(e);
+                }
+            }
+        }
+    }
+}

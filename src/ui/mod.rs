@@ -1,0 +1,33 @@
+//! Drawing: pure functions of `&State` + `&Theme` onto a ratatui `Frame`.
+//! No I/O, no locks, no mutation of state here.
+
+pub mod format;
+pub mod views;
+pub mod widgets;
+
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Layout};
+
+use crate::app::{State, View};
+use crate::theme::Theme;
+
+/// Draw the whole console.
+pub fn draw(state: &State, theme: &Theme, frame: &mut Frame) {
+    let area = frame.area();
+    let [header, body, footer] = Layout::vertical([
+        Constraint::Length(1),
+        Constraint::Min(1),
+        Constraint::Length(1),
+    ])
+    .areas(area);
+    widgets::header::draw(state, theme, frame, header);
+    match &state.screen().view {
+        View::Projects => views::projects::draw(state, theme, frame, body),
+        View::Environments { project } => views::envs::draw(state, theme, frame, body, project),
+        View::Hosts { project, env } => views::hosts::draw(state, theme, frame, body, project, env),
+    }
+    widgets::footer::draw(state, theme, frame, footer);
+    if matches!(state.mode, crate::app::Mode::Help) {
+        views::help::draw(state, theme, frame, area);
+    }
+}

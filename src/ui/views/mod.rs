@@ -1,0 +1,59 @@
+//! One file per screen. Each `draw` is a pure function of state and theme.
+
+pub mod envs;
+pub mod help;
+pub mod hosts;
+pub mod projects;
+
+use ratatui::style::{Color, Style};
+
+use crate::app::rows::EnvSummary;
+use crate::domain::{ContainerState, Health, Reachability};
+use crate::theme::Theme;
+
+/// Colour of an environment summary's verdict.
+pub fn verdict_colour(theme: &Theme, s: &EnvSummary) -> Color {
+    match s.verdict() {
+        "ok" => theme.health_ok,
+        "mixed" | "starting" => theme.health_starting,
+        "no hosts" | "empty" => theme.muted,
+        _ => theme.health_bad,
+    }
+}
+
+pub fn health_style(theme: &Theme, h: Health) -> Style {
+    Style::default().fg(match h {
+        Health::Healthy => theme.health_ok,
+        Health::Unhealthy => theme.health_bad,
+        Health::Starting => theme.health_starting,
+        Health::None => theme.health_none,
+    })
+}
+
+pub fn state_style(theme: &Theme, s: ContainerState) -> Style {
+    Style::default().fg(match s {
+        ContainerState::Running => theme.state_running,
+        ContainerState::Exited | ContainerState::Dead => theme.state_stopped,
+        _ => theme.state_other,
+    })
+}
+
+pub fn reach_style(theme: &Theme, r: &Reachability) -> Style {
+    Style::default().fg(match r {
+        Reachability::Reachable { .. } => theme.host_reachable,
+        Reachability::Unreachable { .. } => theme.host_unreachable,
+        Reachability::Connecting => theme.host_connecting,
+    })
+}
+
+/// `v2 ×3, v1 ×1`
+pub fn versions_text(s: &EnvSummary) -> String {
+    if s.versions.is_empty() {
+        return "-".into();
+    }
+    s.versions
+        .iter()
+        .map(|(v, n)| format!("{v} ×{n}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}

@@ -1,0 +1,5 @@
+//! Pieces shared by every view: header, footer, table styling.
+
+pub mod footer;
+pub mod header;
+pub mod table;

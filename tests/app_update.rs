@@ -1,0 +1,201 @@
+//! `update()` without a terminal or an engine: navigation, filter, palette,
+//! fleet updates and selection clamping.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::path::Path;
+use std::sync::Arc;
+
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use shipdeck::app::{Action, Command, Effect, Mode, State, View, update};
+use shipdeck::domain::{FleetUpdate, Reachability};
+
+const CONFIG: &str = r#"
+[[environments]]
+name = "dev"
+[[environments]]
+name = "prod"
+[[hosts]]
+name = "a1"
+endpoint = "tcp://10.0.0.1:2375"
+[[hosts]]
+name = "a2"
+endpoint = "tcp://10.0.0.2:2375"
+[[hosts]]
+name = "b1"
+endpoint = "tcp://10.0.0.3:2375"
+[[projects]]
+name = "alpha"
+image = "r.example.com/alpha"
+[projects.hosts]
+dev = ["a1"]
+prod = ["a1", "a2", "b1"]
+[[projects]]
+name = "beta"
+image = "r.example.com/beta"
+[projects.hosts]
+prod = ["b1"]
+"#;
+
+fn state() -> State {
+    let config = shipdeck::config::load_str(CONFIG, Path::new("t.toml")).unwrap();
+    State::new(Arc::new(config), chrono::Utc::now())
+}
+
+fn key(code: KeyCode) -> Action {
+    Action::Key(KeyEvent::new(code, KeyModifiers::NONE))
+}
+
+fn typed(s: &mut State, text: &str) {
+    for c in text.chars() {
+        update(s, key(KeyCode::Char(c)));
+    }
+}
+
+#[test]
+fn drill_down_and_back() {
+    let mut s = state();
+    assert_eq!(s.screen().view, View::Projects);
+    update(&mut s, key(KeyCode::Char('j'))); // beta
+    update(&mut s, key(KeyCode::Enter));
+    assert_eq!(
+        s.screen().view,
+        View::Environments {
+            project: "beta".into()
+        }
+    );
+    update(&mut s, key(KeyCode::Char('G'))); // prod
+    update(&mut s, key(KeyCode::Enter));
+    assert_eq!(
+        s.screen().view,
+        View::Hosts {
+            project: "beta".into(),
+            env: "prod".into()
+        }
+    );
+    update(&mut s, key(KeyCode::Esc));
+    update(&mut s, key(KeyCode::Esc));
+    update(&mut s, key(KeyCode::Esc)); // extra esc at the root is harmless
+    assert_eq!(s.screen().view, View::Projects);
+    assert_eq!(s.screen().selected, 1, "selection kept when coming back");
+}
+
+#[test]
+fn selection_is_bounded() {
+    let mut s = state();
+    for _ in 0..5 {
+        update(&mut s, Action::Command(Command::Down));
+    }
+    assert_eq!(s.screen().selected, 1);
+    for _ in 0..5 {
+        update(&mut s, Action::Command(Command::Up));
+    }
+    assert_eq!(s.screen().selected, 0);
+    update(&mut s, Action::Command(Command::HalfPageDown));
+    assert_eq!(s.screen().selected, 1);
+}
+
+#[test]
+fn filter_narrows_rows_and_esc_clears_it() {
+    let mut s = state();
+    update(&mut s, key(KeyCode::Char('/')));
+    assert!(matches!(s.mode, Mode::Filter(_)));
+    typed(&mut s, "bet");
+    assert_eq!(shipdeck::app::rows::row_names(&s), vec!["beta"]);
+    update(&mut s, key(KeyCode::Enter));
+    assert!(matches!(s.mode, Mode::Normal));
+    assert_eq!(s.screen().filter, "bet");
+    // q in normal mode quits, but while typing a filter it is text.
+    update(&mut s, key(KeyCode::Char('/')));
+    typed(&mut s, "q");
+    assert!(matches!(s.mode, Mode::Filter(_)));
+    assert!(shipdeck::app::rows::row_names(&s).is_empty());
+    update(&mut s, key(KeyCode::Esc));
+    assert_eq!(s.screen().filter, "");
+    assert_eq!(shipdeck::app::rows::row_names(&s).len(), 2);
+}
+
+#[test]
+fn palette_jumps_and_reports_unknown_names() {
+    let mut s = state();
+    update(&mut s, key(KeyCode::Char(':')));
+    typed(&mut s, "env alpha/prod");
+    update(&mut s, key(KeyCode::Enter));
+    assert_eq!(
+        s.screen().view,
+        View::Hosts {
+            project: "alpha".into(),
+            env: "prod".into()
+        }
+    );
+    // Inside a project, :env NAME stays in it.
+    update(&mut s, key(KeyCode::Char(':')));
+    typed(&mut s, "env dev");
+    update(&mut s, key(KeyCode::Enter));
+    assert_eq!(
+        s.screen().view,
+        View::Hosts {
+            project: "alpha".into(),
+            env: "dev".into()
+        }
+    );
+    update(&mut s, key(KeyCode::Char(':')));
+    typed(&mut s, "env qa");
+    update(&mut s, key(KeyCode::Enter));
+    let flash = s.flash.clone().unwrap();
+    assert!(flash.error && flash.text.contains("\"qa\""), "{flash:?}");
+    update(&mut s, key(KeyCode::Char(':')));
+    typed(&mut s, "projects");
+    update(&mut s, key(KeyCode::Enter));
+    assert_eq!(s.screen().view, View::Projects);
+    update(&mut s, key(KeyCode::Char(':')));
+    typed(&mut s, "q");
+    assert_eq!(update(&mut s, key(KeyCode::Enter)), vec![Effect::Quit]);
+}
+
+#[test]
+fn quit_and_help() {
+    let mut s = state();
+    update(&mut s, key(KeyCode::Char('?')));
+    assert!(matches!(s.mode, Mode::Help));
+    // Any key closes help without acting.
+    assert!(update(&mut s, key(KeyCode::Char('j'))).is_empty());
+    assert!(matches!(s.mode, Mode::Normal));
+    assert_eq!(s.screen().selected, 0);
+    assert_eq!(update(&mut s, key(KeyCode::Char('q'))), vec![Effect::Quit]);
+}
+
+#[test]
+fn fleet_updates_mark_dirty_only_on_change() {
+    let mut s = state();
+    s.dirty = false;
+    let down = FleetUpdate::Unreachable {
+        host: "a2".into(),
+        error: "connection refused".into(),
+        retry_in_secs: 1,
+    };
+    update(&mut s, Action::Fleet(down.clone()));
+    assert!(s.dirty);
+    assert!(matches!(
+        s.fleet.hosts["a2"].reach,
+        Reachability::Unreachable { .. }
+    ));
+    s.dirty = false;
+    update(&mut s, Action::Fleet(down));
+    assert!(!s.dirty, "the same report twice is not a change");
+    // A retry keeps showing Unreachable instead of flickering to Connecting.
+    update(
+        &mut s,
+        Action::Fleet(FleetUpdate::Connecting { host: "a2".into() }),
+    );
+    assert!(!s.dirty);
+    assert!(matches!(
+        s.fleet.hosts["a2"].reach,
+        Reachability::Unreachable { .. }
+    ));
+    // Reports about hosts not in the inventory are ignored.
+    update(
+        &mut s,
+        Action::Fleet(FleetUpdate::Connecting { host: "zz".into() }),
+    );
+    assert!(!s.dirty);
+}

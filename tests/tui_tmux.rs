@@ -1,0 +1,188 @@
+//! The console end to end, the way a person uses it: run `shipdeck` in tmux
+//! against the sandbox fleet, type keys, read the screen.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use common::*;
+
+const PROJECT: &str = "it-tmux";
+const PORT: u16 = 18083;
+
+struct Tmux {
+    session: String,
+}
+
+impl Tmux {
+    fn start(config: &std::path::Path, state_dir: &std::path::Path) -> Self {
+        let session = format!("shipdeck-it-{}", std::process::id());
+        let status = Command::new("tmux")
+            .args([
+                "new-session",
+                "-d",
+                "-s",
+                &session,
+                "-x",
+                "150",
+                "-y",
+                "40",
+                "--",
+            ])
+            .arg("env")
+            .arg(format!("XDG_STATE_HOME={}", state_dir.display()))
+            .arg(env!("CARGO_BIN_EXE_shipdeck"))
+            .arg("--config")
+            .arg(config)
+            .status()
+            .expect("tmux is installed (apt-get install tmux)");
+        assert!(status.success(), "tmux new-session failed");
+        Self { session }
+    }
+
+    fn keys(&self, keys: &[&str]) {
+        let status = Command::new("tmux")
+            .args(["send-keys", "-t", &self.session])
+            .args(keys)
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+
+    fn screen(&self) -> String {
+        let out = Command::new("tmux")
+            .args(["capture-pane", "-p", "-t", &self.session])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// Wait (bounded) until every needle is on screen; returns the screen.
+    fn wait_for(&self, needles: &[&str], limit: Duration) -> String {
+        let start = Instant::now();
+        loop {
+            let s = self.screen();
+            if needles.iter().all(|n| s.contains(n)) {
+                return s;
+            }
+            if start.elapsed() > limit {
+                panic!("not on screen within {limit:?}: {needles:?}\n--- screen ---\n{s}");
+            }
+            std::thread::sleep(Duration::from_millis(150));
+        }
+    }
+
+    fn alive(&self) -> bool {
+        Command::new("tmux")
+            .args(["has-session", "-t", &self.session])
+            .output()
+            .map(|o| o.status.success())
+            .unwrap_or(false)
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        let _ = Command::new("tmux")
+            .args(["kill-session", "-t", &self.session])
+            .output();
+    }
+}
+
+/// The line of the screen that mentions `host`.
+fn line_of<'a>(screen: &'a str, host: &str) -> &'a str {
+    screen.lines().find(|l| l.contains(host)).unwrap_or("")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn console_navigates_to_an_environment_and_shows_hosts_and_versions() {
+    let tmp = tempfile::tempdir().unwrap();
+    let config = write_config(
+        tmp.path(),
+        PROJECT,
+        &[("dev", &[4, 5]), ("prod", &[2])],
+        PORT,
+    );
+    let (h2, h4, h5) = (docker(2).await, docker(4).await, docker(5).await);
+    for d in [&h2, &h4, &h5] {
+        remove_project(d, PROJECT).await;
+    }
+    run_labelled(&h4, "it-tmux-h04", "v1", PROJECT, "dev", PORT).await;
+    run_labelled(&h5, "it-tmux-h05", "v2", PROJECT, "dev", PORT).await;
+
+    let tui = Tmux::start(&config, tmp.path());
+    tui.wait_for(&["projects", PROJECT], Duration::from_secs(10));
+
+    // projects → environments → dev (first row) → hosts
+    tui.keys(&["Enter"]);
+    tui.wait_for(&["environments", "dev", "prod"], Duration::from_secs(5));
+    tui.keys(&["Enter"]);
+    let screen = tui.wait_for(
+        &["dev › hosts", "h04", "h05", "healthy"],
+        Duration::from_secs(20),
+    );
+    let screen = if line_of(&screen, "h05").contains("healthy")
+        && line_of(&screen, "h04").contains("healthy")
+    {
+        screen
+    } else {
+        // Health needs a couple of check intervals after start.
+        let start = Instant::now();
+        loop {
+            let s = tui.screen();
+            if line_of(&s, "h04").contains("healthy") && line_of(&s, "h05").contains("healthy") {
+                break s;
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(20),
+                "never healthy:\n{s}"
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    };
+    assert!(line_of(&screen, "h04").contains("v1"), "{screen}");
+    assert!(line_of(&screen, "h04").contains("running"), "{screen}");
+    assert!(line_of(&screen, "h05").contains("v2"), "{screen}");
+
+    // A change on a host shows up live: stop h04's container.
+    h4.stop_container(
+        "it-tmux-h04",
+        None::<bollard::query_parameters::StopContainerOptions>,
+    )
+    .await
+    .unwrap();
+    let start = Instant::now();
+    loop {
+        let s = tui.screen();
+        if line_of(&s, "h04").contains("exited") {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "stop not shown:\n{s}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+
+    // The palette jumps straight to another environment.
+    tui.keys(&[":", "env prod", "Enter"]);
+    let s = tui.wait_for(&["prod › hosts", "h02"], Duration::from_secs(5));
+    assert!(line_of(&s, "h02").contains("none"), "{s}");
+
+    // Help, then quit.
+    tui.keys(&["?"]);
+    tui.wait_for(&["help", "command palette"], Duration::from_secs(5));
+    tui.keys(&["Escape"]);
+    tui.keys(&["q"]);
+    let start = Instant::now();
+    while tui.alive() {
+        assert!(start.elapsed() < Duration::from_secs(5), "q did not quit");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+
+    for d in [&h2, &h4, &h5] {
+        remove_project(d, PROJECT).await;
+    }
+}
