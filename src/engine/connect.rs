@@ -38,7 +38,9 @@ impl EngineError {
     }
 }
 
-/// Flatten a bollard error to one line an operator can act on.
+/// Flatten a bollard error to one line an operator can act on. Transport
+/// errors are wrapped several times ("Error in the hyper legacy client: client
+/// error (Connect): …"); the innermost cause is the one that says what to fix.
 pub fn describe(err: &bollard::errors::Error) -> String {
     use bollard::errors::Error as E;
     match err {
@@ -46,26 +48,18 @@ pub fn describe(err: &bollard::errors::Error) -> String {
             status_code,
             message,
         } => format!("engine answered {status_code}: {message}"),
-        E::HyperResponseError { err } => {
-            // hyper's Display is terse ("client error (Connect)"); the source says why.
-            let mut s = err.to_string();
-            let mut src = std::error::Error::source(err);
-            while let Some(e) = src {
-                s.push_str(": ");
-                s.push_str(&e.to_string());
-                src = e.source();
-            }
-            s
-        }
         other => {
-            let mut s = other.to_string();
-            let mut src = std::error::Error::source(other);
-            while let Some(e) = src {
-                s.push_str(": ");
-                s.push_str(&e.to_string());
-                src = e.source();
+            let mut last: &dyn std::error::Error = other;
+            while let Some(next) = last.source() {
+                last = next;
             }
-            s
+            let root = last.to_string();
+            let top = other.to_string();
+            if root == top || top.contains(&root) {
+                top
+            } else {
+                root
+            }
         }
     }
 }

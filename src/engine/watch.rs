@@ -133,6 +133,21 @@ fn is_noise(action: &str) -> bool {
         || action == "commit"
 }
 
+/// The engine's clock, in Unix seconds (the local clock if it does not say).
+async fn engine_now(
+    docker: &Docker,
+    endpoint: &str,
+    timeout: Duration,
+) -> Result<i64, EngineError> {
+    let info = timed(endpoint, "info", timeout, docker.info()).await?;
+    Ok(info
+        .system_time
+        .as_deref()
+        .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+        .map(|t| t.timestamp())
+        .unwrap_or_else(|| chrono::Utc::now().timestamp()))
+}
+
 async fn session(
     host: &Host,
     wc: &WatchConfig,
@@ -151,13 +166,23 @@ async fn session(
             Err(e) => return fail(e),
         },
     };
-    // Subscribe before listing so that nothing happening in between is lost;
-    // a change seen twice is harmless, a change missed is not.
+    // The event stream starts where the listing starts: `since` (on the
+    // engine's own clock, a second early) replays anything that happens
+    // between the list and the moment the stream's request goes out. A change
+    // seen twice is harmless; a change missed would stay wrong on screen.
+    let since = tokio::select! {
+        _ = cancel.cancelled() => return End::Stop,
+        r = engine_now(&docker, &endpoint, wc.timeout) => match r {
+            Ok(t) => t - 1,
+            Err(e) => return fail(e),
+        },
+    };
     let filters = HashMap::from([
         ("type".to_string(), vec!["container".to_string()]),
         ("label".to_string(), vec![labels::PROJECT.to_string()]),
     ]);
     let mut events = docker.events(Some(EventsOptions {
+        since: Some(since.to_string()),
         filters: Some(filters),
         ..Default::default()
     }));
