@@ -10,7 +10,8 @@ use clap::{Parser, Subcommand};
 use tracing_subscriber::EnvFilter;
 
 use shipdeck::paths::Paths;
-use shipdeck::{cli, config, console, theme};
+use shipdeck::rollout::executor::Kind;
+use shipdeck::{cli, cli_rollout, config, console, theme};
 
 /// Ship Docker images to fleets of plain Docker hosts.
 #[derive(Debug, Parser)]
@@ -49,6 +50,74 @@ enum Cmd {
     },
     /// Validate the inventory file and exit (0 valid, 2 invalid).
     Check,
+    /// Show the batches, gates and predicted duration of a deploy.
+    Plan {
+        project: String,
+        env: String,
+        version: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Roll VERSION out to an environment in batches with health gates.
+    /// Exit 0 only if VERSION runs healthy on every host at the end.
+    Deploy {
+        project: String,
+        env: String,
+        /// Image tag; with --resume, defaults to the interrupted release's.
+        version: Option<String>,
+        /// Skip the typed confirmation of protected environments.
+        #[arg(long)]
+        yes: bool,
+        /// One JSON event per line.
+        #[arg(long)]
+        json: bool,
+        /// Wait up to SECS for another rollout's lock.
+        #[arg(long, value_name = "SECS")]
+        lock_wait: Option<u64>,
+        /// Finish an interrupted rollout (hosts already on the version are skipped).
+        #[arg(long)]
+        resume: bool,
+        /// A note stored with the lock and the release.
+        #[arg(long, short)]
+        message: Option<String>,
+    },
+    /// Go back to the previous release (kept containers, no pull).
+    Rollback {
+        project: String,
+        env: String,
+        /// Roll back to this version instead of the previous one.
+        #[arg(long)]
+        to: Option<String>,
+        #[arg(long)]
+        yes: bool,
+        #[arg(long)]
+        json: bool,
+        #[arg(long, value_name = "SECS")]
+        lock_wait: Option<u64>,
+    },
+    /// Who deployed what, when, and how it ended (from the local journal).
+    History {
+        project: String,
+        env: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// The fleet lock of a project+environment: `status` or `break`.
+    Lock {
+        #[arg(value_parser = ["status", "break"])]
+        verb: String,
+        project: String,
+        env: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Pause, resume or abort a running rollout (from any machine).
+    Control {
+        project: String,
+        env: String,
+        #[arg(value_parser = ["pause", "resume", "abort"])]
+        action: String,
+    },
 }
 
 fn init_logging(paths: &Paths) -> Option<tracing_appender::non_blocking::WorkerGuard> {
@@ -70,11 +139,14 @@ fn init_logging(paths: &Paths) -> Option<tracing_appender::non_blocking::WorkerG
     Some(guard)
 }
 
+fn code(c: i32) -> ExitCode {
+    ExitCode::from(u8::try_from(c).unwrap_or(1))
+}
+
 fn main() -> ExitCode {
     let args = Args::parse();
     let paths = Paths::from_env();
-    // Both bollard (ring) and reqwest use rustls: pick one process-wide provider.
-    let _ = rustls::crypto::ring::default_provider().install_default();
+    shipdeck::ensure_crypto_provider();
     let _guard = init_logging(&paths);
     let config_file = paths.config_file(args.config.as_deref());
 
@@ -134,6 +206,121 @@ fn main() -> ExitCode {
             }
         }
         Some(Cmd::Info { .. } | Cmd::Check) => ExitCode::SUCCESS,
+        Some(Cmd::Plan {
+            project,
+            env,
+            version,
+            json,
+        }) => code(cli_rollout::plan(
+            &config,
+            &paths,
+            &project,
+            &env,
+            &version,
+            json,
+            &mut std::io::stdout().lock(),
+        )),
+        Some(Cmd::Deploy {
+            project,
+            env,
+            version,
+            yes,
+            json,
+            lock_wait,
+            resume,
+            message,
+        }) => {
+            let version = match (version, resume) {
+                (Some(v), _) => v,
+                (None, true) => match cli_rollout::resume_version(&paths, &project, &env) {
+                    Some(v) => v,
+                    None => {
+                        eprintln!(
+                            "error: no interrupted deploy of {project}/{env} in the journal {}; name the VERSION to deploy",
+                            paths.state_dir.display()
+                        );
+                        return ExitCode::from(2);
+                    }
+                },
+                (None, false) => {
+                    eprintln!("error: deploy needs a VERSION (or --resume)");
+                    return ExitCode::from(2);
+                }
+            };
+            // A resumed rollout waits out the dead holder's lock by default.
+            let lock_wait = lock_wait.or(resume.then_some(45));
+            let opts = cli_rollout::RunOpts {
+                yes,
+                json,
+                lock_wait,
+                message,
+            };
+            code(runtime.block_on(cli_rollout::run(
+                config,
+                &paths,
+                &project,
+                &env,
+                Kind::Deploy { version },
+                opts,
+                &mut std::io::stdout().lock(),
+            )))
+        }
+        Some(Cmd::Rollback {
+            project,
+            env,
+            to,
+            yes,
+            json,
+            lock_wait,
+        }) => {
+            let opts = cli_rollout::RunOpts {
+                yes,
+                json,
+                lock_wait,
+                message: None,
+            };
+            code(runtime.block_on(cli_rollout::run(
+                config,
+                &paths,
+                &project,
+                &env,
+                Kind::Rollback { to },
+                opts,
+                &mut std::io::stdout().lock(),
+            )))
+        }
+        Some(Cmd::History { project, env, json }) => code(cli_rollout::history(
+            &paths,
+            &project,
+            env.as_deref(),
+            json,
+            &mut std::io::stdout().lock(),
+        )),
+        Some(Cmd::Lock {
+            verb,
+            project,
+            env,
+            json,
+        }) => code(runtime.block_on(cli_rollout::lock_cmd(
+            &config,
+            &paths,
+            &verb,
+            &project,
+            &env,
+            json,
+            &mut std::io::stdout().lock(),
+        ))),
+        Some(Cmd::Control {
+            project,
+            env,
+            action,
+        }) => code(runtime.block_on(cli_rollout::control(
+            &config,
+            &project,
+            &env,
+            &action,
+            &mut std::io::stdout().lock(),
+        ))),
         None => {
             let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
             let name = args.theme.as_deref().unwrap_or(&config.settings.theme);

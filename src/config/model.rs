@@ -61,6 +61,30 @@ pub struct Host {
     pub name: String,
     pub endpoint: Endpoint,
     pub labels: Vec<String>,
+    /// Where the host's containers are reached by health probes; default: the
+    /// endpoint's host (tcp/ssh), or 127.0.0.1 for a unix socket.
+    pub address: Option<String>,
+}
+
+impl Host {
+    /// The address HTTP/TCP health probes connect to.
+    pub fn probe_address(&self) -> String {
+        if let Some(a) = &self.address {
+            return a.clone();
+        }
+        match &self.endpoint {
+            Endpoint::Unix { .. } => "127.0.0.1".to_string(),
+            Endpoint::Tcp { addr, .. } => addr
+                .rsplit_once(':')
+                .map(|(h, _)| h.trim_start_matches('[').trim_end_matches(']').to_string())
+                .unwrap_or_else(|| addr.clone()),
+            Endpoint::Ssh { url } => {
+                let rest = url.trim_start_matches("ssh://");
+                let host = rest.rsplit_once('@').map(|(_, h)| h).unwrap_or(rest);
+                host.split(':').next().unwrap_or(host).to_string()
+            }
+        }
+    }
 }
 
 /// How to reach a Docker engine.

@@ -57,6 +57,7 @@ pub(crate) struct RawHost {
     #[serde(default)]
     pub labels: Vec<Str>,
     pub tls: Option<Table<RawTls>>,
+    pub address: Option<Str>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -3,8 +3,10 @@
 
 pub mod connect;
 pub mod inventory;
+pub mod ops;
 pub mod watch;
 
 pub use connect::{EngineError, connect};
 pub use inventory::{list_app_containers, snapshot_fleet};
+pub use ops::{CreateSpec, Engine};
 pub use watch::{WatchConfig, spawn_fleet_watchers};

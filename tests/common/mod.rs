@@ -159,6 +159,19 @@ pub async fn remove_project(d: &Docker, project: &str) {
 /// Write an inventory with one project whose environments map to sandbox host
 /// numbers. Host 1 is reached over its unix socket, the others over TCP.
 pub fn write_config(dir: &Path, project: &str, envs: &[(&str, &[usize])], port: u16) -> PathBuf {
+    let health = format!("[projects.health]\nhttp = \"/health\"\nport = {port}\n");
+    write_config_with(dir, project, envs, port, &health)
+}
+
+/// Like `write_config`, with `tables` (TOML sub-tables of the project such as
+/// `[projects.health]` and `[projects.rollout]`) instead of the default health check.
+pub fn write_config_with(
+    dir: &Path,
+    project: &str,
+    envs: &[(&str, &[usize])],
+    port: u16,
+    tables: &str,
+) -> PathBuf {
     let mut hosts: Vec<usize> = envs.iter().flat_map(|(_, h)| h.iter().copied()).collect();
     hosts.sort_unstable();
     hosts.dedup();
@@ -173,12 +186,13 @@ pub fn write_config(dir: &Path, project: &str, envs: &[(&str, &[usize])], port: 
             tcp_endpoint(*n)
         };
         s.push_str(&format!(
-            "[[hosts]]\nname = \"{}\"\nendpoint = \"{endpoint}\"\n\n",
-            host_name(*n)
+            "[[hosts]]\nname = \"{}\"\nendpoint = \"{endpoint}\"\naddress = \"{}\"\n\n",
+            host_name(*n),
+            host_addr(*n)
         ));
     }
     s.push_str(&format!(
-        "[[projects]]\nname = \"{project}\"\nimage = \"{IMAGE}\"\n[projects.container]\nenv = {{ PORT = \"{port}\" }}\n[projects.health]\nhttp = \"/health\"\nport = {port}\n[projects.hosts]\n"
+        "[[projects]]\nname = \"{project}\"\nimage = \"{IMAGE}\"\n[projects.container]\nenv = {{ PORT = \"{port}\" }}\n{tables}\n[projects.hosts]\n"
     ));
     for (e, hs) in envs {
         let names: Vec<String> = hs

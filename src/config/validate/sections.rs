@@ -158,10 +158,29 @@ impl Validator<'_> {
             }
             (_, None) => {}
         }
+        if let Some(a) = &h.address {
+            let v = a.get_ref();
+            if v.is_empty()
+                || v.contains("://")
+                || v.contains(char::is_whitespace)
+                || v.contains('/')
+            {
+                self.fail(
+                    a.span(),
+                    &format!("{key}.address"),
+                    quote(v),
+                    problem(
+                        "not a host name or IP address".to_string(),
+                        "write the address where this host's services listen, e.g. \"10.0.0.5\" or \"web-01.internal\"",
+                    ),
+                );
+            }
+        }
         Host {
             name: h.name.get_ref().clone(),
             endpoint,
             labels: h.labels.iter().map(|l| l.get_ref().clone()).collect(),
+            address: h.address.as_ref().map(|a| a.get_ref().clone()),
         }
     }
 

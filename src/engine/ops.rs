@@ -1,0 +1,380 @@
+//! Container and image operations a rollout is made of: pull (with the digest
+//! it resolved to), create with shipdeck's labels, stop, rename, start,
+//! remove. Every call is bounded by a timeout and errors name the host.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use bollard::Docker;
+use bollard::models::{
+    ContainerCreateBody, HostConfig, PortBinding, RestartPolicy, RestartPolicyNameEnum,
+};
+use bollard::query_parameters::{
+    CreateContainerOptions, CreateImageOptions, ListContainersOptions, RemoveContainerOptions,
+    RenameContainerOptions, StartContainerOptions, StopContainerOptions,
+};
+use futures::StreamExt;
+
+use super::connect::{EngineError, describe, timed};
+use super::inventory::inspect_app_container;
+use crate::config::{NetworkMode, Project};
+use crate::domain::{AppContainer, labels};
+
+/// One host's engine with what every call needs.
+#[derive(Clone)]
+pub struct Engine {
+    pub host: String,
+    pub endpoint: String,
+    pub docker: Docker,
+    pub timeout: Duration,
+}
+
+impl std::fmt::Debug for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Engine({} at {})", self.host, self.endpoint)
+    }
+}
+
+fn api(endpoint: &str, what: &'static str, e: &bollard::errors::Error) -> EngineError {
+    EngineError::Api {
+        endpoint: endpoint.to_string(),
+        what,
+        reason: describe(e),
+    }
+}
+
+/// Split `repo:tag` into its parts (a registry port is not a tag).
+pub fn split_image(image: &str) -> (&str, &str) {
+    match image.rsplit_once(':') {
+        Some((repo, tag)) if !tag.contains('/') => (repo, tag),
+        _ => (image, "latest"),
+    }
+}
+
+impl Engine {
+    /// Pull `image` (`repo:tag`) and return the registry digest it resolved to
+    /// (`sha256:…`). `pull_timeout` bounds the whole transfer.
+    pub async fn pull(&self, image: &str, pull_timeout: Duration) -> Result<String, EngineError> {
+        let (repo, tag) = split_image(image);
+        let mut stream = self.docker.create_image(
+            Some(CreateImageOptions {
+                from_image: Some(repo.to_string()),
+                tag: Some(tag.to_string()),
+                ..Default::default()
+            }),
+            None,
+            None,
+        );
+        let transfer = async {
+            while let Some(item) = stream.next().await {
+                match item {
+                    Ok(info) => {
+                        if let Some(err) = info.error_detail.and_then(|d| d.message) {
+                            return Err(EngineError::Api {
+                                endpoint: self.endpoint.clone(),
+                                what: "pull",
+                                reason: err,
+                            });
+                        }
+                    }
+                    Err(e) => return Err(api(&self.endpoint, "pull", &e)),
+                }
+            }
+            Ok(())
+        };
+        match tokio::time::timeout(pull_timeout, transfer).await {
+            Ok(r) => r?,
+            Err(_) => {
+                return Err(EngineError::Timeout {
+                    endpoint: self.endpoint.clone(),
+                    what: "pull",
+                    secs: pull_timeout.as_secs(),
+                });
+            }
+        }
+        self.local_digest(image)
+            .await?
+            .ok_or_else(|| EngineError::Api {
+                endpoint: self.endpoint.clone(),
+                what: "pull",
+                reason: format!(
+                    "{image} was pulled but the engine reports no registry digest for it"
+                ),
+            })
+    }
+
+    /// The registry digest of a local image, `None` when it is not present.
+    pub async fn local_digest(&self, image: &str) -> Result<Option<String>, EngineError> {
+        let (repo, _) = split_image(image);
+        match timed(
+            &self.endpoint,
+            "inspect image",
+            self.timeout,
+            self.docker.inspect_image(image),
+        )
+        .await
+        {
+            Ok(info) => Ok(info.repo_digests.unwrap_or_default().iter().find_map(|d| {
+                d.split_once('@')
+                    .filter(|(r, _)| *r == repo)
+                    .map(|(_, dg)| dg.to_string())
+            })),
+            Err(EngineError::Api { reason, .. }) if reason.contains("404") => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Every container of `project` in `env` on this host (any state).
+    pub async fn app_containers(
+        &self,
+        project: &str,
+        env: &str,
+    ) -> Result<Vec<AppContainer>, EngineError> {
+        let filters = HashMap::from([(
+            "label".to_string(),
+            vec![
+                format!("{}={project}", labels::PROJECT),
+                format!("{}={env}", labels::ENV),
+            ],
+        )]);
+        let list = timed(
+            &self.endpoint,
+            "list containers",
+            self.timeout,
+            self.docker.list_containers(Some(ListContainersOptions {
+                all: true,
+                filters: Some(filters),
+                ..Default::default()
+            })),
+        )
+        .await?;
+        let mut out = Vec::new();
+        for c in list {
+            let Some(id) = c.id else { continue };
+            if let Some(c) =
+                inspect_app_container(&self.docker, &self.endpoint, self.timeout, &id).await?
+            {
+                out.push(c);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Inspect one shipdeck container (`None` when gone).
+    pub async fn inspect(&self, id: &str) -> Result<Option<AppContainer>, EngineError> {
+        inspect_app_container(&self.docker, &self.endpoint, self.timeout, id).await
+    }
+
+    /// Stop with `grace` before SIGKILL. Already stopped is fine.
+    pub async fn stop(&self, id: &str, grace: Duration) -> Result<(), EngineError> {
+        let secs = i32::try_from(grace.as_secs()).unwrap_or(i32::MAX);
+        // The call itself may take the whole grace period.
+        let r = timed(
+            &self.endpoint,
+            "stop container",
+            self.timeout + grace,
+            self.docker.stop_container(
+                id,
+                Some(StopContainerOptions {
+                    t: Some(secs),
+                    ..Default::default()
+                }),
+            ),
+        )
+        .await;
+        match r {
+            Err(EngineError::Api { reason, .. }) if reason.contains("304") => Ok(()),
+            other => other,
+        }
+    }
+
+    pub async fn start(&self, id: &str) -> Result<(), EngineError> {
+        let r = timed(
+            &self.endpoint,
+            "start container",
+            self.timeout,
+            self.docker
+                .start_container(id, None::<StartContainerOptions>),
+        )
+        .await;
+        match r {
+            Err(EngineError::Api { reason, .. }) if reason.contains("304") => Ok(()),
+            other => other,
+        }
+    }
+
+    pub async fn rename(&self, id: &str, name: &str) -> Result<(), EngineError> {
+        timed(
+            &self.endpoint,
+            "rename container",
+            self.timeout,
+            self.docker.rename_container(
+                id,
+                RenameContainerOptions {
+                    name: name.to_string(),
+                },
+            ),
+        )
+        .await
+    }
+
+    /// Remove (force). Already gone is fine.
+    pub async fn remove(&self, id: &str) -> Result<(), EngineError> {
+        let r = timed(
+            &self.endpoint,
+            "remove container",
+            self.timeout,
+            self.docker.remove_container(
+                id,
+                Some(RemoveContainerOptions {
+                    force: true,
+                    ..Default::default()
+                }),
+            ),
+        )
+        .await;
+        match r {
+            Err(EngineError::Api { reason, .. }) if reason.contains("404") => Ok(()),
+            other => other,
+        }
+    }
+
+    /// Create (not start) a container named `name` from `spec`.
+    pub async fn create(&self, name: &str, spec: &CreateSpec) -> Result<String, EngineError> {
+        let body = spec.body();
+        let created = timed(
+            &self.endpoint,
+            "create container",
+            self.timeout,
+            self.docker.create_container(
+                Some(CreateContainerOptions {
+                    name: Some(name.to_string()),
+                    ..Default::default()
+                }),
+                body,
+            ),
+        )
+        .await?;
+        Ok(created.id)
+    }
+}
+
+/// Everything a new app container is made of.
+#[derive(Debug, Clone)]
+pub struct CreateSpec {
+    /// `repo:tag`.
+    pub image: String,
+    pub env: Vec<String>,
+    pub labels: HashMap<String, String>,
+    pub command: Option<Vec<String>>,
+    pub network: NetworkMode,
+    pub ports: Vec<String>,
+    pub volumes: Vec<String>,
+    pub restart: String,
+}
+
+impl CreateSpec {
+    /// The spec for `project` in `env`: project env, environment env, resolved
+    /// secrets, then `ENVT`/`PROJ` (which nothing may override).
+    pub fn for_project(
+        project: &Project,
+        env: &str,
+        env_vars: &std::collections::BTreeMap<String, String>,
+        secrets: &[(String, String)],
+        image: String,
+        labels: HashMap<String, String>,
+    ) -> Self {
+        let mut vars: Vec<String> = Vec::new();
+        for (k, v) in project.container.env.iter().chain(env_vars.iter()) {
+            vars.push(format!("{k}={v}"));
+        }
+        for (k, v) in secrets {
+            vars.push(format!("{k}={v}"));
+        }
+        vars.push(format!("ENVT={env}"));
+        vars.push(format!("PROJ={}", project.name));
+        Self {
+            image,
+            env: vars,
+            labels,
+            command: project.container.command.clone(),
+            network: project.container.network,
+            ports: project.container.ports.clone(),
+            volumes: project.container.volumes.clone(),
+            restart: project.container.restart.clone(),
+        }
+    }
+
+    fn body(&self) -> ContainerCreateBody {
+        let restart = match self.restart.as_str() {
+            "no" => RestartPolicyNameEnum::NO,
+            "unless-stopped" => RestartPolicyNameEnum::UNLESS_STOPPED,
+            "on-failure" => RestartPolicyNameEnum::ON_FAILURE,
+            _ => RestartPolicyNameEnum::ALWAYS,
+        };
+        let mut port_bindings = HashMap::new();
+        let mut exposed = Vec::new();
+        if self.network == NetworkMode::Bridge {
+            for p in &self.ports {
+                // "HOST:CONTAINER[/proto]" (validated at config load).
+                if let Some((host, container)) = p.split_once(':') {
+                    let key = if container.contains('/') {
+                        container.to_string()
+                    } else {
+                        format!("{container}/tcp")
+                    };
+                    exposed.push(key.clone());
+                    port_bindings.insert(
+                        key,
+                        Some(vec![PortBinding {
+                            host_ip: None,
+                            host_port: Some(host.to_string()),
+                        }]),
+                    );
+                }
+            }
+        }
+        ContainerCreateBody {
+            image: Some(self.image.clone()),
+            env: Some(self.env.clone()),
+            labels: Some(self.labels.clone()),
+            cmd: self.command.clone(),
+            exposed_ports: (!exposed.is_empty()).then_some(exposed),
+            host_config: Some(HostConfig {
+                network_mode: Some(
+                    match self.network {
+                        NetworkMode::Host => "host",
+                        NetworkMode::Bridge => "bridge",
+                    }
+                    .into(),
+                ),
+                restart_policy: Some(RestartPolicy {
+                    name: Some(restart),
+                    maximum_retry_count: None,
+                }),
+                binds: (!self.volumes.is_empty()).then(|| self.volumes.clone()),
+                port_bindings: (!port_bindings.is_empty()).then_some(port_bindings),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::split_image;
+
+    #[test]
+    fn image_parts() {
+        assert_eq!(
+            split_image("10.0.0.1:5000/demo/web:v2"),
+            ("10.0.0.1:5000/demo/web", "v2")
+        );
+        assert_eq!(
+            split_image("10.0.0.1:5000/demo/web"),
+            ("10.0.0.1:5000/demo/web", "latest")
+        );
+        assert_eq!(split_image("nginx:1.27"), ("nginx", "1.27"));
+    }
+}

@@ -1,0 +1,206 @@
+//! What a rollout reports, phase by phase and host by host. The console draws
+//! these; the headless CLI prints them as lines or as one JSON object each.
+
+use serde::Serialize;
+
+use super::journal::Outcome;
+use super::plan::Plan;
+
+/// Where one host is in its replacement.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum HostPhase {
+    /// Already runs the target version healthy: nothing to do.
+    Skipped,
+    Stopping,
+    Starting,
+    WaitingHealth,
+    Healthy,
+    Failed,
+    /// Going back to the container it had before.
+    Restoring,
+    Restored,
+    /// Could not be restored: needs an operator.
+    RestoreFailed,
+}
+
+impl HostPhase {
+    pub fn word(self) -> &'static str {
+        match self {
+            HostPhase::Skipped => "skipped",
+            HostPhase::Stopping => "stopping",
+            HostPhase::Starting => "starting",
+            HostPhase::WaitingHealth => "waiting for health",
+            HostPhase::Healthy => "healthy",
+            HostPhase::Failed => "FAILED",
+            HostPhase::Restoring => "restoring",
+            HostPhase::Restored => "restored",
+            HostPhase::RestoreFailed => "RESTORE FAILED",
+        }
+    }
+}
+
+/// One rollout event.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum RolloutEvent {
+    /// The plan, before anything happens.
+    Planned {
+        release: String,
+        action: String,
+        plan: Plan,
+    },
+    LockAcquired {
+        host: String,
+        owner: String,
+    },
+    /// Hosts left out (unreachable, pull failed) under `skip-host`.
+    HostSkipped {
+        host: String,
+        reason: String,
+    },
+    PullStarted {
+        image: String,
+        hosts: Vec<String>,
+    },
+    HostPulled {
+        host: String,
+        digest: String,
+        secs: f64,
+    },
+    HostPullFailed {
+        host: String,
+        error: String,
+    },
+    PullsDone {
+        digest: String,
+        secs: f64,
+    },
+    BatchStarted {
+        index: usize,
+        total: usize,
+        hosts: Vec<String>,
+    },
+    Host {
+        host: String,
+        phase: HostPhase,
+        /// Seconds since this host's replacement began.
+        secs: f64,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        detail: Option<String>,
+    },
+    BatchDone {
+        index: usize,
+        total: usize,
+        secs: f64,
+    },
+    Paused {
+        reason: String,
+    },
+    Resumed,
+    /// Completed batches go back to the previous release.
+    RollingBack {
+        hosts: Vec<String>,
+        reason: String,
+    },
+    Pruned {
+        host: String,
+        removed: usize,
+    },
+    Finished {
+        outcome: Outcome,
+        secs: f64,
+        message: String,
+    },
+}
+
+impl RolloutEvent {
+    /// One human-readable line.
+    pub fn human(&self) -> String {
+        match self {
+            RolloutEvent::Planned {
+                release,
+                action,
+                plan,
+            } => {
+                let batches: Vec<String> = plan.batches.iter().map(|b| b.join(",")).collect();
+                let mut s = format!(
+                    "{action} {}:{} to {}/{} ({} hosts, {} batches, max {} unavailable, release {release})",
+                    plan.project,
+                    plan.version,
+                    plan.project,
+                    plan.env,
+                    plan.hosts.len(),
+                    plan.batches.len(),
+                    plan.max_unavailable
+                );
+                s.push_str(&format!("\n  batches: [{}]", batches.join("] [")));
+                if let Some(p) = plan.predicted_secs {
+                    s.push_str(&format!("\n  predicted: {p:.0}s (from history)"));
+                }
+                for g in &plan.gates {
+                    s.push_str(&format!("\n  gate: {g}"));
+                }
+                s
+            }
+            RolloutEvent::LockAcquired { host, owner } => {
+                format!("lock taken on {host} by {owner}")
+            }
+            RolloutEvent::HostSkipped { host, reason } => format!("{host}: left out: {reason}"),
+            RolloutEvent::PullStarted { image, hosts } => {
+                format!("pulling {image} on {} hosts", hosts.len())
+            }
+            RolloutEvent::HostPulled { host, digest, secs } => {
+                format!("{host}: pulled {} in {secs:.1}s", short_digest(digest))
+            }
+            RolloutEvent::HostPullFailed { host, error } => format!("{host}: pull FAILED: {error}"),
+            RolloutEvent::PullsDone { digest, secs } => {
+                format!("all hosts have {} ({secs:.1}s)", short_digest(digest))
+            }
+            RolloutEvent::BatchStarted {
+                index,
+                total,
+                hosts,
+            } => format!("batch {index}/{total}: {}", hosts.join(", ")),
+            RolloutEvent::Host {
+                host,
+                phase,
+                secs,
+                detail,
+            } => match detail {
+                Some(d) => format!("  {host}: {} ({secs:.1}s): {d}", phase.word()),
+                None => format!("  {host}: {} ({secs:.1}s)", phase.word()),
+            },
+            RolloutEvent::BatchDone { index, total, secs } => {
+                format!("batch {index}/{total} done in {secs:.1}s")
+            }
+            RolloutEvent::Paused { reason } => format!("paused: {reason}"),
+            RolloutEvent::Resumed => "resumed".into(),
+            RolloutEvent::RollingBack { hosts, reason } => {
+                format!("rolling back {} hosts: {reason}", hosts.len())
+            }
+            RolloutEvent::Pruned { host, removed } => {
+                format!("  {host}: pruned {removed} old container(s)")
+            }
+            RolloutEvent::Finished {
+                outcome,
+                secs,
+                message,
+            } => {
+                if message.is_empty() {
+                    format!("{} in {secs:.1}s", outcome.word())
+                } else {
+                    format!("{} in {secs:.1}s: {message}", outcome.word())
+                }
+            }
+        }
+    }
+}
+
+/// `sha256:0123456789ab`.
+pub fn short_digest(d: &str) -> String {
+    match d.split_once(':') {
+        Some((alg, hex)) => format!("{alg}:{}", &hex[..hex.len().min(12)]),
+        None => d.to_string(),
+    }
+}

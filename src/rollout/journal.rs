@@ -1,0 +1,321 @@
+//! The local release journal: append-only JSON lines in the state dir, each
+//! write fsynced, so the release history and audit trail survive a crash.
+//! The fleet's labels stay the source of truth for what runs; the journal
+//! says who did what, when, and how it ended.
+
+use std::io::{BufRead, Write};
+use std::path::{Path, PathBuf};
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+/// How a rollout ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    /// The target version runs healthy on every host.
+    Succeeded,
+    /// Stopped on a failure; the failed hosts were restored.
+    Failed,
+    /// Failed and every touched host went back to the previous version.
+    RolledBack,
+    /// An operator aborted it.
+    Aborted,
+    /// Stopped before any restart (pull failure, lock, gate).
+    Refused,
+}
+
+impl Outcome {
+    pub fn word(self) -> &'static str {
+        match self {
+            Outcome::Succeeded => "succeeded",
+            Outcome::Failed => "failed",
+            Outcome::RolledBack => "rolled back",
+            Outcome::Aborted => "aborted",
+            Outcome::Refused => "refused",
+        }
+    }
+}
+
+/// What a journal line records.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum RecordKind {
+    /// A deploy or rollback began.
+    Started {
+        /// `deploy`, `rollback` or `resume`.
+        action: String,
+        version: String,
+        digest: Option<String>,
+        /// Versions running before, most common first.
+        from_versions: Vec<String>,
+        hosts: usize,
+        batches: usize,
+    },
+    /// It ended.
+    Finished {
+        result: Outcome,
+        duration_secs: f64,
+        message: String,
+    },
+    /// Someone broke another operator's lock.
+    LockBroken {
+        holder: String,
+        holder_release: String,
+    },
+}
+
+/// One journal line.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Record {
+    pub ts: DateTime<Utc>,
+    pub release: String,
+    pub project: String,
+    pub env: String,
+    /// `user@machine`.
+    pub user: String,
+    #[serde(flatten)]
+    pub kind: RecordKind,
+}
+
+/// A release as `history` shows it: its start joined with its end.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ReleaseSummary {
+    pub release: String,
+    pub project: String,
+    pub env: String,
+    pub action: String,
+    pub version: String,
+    pub digest: Option<String>,
+    pub from_versions: Vec<String>,
+    pub user: String,
+    pub started_at: DateTime<Utc>,
+    pub finished_at: Option<DateTime<Utc>>,
+    /// `None` while running, or when the process died mid-rollout (interrupted).
+    pub result: Option<Outcome>,
+    pub duration_secs: Option<f64>,
+    pub hosts: usize,
+    pub message: String,
+}
+
+impl ReleaseSummary {
+    pub fn succeeded(&self) -> bool {
+        self.result == Some(Outcome::Succeeded)
+    }
+    /// Started but never finished.
+    pub fn interrupted(&self) -> bool {
+        self.result.is_none()
+    }
+}
+
+/// Journal failures (I/O), with the path.
+#[derive(Debug, thiserror::Error)]
+#[error("release journal {path}: {what}: {source}")]
+pub struct JournalError {
+    pub path: PathBuf,
+    pub what: &'static str,
+    #[source]
+    pub source: std::io::Error,
+}
+
+/// The journal file.
+#[derive(Debug, Clone)]
+pub struct Journal {
+    path: PathBuf,
+}
+
+impl Journal {
+    /// `STATE_DIR/journal.jsonl` (the directory is created on first append).
+    pub fn in_dir(state_dir: &Path) -> Self {
+        Self {
+            path: state_dir.join("journal.jsonl"),
+        }
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn err(&self, what: &'static str, source: std::io::Error) -> JournalError {
+        JournalError {
+            path: self.path.clone(),
+            what,
+            source,
+        }
+    }
+
+    /// Append one record and fsync it before returning.
+    pub fn append(&self, record: &Record) -> Result<(), JournalError> {
+        if let Some(dir) = self.path.parent() {
+            std::fs::create_dir_all(dir).map_err(|e| self.err("create directory", e))?;
+        }
+        let mut line = serde_json::to_string(record)
+            .map_err(|e| self.err("encode", std::io::Error::other(e)))?;
+        line.push('\n');
+        let mut f = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .read(true)
+            .open(&self.path)
+            .map_err(|e| self.err("open", e))?;
+        // After a crash mid-write the file may end in a torn line: start on a
+        // fresh line so this record is not glued to it.
+        if ends_without_newline(&mut f).map_err(|e| self.err("read", e))? {
+            line.insert(0, '\n');
+        }
+        // One write call per line: O_APPEND keeps concurrent writers' lines whole.
+        f.write_all(line.as_bytes())
+            .map_err(|e| self.err("write", e))?;
+        f.sync_data().map_err(|e| self.err("fsync", e))
+    }
+
+    /// Every readable record, oldest first. A torn last line (a crash during a
+    /// write) and lines from a newer shipdeck are skipped, not fatal.
+    pub fn records(&self) -> Result<Vec<Record>, JournalError> {
+        let f = match std::fs::File::open(&self.path) {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(self.err("open", e)),
+        };
+        let mut out = Vec::new();
+        for line in std::io::BufReader::new(f).lines() {
+            let line = line.map_err(|e| self.err("read", e))?;
+            if let Ok(r) = serde_json::from_str::<Record>(&line) {
+                out.push(r);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Releases, oldest first.
+    pub fn releases(&self) -> Result<Vec<ReleaseSummary>, JournalError> {
+        Ok(summarize(&self.records()?))
+    }
+}
+
+fn ends_without_newline(f: &mut std::fs::File) -> std::io::Result<bool> {
+    use std::io::{Read, Seek, SeekFrom};
+    let len = f.metadata()?.len();
+    if len == 0 {
+        return Ok(false);
+    }
+    f.seek(SeekFrom::Start(len - 1))?;
+    let mut b = [0u8; 1];
+    f.read_exact(&mut b)?;
+    Ok(b[0] != b'\n')
+}
+
+/// Join `Started` and `Finished` records by release id.
+pub fn summarize(records: &[Record]) -> Vec<ReleaseSummary> {
+    let mut out: Vec<ReleaseSummary> = Vec::new();
+    for r in records {
+        match &r.kind {
+            RecordKind::Started {
+                action,
+                version,
+                digest,
+                from_versions,
+                hosts,
+                ..
+            } => out.push(ReleaseSummary {
+                release: r.release.clone(),
+                project: r.project.clone(),
+                env: r.env.clone(),
+                action: action.clone(),
+                version: version.clone(),
+                digest: digest.clone(),
+                from_versions: from_versions.clone(),
+                user: r.user.clone(),
+                started_at: r.ts,
+                finished_at: None,
+                result: None,
+                duration_secs: None,
+                hosts: *hosts,
+                message: String::new(),
+            }),
+            RecordKind::Finished {
+                result,
+                duration_secs,
+                message,
+            } => {
+                if let Some(s) = out.iter_mut().rev().find(|s| s.release == r.release) {
+                    s.finished_at = Some(r.ts);
+                    s.result = Some(*result);
+                    s.duration_secs = Some(*duration_secs);
+                    s.message = message.clone();
+                }
+            }
+            RecordKind::LockBroken { .. } => {}
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn rec(release: &str, kind: RecordKind) -> Record {
+        Record {
+            ts: Utc::now(),
+            release: release.into(),
+            project: "demo".into(),
+            env: "prod".into(),
+            user: "ops@box".into(),
+            kind,
+        }
+    }
+
+    #[test]
+    fn append_read_and_summarize() {
+        let dir = tempfile::tempdir().unwrap();
+        let j = Journal::in_dir(&dir.path().join("state"));
+        assert!(j.releases().unwrap().is_empty());
+        let started = |v: &str| RecordKind::Started {
+            action: "deploy".into(),
+            version: v.into(),
+            digest: None,
+            from_versions: vec!["v1".into()],
+            hosts: 8,
+            batches: 8,
+        };
+        j.append(&rec("r1", started("v2"))).unwrap();
+        j.append(&rec(
+            "r1",
+            RecordKind::Finished {
+                result: Outcome::Succeeded,
+                duration_secs: 12.5,
+                message: String::new(),
+            },
+        ))
+        .unwrap();
+        j.append(&rec("r2", started("v3"))).unwrap();
+        // A torn line from a crash mid-write is skipped.
+        std::fs::OpenOptions::new()
+            .append(true)
+            .open(j.path())
+            .unwrap()
+            .write_all(b"{\"ts\":\"2026-")
+            .unwrap();
+        j.append(&rec(
+            "r3",
+            RecordKind::LockBroken {
+                holder: "a@b".into(),
+                holder_release: "r2".into(),
+            },
+        ))
+        .unwrap();
+        assert_eq!(
+            j.records().unwrap().len(),
+            4,
+            "the record after a torn line survives"
+        );
+        let rs = j.releases().unwrap();
+        assert_eq!(rs.len(), 2);
+        assert!(rs[0].succeeded());
+        assert_eq!(rs[0].duration_secs, Some(12.5));
+        assert!(rs[1].interrupted());
+        assert_eq!(rs[1].version, "v3");
+    }
+}

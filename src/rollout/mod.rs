@@ -1,0 +1,9 @@
+//! Rollouts: the pure planner, the fleet lock, the release journal, the
+//! events both the console and the headless CLI consume, and the executor.
+//! Must not import ratatui or app/ui.
+
+pub mod events;
+pub mod executor;
+pub mod journal;
+pub mod lock;
+pub mod plan;
