@@ -36,6 +36,10 @@ struct EnvHostJson {
 #[derive(Serialize)]
 struct EnvJson {
     name: String,
+    /// The newest release of this project+env in the local journal never
+    /// finished (the deploying process died): resume or roll back.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    interrupted: Option<crate::rollout::journal::ReleaseSummary>,
     verdict: &'static str,
     hosts_total: usize,
     running: usize,
@@ -73,6 +77,7 @@ fn env_json(state: &State, project: &str, s: EnvSummary) -> EnvJson {
         })
         .collect();
     EnvJson {
+        interrupted: None,
         verdict: s.verdict(),
         name: s.env,
         hosts_total: s.hosts,
@@ -88,11 +93,13 @@ fn env_json(state: &State, project: &str, s: EnvSummary) -> EnvJson {
 /// `shipdeck status [PROJECT [ENV]] [--json]`. Returns the exit code.
 pub async fn status(
     config: Arc<Config>,
+    journal: &crate::rollout::journal::Journal,
     project: Option<&str>,
     env: Option<&str>,
     json: bool,
     out: &mut dyn Write,
 ) -> anyhow::Result<i32> {
+    let releases = journal.releases().unwrap_or_default();
     if let Some(p) = project
         && config.project(p).is_none()
     {
@@ -139,7 +146,16 @@ pub async fn status(
                 .iter()
                 .filter(|e| env.is_none_or(|name| e.name == name))
                 .filter(|e| !p.hosts_in(&e.name).is_empty())
-                .map(|e| env_json(&state, &p.name, env_summary(&state, &p.name, &e.name)))
+                .map(|e| {
+                    let mut j = env_json(&state, &p.name, env_summary(&state, &p.name, &e.name));
+                    j.interrupted = releases
+                        .iter()
+                        .rev()
+                        .find(|r| r.project == p.name && r.env == e.name)
+                        .filter(|r| r.interrupted())
+                        .cloned();
+                    j
+                })
                 .collect(),
         })
         .collect();
@@ -189,6 +205,21 @@ pub async fn status(
                         String::new()
                     }
                 )?;
+                if let Some(r) = &e.interrupted {
+                    writeln!(
+                        out,
+                        "  INTERRUPTED: {} of {} by {} at {} (release {}) never finished; run `shipdeck deploy {} {} --resume` or `shipdeck rollback {} {}`",
+                        r.action,
+                        r.version,
+                        r.user,
+                        r.started_at.format("%Y-%m-%d %H:%M:%S UTC"),
+                        r.release,
+                        p.name,
+                        e.name,
+                        p.name,
+                        e.name
+                    )?;
+                }
                 for h in &e.hosts {
                     match &h.container {
                         Some(c) => writeln!(

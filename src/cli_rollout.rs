@@ -149,7 +149,7 @@ pub async fn run(
         user: lock::current_owner(),
         message: opts.message.clone().unwrap_or_default(),
         lock_wait: opts.lock_wait.map(Duration::from_secs),
-        lock_ttl: DEFAULT_TTL,
+        lock_ttl: lock_ttl(),
     };
     let task = tokio::spawn(async move { runner.run(req).await });
     let ctrl_c = {
@@ -181,6 +181,17 @@ pub async fn run(
         Ok(Err(e)) => refuse(opts.json, out, &e.to_string()),
         Err(e) => refuse(opts.json, out, &format!("the rollout task crashed: {e}")),
     }
+}
+
+/// The lock's time to live: `SHIPDECK_LOCK_TTL` seconds (2..=3600), else 30 s.
+/// A rollout whose process died blocks others for at most this long.
+pub fn lock_ttl() -> Duration {
+    std::env::var("SHIPDECK_LOCK_TTL")
+        .ok()
+        .and_then(|v| v.parse::<u64>().ok())
+        .filter(|s| (2..=3600).contains(s))
+        .map(Duration::from_secs)
+        .unwrap_or(DEFAULT_TTL)
 }
 
 /// `shipdeck deploy --resume`: the version of the newest interrupted release.

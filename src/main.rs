@@ -191,8 +191,10 @@ fn main() -> ExitCode {
     match args.command {
         Some(Cmd::Status { project, env, json }) => {
             let mut out = std::io::stdout().lock();
+            let journal = shipdeck::rollout::journal::Journal::in_dir(&paths.state_dir);
             match runtime.block_on(cli::status(
                 config,
+                &journal,
                 project.as_deref(),
                 env.as_deref(),
                 json,
@@ -248,7 +250,7 @@ fn main() -> ExitCode {
                 }
             };
             // A resumed rollout waits out the dead holder's lock by default.
-            let lock_wait = lock_wait.or(resume.then_some(45));
+            let lock_wait = lock_wait.or(resume.then(|| cli_rollout::lock_ttl().as_secs() + 15));
             let opts = cli_rollout::RunOpts {
                 yes,
                 json,

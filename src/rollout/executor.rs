@@ -631,11 +631,27 @@ impl Runner {
         )
         .await;
 
+        let left_out: Vec<&str> = project
+            .hosts_in(&req.env)
+            .iter()
+            .filter(|h| !plan.hosts.contains(h))
+            .map(String::as_str)
+            .collect();
         if failures > 0 {
             (
                 Outcome::Failed,
                 format!(
                     "{failures} host(s) failed health and were restored (within max_failure_ratio)"
+                ),
+            )
+        } else if !left_out.is_empty() {
+            // The target does not run everywhere: an honest exit code says so.
+            (
+                Outcome::Failed,
+                format!(
+                    "{version} runs on every host rolled out to, but {} host(s) were left out: {}",
+                    left_out.len(),
+                    left_out.join(", ")
                 ),
             )
         } else {
@@ -1060,28 +1076,33 @@ fn majority_versions(hosts: &[HostPlan]) -> Vec<String> {
     v.into_iter().map(|(k, _)| k).collect()
 }
 
-/// The release before the current one: the newest kept container whose
-/// version differs from what runs now; else the journal's previous version.
+/// The release before the current one, from the fleet alone (an operator
+/// with an empty journal gets the same answer): the newest-deployed running
+/// version is "current"; the previous release is the newest-deployed
+/// container, running or kept, of any other version. After an interrupted
+/// rollout that is the version it was replacing.
 fn previous_version(
     hosts: &[HostPlan],
     history: &[super::journal::ReleaseSummary],
     req: &Request,
 ) -> Option<String> {
-    let running = majority_versions(hosts);
-    let now = running.first();
-    let kept = hosts
-        .iter()
-        .flat_map(|h| h.kept.iter())
-        .filter(|k| Some(&k.version) != now);
-    if let Some(k) = newest(kept) {
-        return Some(k.version.clone());
+    let all = || {
+        hosts
+            .iter()
+            .flat_map(|h| h.current.iter().chain(h.kept.iter()))
+    };
+    let current =
+        newest(all().filter(|c| c.state == ContainerState::Running)).map(|c| c.version.clone());
+    if let Some(prev) = newest(all().filter(|c| Some(&c.version) != current.as_ref())) {
+        return Some(prev.version.clone());
     }
+    // No other version on the fleet (kept containers pruned): the journal may know.
     history
         .iter()
         .rev()
         .filter(|r| r.project == req.project && r.env == req.env && r.succeeded())
         .find_map(|r| r.from_versions.first().cloned())
-        .filter(|v| Some(v) != now)
+        .filter(|v| Some(v) != current.as_ref())
 }
 
 /// Drop `gone` hosts from the plan and re-cut the batches.

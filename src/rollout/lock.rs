@@ -439,9 +439,10 @@ async fn try_acquire(target: &Target, req: &LockRequest) -> Result<Attempt, Lock
         Err(e) if e.status == Some(409) => {
             debug!(host = %first.name, "lock create: 409, someone else was first");
             let again = target.scan().await?;
+            // Gone again, or an expired one the next attempt removes: try again.
             return Ok(match again.current() {
-                Some((_, info)) => Attempt::Held(Box::new(info.clone())),
-                None => Attempt::Raced,
+                Some((_, info)) if !info.expired => Attempt::Held(Box::new(info.clone())),
+                _ => Attempt::Raced,
             });
         }
         Err(e) => return Err(e.error.into()),
@@ -453,7 +454,9 @@ async fn try_acquire(target: &Target, req: &LockRequest) -> Result<Attempt, Lock
         (CONTROL_FILE, Control::Run.as_str()),
     ])?;
     if let Err(e) = upload(first, &id, files).await {
-        let _ = remove_by_id(first, &id).await;
+        if let Err(cleanup) = remove_by_id(first, &id).await {
+            warn!(host = %first.name, %id, error = %cleanup, "could not remove a half-made lock; it expires");
+        }
         return Err(e.error.into());
     }
 
@@ -580,10 +583,7 @@ async fn heartbeat_loop(conn: Conn, id: String, ttl: Duration, channels: Arc<Cha
 
 /// Write the heartbeat, read the control word.
 async fn beat(conn: &Conn, id: &str) -> Result<Control, CallError> {
-    let now = match engine_time(conn).await {
-        Some(t) => t,
-        None => Utc::now(),
-    };
+    let now = engine_time(conn).await.unwrap_or_else(Utc::now);
     let tar = files_tar(&[(HEARTBEAT_FILE, rfc3339(now).as_str())]).map_err(CallError::from)?;
     upload(conn, id, tar).await?;
     let files = download(conn, id).await?;

@@ -223,3 +223,166 @@ where
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
+
+/// Run the shipdeck binary with its state (journal, log) in `state_dir`.
+pub fn shipdeck(args: &[&str], config: &Path, state_dir: &Path) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_shipdeck"))
+        .arg("--config")
+        .arg(config)
+        .args(args)
+        .env("XDG_STATE_HOME", state_dir)
+        .env("SHIPDECK_LOCK_TTL", "5")
+        .output()
+        .expect("run shipdeck")
+}
+
+/// Run a `--json` rollout command: exit code and its events.
+pub fn rollout_json(
+    args: &[&str],
+    config: &Path,
+    state_dir: &Path,
+) -> (i32, Vec<serde_json::Value>, String) {
+    let mut all = args.to_vec();
+    all.extend(["--yes", "--json"]);
+    let out = shipdeck(&all, config, state_dir);
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let events = text
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    (
+        out.status.code().unwrap_or(-1),
+        events,
+        format!("{text}{stderr}"),
+    )
+}
+
+/// Events named `name`.
+pub fn events_named<'a>(events: &'a [serde_json::Value], name: &str) -> Vec<&'a serde_json::Value> {
+    events.iter().filter(|e| e["event"] == name).collect()
+}
+
+/// Remove a project's containers and any lock objects on hosts `hosts`.
+pub async fn clean(project: &str, env: &str, hosts: &[usize]) {
+    for n in hosts {
+        let d = docker(*n).await;
+        remove_project(&d, project).await;
+        let _ = d
+            .remove_container(
+                &format!("shipdeck-lock.{project}.{env}"),
+                Some(RemoveContainerOptions {
+                    force: true,
+                    ..Default::default()
+                }),
+            )
+            .await;
+    }
+}
+
+/// What runs for `project`/`env` on host `n`: the container named
+/// `{project}-{env}` (shipdeck's serving container) and every container of it.
+pub async fn on_host(n: usize, project: &str, env: &str) -> Vec<bollard::models::ContainerSummary> {
+    let d = docker(n).await;
+    let filters = HashMap::from([(
+        "label".to_string(),
+        vec![
+            format!("shipdeck.project={project}"),
+            format!("shipdeck.env={env}"),
+        ],
+    )]);
+    d.list_containers(Some(ListContainersOptions {
+        all: true,
+        filters: Some(filters),
+        ..Default::default()
+    }))
+    .await
+    .expect("list")
+}
+
+/// Samples every host's health endpoint every 100 ms in the background and
+/// remembers the most hosts that failed at the same instant.
+pub struct HealthSampler {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    handle: tokio::task::JoinHandle<(usize, usize)>,
+}
+
+impl HealthSampler {
+    pub fn start(hosts: &[usize], port: u16) -> Self {
+        shipdeck::ensure_crypto_provider();
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let urls: Vec<String> = hosts
+            .iter()
+            .map(|n| format!("http://{}:{port}/health", host_addr(*n)))
+            .collect();
+        let flag = stop.clone();
+        let handle = tokio::spawn(async move {
+            let client = reqwest::Client::builder()
+                .no_proxy()
+                .timeout(Duration::from_millis(800))
+                .build()
+                .expect("client");
+            let mut worst = 0;
+            let mut rounds = 0;
+            // Bounded: at most 10 minutes of sampling.
+            while !flag.load(std::sync::atomic::Ordering::Relaxed) && rounds < 6000 {
+                let checks = urls.iter().map(|u| {
+                    let client = client.clone();
+                    async move {
+                        client
+                            .get(u)
+                            .send()
+                            .await
+                            .map(|r| r.status().is_success())
+                            .unwrap_or(false)
+                    }
+                });
+                let down = futures::future::join_all(checks)
+                    .await
+                    .into_iter()
+                    .filter(|ok| !ok)
+                    .count();
+                worst = worst.max(down);
+                rounds += 1;
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            (worst, rounds)
+        });
+        Self { stop, handle }
+    }
+
+    /// Stop sampling: (most hosts down at once, samples taken).
+    pub async fn finish(self) -> (usize, usize) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        self.handle.await.expect("sampler")
+    }
+}
+
+/// Image pulls each host's engine recorded since `since` (Unix seconds).
+pub async fn pulls_since(hosts: &[usize], since: i64) -> usize {
+    let mut total = 0;
+    for n in hosts {
+        let d = docker(*n).await;
+        let filters = HashMap::from([
+            ("type".to_string(), vec!["image".to_string()]),
+            ("event".to_string(), vec!["pull".to_string()]),
+        ]);
+        let until = chrono::Utc::now().timestamp() + 1;
+        let mut s = d.events(Some(bollard::query_parameters::EventsOptions {
+            since: Some(since.to_string()),
+            until: Some(until.to_string()),
+            filters: Some(filters),
+        }));
+        let count = async {
+            let mut c = 0;
+            while let Some(Ok(_)) = s.next().await {
+                c += 1;
+            }
+            c
+        };
+        total += tokio::time::timeout(Duration::from_secs(10), count)
+            .await
+            .expect("events with until end by themselves");
+    }
+    total
+}

@@ -1,0 +1,511 @@
+//! Rollouts against the real sandbox fleet and registry (`scripts/sandbox up`):
+//! deploy, containment of a bad version, start periods, rollback without
+//! pulls, the fleet lock, crash safety, unreachable hosts and a dead registry.
+//! While rollouts run, a sampler probes every host's health endpoint and
+//! asserts that never more than `max_unavailable` hosts fail at once.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::*;
+use serde_json::Value;
+
+const ALL: [usize; 8] = [1, 2, 3, 4, 5, 6, 7, 8];
+
+/// Health by the HTTP probe (200 ms apart, 10 retries: about 2 s of grace after
+/// the start period) — the image's own 1 s Docker HEALTHCHECK is slow to
+/// react and flaky on a loaded 2-core machine; one test below uses it too.
+fn tables(port: u16, start_period: &str, max_unavailable: usize, extra_rollout: &str) -> String {
+    format!(
+        "[projects.health]\nhttp = \"/health\"\nport = {port}\ndocker = false\ninterval = \"200ms\"\nretries = 10\nstart_period = \"{start_period}\"\n[projects.rollout]\nmax_unavailable = {max_unavailable}\n{extra_rollout}\n"
+    )
+}
+
+/// Whether host `n` answers 200 on /health at `port`.
+async fn healthy(n: usize, port: u16) -> bool {
+    shipdeck::ensure_crypto_provider();
+    reqwest::get(format!("http://{}:{port}/health", host_addr(n)))
+        .await
+        .is_ok_and(|r| r.status().is_success())
+}
+
+/// `{name: (id, version, running)}` of the serving container per host.
+async fn serving(
+    hosts: &[usize],
+    project: &str,
+    env: &str,
+) -> HashMap<usize, (String, String, bool)> {
+    let mut out = HashMap::new();
+    for n in hosts {
+        let base = format!("/{project}-{env}");
+        if let Some(c) = on_host(*n, project, env)
+            .await
+            .into_iter()
+            .find(|c| c.names.as_ref().is_some_and(|ns| ns.contains(&base)))
+        {
+            let labels = c.labels.clone().unwrap_or_default();
+            out.insert(
+                *n,
+                (
+                    c.id.clone().unwrap_or_default(),
+                    labels.get("shipdeck.version").cloned().unwrap_or_default(),
+                    c.state.map(|s| s.to_string()) == Some("running".into()),
+                ),
+            );
+        }
+    }
+    out
+}
+
+async fn assert_all_on(hosts: &[usize], project: &str, env: &str, version: &str) {
+    let s = serving(hosts, project, env).await;
+    for n in hosts {
+        let (_, v, running) = s
+            .get(n)
+            .unwrap_or_else(|| panic!("h{n:02} has no {project}-{env} container: {s:?}"));
+        assert!(
+            *running && v == version,
+            "h{n:02}: {v} running={running}, want {version}"
+        );
+    }
+}
+
+fn history(config: &Path, state: &Path, project: &str) -> Vec<Value> {
+    let out = shipdeck(&["history", project, "--json"], config, state);
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn v1_to_v2_keeps_v1_and_rollback_needs_no_pull() {
+    let (p, e, port) = ("it-roll-a", "prod", 18101);
+    clean(p, e, &ALL).await;
+    let tmp = tempfile::tempdir().unwrap();
+    let config = write_config_with(
+        tmp.path(),
+        p,
+        &[(e, &ALL)],
+        port,
+        &tables(port, "5s", 2, ""),
+    );
+    let (code, _, out) = rollout_json(&["deploy", p, e, "v1"], &config, tmp.path());
+    assert_eq!(code, 0, "{out}");
+
+    let sampler = HealthSampler::start(&ALL, port);
+    let (code, events, out) = rollout_json(&["deploy", p, e, "v2"], &config, tmp.path());
+    let (worst, samples) = sampler.finish().await;
+    assert_eq!(code, 0, "{out}");
+    assert!(samples > 5, "the sampler ran ({samples} samples)");
+    assert!(
+        worst <= 2,
+        "{worst} hosts failed health at once; max_unavailable is 2"
+    );
+    assert_eq!(events_named(&events, "batch_started").len(), 4);
+    let digest = events_named(&events, "pulls_done")[0]["digest"]
+        .as_str()
+        .unwrap()
+        .to_string();
+
+    for n in ALL {
+        let cs = on_host(n, p, e).await;
+        let cur = cs
+            .iter()
+            .find(|c| {
+                c.names
+                    .as_ref()
+                    .is_some_and(|ns| ns.contains(&format!("/{p}-{e}")))
+            })
+            .unwrap_or_else(|| panic!("h{n:02}: no serving container"));
+        let l = cur.labels.clone().unwrap();
+        assert_eq!(l["shipdeck.version"], "v2");
+        assert_eq!(l["shipdeck.digest"], digest);
+        assert!(l["shipdeck.release"].starts_with('r'), "{l:?}");
+        assert!(l["shipdeck.deployed_by"].contains('@'));
+        assert!(l.contains_key("shipdeck.deployed_at"));
+        assert!(healthy(n, port).await, "h{n:02} answers /health");
+        let kept: Vec<_> = cs
+            .iter()
+            .filter(|c| c.labels.as_ref().unwrap()["shipdeck.version"] == "v1")
+            .collect();
+        assert_eq!(kept.len(), 1, "h{n:02}: v1 kept");
+        assert_eq!(
+            kept[0].state.map(|s| s.to_string()).as_deref(),
+            Some("exited")
+        );
+        // The app itself says it runs v2 with this environment's variables.
+        shipdeck::ensure_crypto_provider();
+        let body = reqwest::get(format!("http://{}:{port}/", host_addr(n)))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(
+            body.contains("version=v2") && body.contains(&format!("ENVT={e} PROJ={p}")),
+            "{body}"
+        );
+    }
+
+    let since = chrono::Utc::now().timestamp() - 1;
+    let sampler = HealthSampler::start(&ALL, port);
+    let (code, _, out) = rollout_json(&["rollback", p, e], &config, tmp.path());
+    let (worst, _) = sampler.finish().await;
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        worst <= 2,
+        "{worst} hosts failed health at once during rollback"
+    );
+    assert_all_on(&ALL, p, e, "v1").await;
+    assert_eq!(
+        pulls_since(&ALL, since).await,
+        0,
+        "rollback pulled an image"
+    );
+
+    let h = history(&config, tmp.path(), p);
+    let summary: Vec<(String, String, String)> = h
+        .iter()
+        .map(|r| {
+            (
+                r["action"].as_str().unwrap().to_string(),
+                r["version"].as_str().unwrap().to_string(),
+                r["result"].as_str().unwrap_or("").to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        summary,
+        vec![
+            ("deploy".into(), "v1".into(), "succeeded".into()),
+            ("deploy".into(), "v2".into(), "succeeded".into()),
+            ("rollback".into(), "v1".into(), "succeeded".into()),
+        ]
+    );
+    clean(p, e, &ALL).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_bad_version_is_contained_in_the_first_batch() {
+    let (p, e, port) = ("it-roll-b", "prod", 18102);
+    clean(p, e, &ALL).await;
+    let tmp = tempfile::tempdir().unwrap();
+    let config = write_config_with(
+        tmp.path(),
+        p,
+        &[(e, &ALL)],
+        port,
+        &tables(port, "0s", 2, ""),
+    );
+    let (code, _, out) = rollout_json(&["deploy", p, e, "v1"], &config, tmp.path());
+    assert_eq!(code, 0, "{out}");
+    let before = serving(&ALL, p, e).await;
+
+    let sampler = HealthSampler::start(&ALL, port);
+    let (code, events, out) = rollout_json(&["deploy", p, e, "v3-bad"], &config, tmp.path());
+    let (worst, _) = sampler.finish().await;
+    assert_ne!(code, 0, "{out}");
+    assert!(worst <= 2, "{worst} hosts failed health at once");
+    let batches = events_named(&events, "batch_started");
+    assert_eq!(batches.len(), 1, "no batch after the failing one: {out}");
+    let batch1: Vec<String> = batches[0]["hosts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| h.as_str().unwrap().to_string())
+        .collect();
+    for ev in events_named(&events, "host") {
+        assert!(
+            batch1.contains(&ev["host"].as_str().unwrap().to_string()),
+            "touched {ev}"
+        );
+    }
+    assert_all_on(&ALL, p, e, "v1").await;
+    let after = serving(&ALL, p, e).await;
+    for n in ALL {
+        if !batch1.contains(&host_name(n)) {
+            assert_eq!(
+                before[&n].0, after[&n].0,
+                "h{n:02} beyond batch 1 was touched"
+            );
+        }
+    }
+    let finished = events_named(&events, "finished")[0];
+    assert_eq!(finished["outcome"], "failed", "{finished}");
+    let h = history(&config, tmp.path(), p);
+    assert_eq!(h.last().unwrap()["result"], "failed");
+    clean(p, e, &ALL).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_slow_version_needs_its_start_period() {
+    let (p, e, port) = ("it-roll-c", "stage", 18103);
+    let hosts = [1, 2];
+    clean(p, e, &hosts).await;
+    let tmp = tempfile::tempdir().unwrap();
+    let strict = write_config_with(
+        tmp.path(),
+        p,
+        &[(e, &hosts)],
+        port,
+        &tables(port, "0s", 1, ""),
+    );
+    let (code, _, out) = rollout_json(&["deploy", p, e, "v1"], &strict, tmp.path());
+    assert_eq!(code, 0, "{out}");
+
+    // Without a start period, 3 s to readiness is a failure: back to v1.
+    let (code, _, out) = rollout_json(&["deploy", p, e, "v4-slow"], &strict, tmp.path());
+    assert_ne!(code, 0, "{out}");
+    assert!(out.contains("HTTP probe"), "{out}");
+    assert_all_on(&hosts, p, e, "v1").await;
+
+    // With one, the same version passes.
+    let dir = tmp.path().join("patient");
+    std::fs::create_dir_all(&dir).unwrap();
+    // ...and the image's Docker HEALTHCHECK is a gate as well here.
+    let t = tables(port, "8s", 1, "").replace("docker = false", "docker = true");
+    let patient = write_config_with(&dir, p, &[(e, &hosts)], port, &t);
+    let (code, _, out) = rollout_json(&["deploy", p, e, "v4-slow"], &patient, tmp.path());
+    assert_eq!(code, 0, "{out}");
+    assert_all_on(&hosts, p, e, "v4-slow").await;
+    clean(p, e, &hosts).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_concurrent_deploys_exactly_one_proceeds() {
+    let (p, e, port) = ("it-roll-d", "prod", 18104);
+    let hosts = [3, 4, 5];
+    clean(p, e, &hosts).await;
+    let tmp = tempfile::tempdir().unwrap();
+    let config = write_config_with(
+        tmp.path(),
+        p,
+        &[(e, &hosts)],
+        port,
+        &tables(port, "0s", 1, ""),
+    );
+    let (code, _, out) = rollout_json(&["deploy", p, e, "v1"], &config, tmp.path());
+    assert_eq!(code, 0, "{out}");
+
+    let spawn = |state: &Path| {
+        Command::new(env!("CARGO_BIN_EXE_shipdeck"))
+            .arg("--config")
+            .arg(&config)
+            .args(["deploy", p, e, "v2", "--yes"])
+            .env("XDG_STATE_HOME", state)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    // Two operators, two state dirs: only the fleet can arbitrate.
+    let (s1, s2) = (tmp.path().join("op1"), tmp.path().join("op2"));
+    let (a, b) = (spawn(&s1), spawn(&s2));
+    let (a, b) = (a.wait_with_output().unwrap(), b.wait_with_output().unwrap());
+    let codes = [a.status.code(), b.status.code()];
+    let texts = [
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&a.stdout),
+            String::from_utf8_lossy(&a.stderr)
+        ),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&b.stdout),
+            String::from_utf8_lossy(&b.stderr)
+        ),
+    ];
+    assert_eq!(
+        codes.iter().filter(|c| **c == Some(0)).count(),
+        1,
+        "exactly one proceeds: {codes:?}\n{}\n---\n{}",
+        texts[0],
+        texts[1]
+    );
+    let loser = if codes[0] == Some(0) {
+        &texts[1]
+    } else {
+        &texts[0]
+    };
+    assert!(loser.contains("is locked by"), "{loser}");
+    assert!(
+        loser.contains("lock break"),
+        "says how to break it: {loser}"
+    );
+    assert_all_on(&hosts, p, e, "v2").await;
+    clean(p, e, &hosts).await;
+}
+
+/// Start a deploy, SIGKILL it while batch `kill_in` is in flight.
+fn kill_mid_rollout(config: &Path, state: &Path, args: &[&str], kill_in: u64) -> Vec<String> {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_shipdeck"))
+        .arg("--config")
+        .arg(config)
+        .args(args)
+        .args(["--yes", "--json"])
+        .env("XDG_STATE_HOME", state)
+        .env("SHIPDECK_LOCK_TTL", "5")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let start = Instant::now();
+    let mut seen = Vec::new();
+    for line in BufReader::new(stdout).lines() {
+        let line = line.unwrap();
+        seen.push(line.clone());
+        let v: Value = serde_json::from_str(&line).unwrap_or(Value::Null);
+        if v["event"] == "host" && v["phase"] == "waiting_health" {
+            let in_batch = seen
+                .iter()
+                .filter(|l| l.contains("\"batch_started\""))
+                .count() as u64;
+            if in_batch >= kill_in {
+                break;
+            }
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(120),
+            "never reached batch {kill_in}"
+        );
+    }
+    child.kill().unwrap(); // SIGKILL
+    let _ = child.wait();
+    seen
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sigkill_mid_rollout_then_resume_or_rollback_converges() {
+    let (p, e, port) = ("it-roll-e", "prod", 18105);
+    clean(p, e, &ALL).await;
+    let tmp = tempfile::tempdir().unwrap();
+    // Every version needs 1 s to become ready, so batches take a while.
+    let t = tables(port, "6s", 2, "");
+    let config = write_config_with(tmp.path(), p, &[(e, &ALL)], port, &t);
+    let text = std::fs::read_to_string(&config).unwrap().replace(
+        &format!("env = {{ PORT = \"{port}\" }}"),
+        &format!("env = {{ PORT = \"{port}\", WEB_MODE = \"slow\", WEB_READY_DELAY = \"1\" }}"),
+    );
+    std::fs::write(&config, text).unwrap();
+    let (code, _, out) = rollout_json(&["deploy", p, e, "v1"], &config, tmp.path());
+    assert_eq!(code, 0, "{out}");
+
+    // Killed while batch 2 waits for health.
+    kill_mid_rollout(&config, tmp.path(), &["deploy", p, e, "v2"], 2);
+    let s = serving(&ALL, p, e).await;
+    let down = ALL
+        .iter()
+        .filter(|n| !s.get(n).is_some_and(|x| x.2))
+        .count();
+    assert!(
+        down <= 2,
+        "{down} hosts without a running app container after the kill: {s:?}"
+    );
+    let h = history(&config, tmp.path(), p);
+    assert!(
+        h.last().unwrap()["result"].is_null(),
+        "journal shows it interrupted: {h:?}"
+    );
+    let st = shipdeck(&["status", p, e, "--json"], &config, tmp.path());
+    let st: Value = serde_json::from_slice(&st.stdout).unwrap();
+    let interrupted = &st["projects"][0]["environments"][0]["interrupted"];
+    assert_eq!(
+        interrupted["version"], "v2",
+        "status shows the interrupted release: {st}"
+    );
+
+    // --resume finishes it (after the dead holder's lock expires).
+    let (code, events, out) = rollout_json(&["deploy", p, e, "--resume"], &config, tmp.path());
+    assert_eq!(code, 0, "{out}");
+    assert!(!events_named(&events, "host").is_empty());
+    assert_all_on(&ALL, p, e, "v2").await;
+
+    // Again, killed half-way to v4-slow; rollback returns to v2.
+    kill_mid_rollout(&config, tmp.path(), &["deploy", p, e, "v4-slow"], 2);
+    let (code, events, out) = rollout_json(
+        &["rollback", p, e, "--lock-wait", "20"],
+        &config,
+        tmp.path(),
+    );
+    assert_eq!(code, 0, "{out}");
+    assert_eq!(
+        events_named(&events, "planned")[0]["plan"]["version"],
+        "v2",
+        "{out}"
+    );
+    assert_all_on(&ALL, p, e, "v2").await;
+    clean(p, e, &ALL).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn unreachable_host_and_dead_registry_change_nothing() {
+    let (p, e, port) = ("it-roll-f", "prod", 18106);
+    let hosts = [6, 7];
+    clean(p, e, &hosts).await;
+    let tmp = tempfile::tempdir().unwrap();
+    let config = write_config_with(
+        tmp.path(),
+        p,
+        &[(e, &hosts)],
+        port,
+        &tables(port, "0s", 1, ""),
+    );
+    let (code, _, out) = rollout_json(&["deploy", p, e, "v1"], &config, tmp.path());
+    assert_eq!(code, 0, "{out}");
+    let before = serving(&hosts, p, e).await;
+    let base = std::fs::read_to_string(&config).unwrap();
+
+    // A third host whose engine does not answer.
+    let with_dead_host = base
+        .replace(
+            "[[projects]]",
+            "[[hosts]]\nname = \"h99\"\nendpoint = \"tcp://127.0.0.1:1\"\n\n[[projects]]",
+        )
+        .replace("\"h06\", \"h07\"]", "\"h06\", \"h07\", \"h99\"]");
+    let cfg = tmp.path().join("dead-host.toml");
+    std::fs::write(&cfg, &with_dead_host).unwrap();
+    let (code, _, out) = rollout_json(&["deploy", p, e, "v2"], &cfg, tmp.path());
+    assert_eq!(code, 2, "{out}");
+    assert!(
+        out.contains("h99") && out.contains("unreachable") && out.contains("nothing was changed"),
+        "{out}"
+    );
+    assert_eq!(serving(&hosts, p, e).await, before, "nothing restarted");
+
+    // skip-host: the others are deployed, the exit code still says "not everywhere".
+    let skip = with_dead_host.replace(
+        "max_unavailable = 1",
+        "max_unavailable = 1\non_pull_failure = \"skip-host\"",
+    );
+    let cfg = tmp.path().join("skip.toml");
+    std::fs::write(&cfg, skip).unwrap();
+    let (code, events, out) = rollout_json(&["deploy", p, e, "v2"], &cfg, tmp.path());
+    assert_eq!(code, 1, "{out}");
+    assert_eq!(events_named(&events, "host_skipped")[0]["host"], "h99");
+    assert!(out.contains("left out: h99"), "{out}");
+    assert_all_on(&hosts, p, e, "v2").await;
+    let before = serving(&hosts, p, e).await;
+
+    // A registry that does not answer: the pull fails before any restart.
+    let dead_registry = base.replace("10.213.0.1:5000/demo/web", "10.213.0.1:5999/demo/web");
+    let cfg = tmp.path().join("dead-registry.toml");
+    std::fs::write(&cfg, dead_registry).unwrap();
+    let (code, events, out) = rollout_json(&["deploy", p, e, "v3"], &cfg, tmp.path());
+    assert_ne!(code, 0, "{out}");
+    assert_eq!(events_named(&events, "host_pull_failed").len(), 2, "{out}");
+    assert!(events_named(&events, "batch_started").is_empty(), "{out}");
+    assert!(
+        out.contains("10.213.0.1:5999") && out.contains("nothing was restarted"),
+        "{out}"
+    );
+    assert_eq!(serving(&hosts, p, e).await, before, "nothing restarted");
+    clean(p, e, &hosts).await;
+}
