@@ -509,3 +509,179 @@ async fn unreachable_host_and_dead_registry_change_nothing() {
     assert_eq!(serving(&hosts, p, e).await, before, "nothing restarted");
     clean(p, e, &hosts).await;
 }
+
+/// A rollout running in the background; its JSON events arrive on a channel.
+struct Running {
+    child: std::process::Child,
+    rx: std::sync::mpsc::Receiver<Value>,
+    seen: Vec<Value>,
+}
+
+impl Running {
+    fn spawn(config: &Path, state: &Path, args: &[&str]) -> Self {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_shipdeck"))
+            .arg("--config")
+            .arg(config)
+            .args(args)
+            .args(["--yes", "--json"])
+            .env("XDG_STATE_HOME", state)
+            .env("SHIPDECK_LOCK_TTL", "2")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if let Ok(v) = serde_json::from_str(&line) {
+                    let _ = tx.send(v);
+                }
+            }
+        });
+        Self {
+            child,
+            rx,
+            seen: Vec::new(),
+        }
+    }
+
+    /// Wait (bounded) for an event matching `pred`.
+    fn wait_for(&mut self, what: &str, limit: Duration, pred: impl Fn(&Value) -> bool) -> Value {
+        let deadline = Instant::now() + limit;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.rx.recv_timeout(left) {
+                Ok(v) => {
+                    self.seen.push(v.clone());
+                    if pred(&v) {
+                        return v;
+                    }
+                }
+                Err(_) => panic!("no {what} within {limit:?}; seen: {:#?}", self.seen),
+            }
+        }
+    }
+
+    fn count(&self, event: &str) -> usize {
+        self.seen.iter().filter(|v| v["event"] == event).count()
+    }
+
+    /// Drain the remaining events and the exit code (bounded).
+    fn finish(mut self, limit: Duration) -> (i32, Vec<Value>) {
+        let deadline = Instant::now() + limit;
+        while let Ok(v) = self
+            .rx
+            .recv_timeout(deadline.saturating_duration_since(Instant::now()))
+        {
+            self.seen.push(v);
+        }
+        loop {
+            if let Some(st) = self.child.try_wait().unwrap() {
+                return (st.code().unwrap_or(-1), self.seen);
+            }
+            if Instant::now() > deadline {
+                let _ = self.child.kill();
+                panic!("rollout did not end within {limit:?}: {:#?}", self.seen);
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn canary_waits_for_resume_and_an_operator_can_pause_and_abort() {
+    let (p, e, port) = ("it-roll-g", "prod", 18107);
+    let hosts = [2, 3, 4, 5];
+    clean(p, e, &hosts).await;
+    let tmp = tempfile::tempdir().unwrap();
+    let slow = |path: &Path| {
+        let text = std::fs::read_to_string(path).unwrap().replace(
+            &format!("env = {{ PORT = \"{port}\" }}"),
+            &format!("env = {{ PORT = \"{port}\", WEB_MODE = \"slow\", WEB_READY_DELAY = \"1\" }}"),
+        );
+        std::fs::write(path, text).unwrap();
+    };
+    let plain = write_config_with(
+        tmp.path(),
+        p,
+        &[(e, &hosts)],
+        port,
+        &tables(port, "6s", 1, ""),
+    );
+    slow(&plain);
+    let dir = tmp.path().join("canary");
+    std::fs::create_dir_all(&dir).unwrap();
+    let canary = write_config_with(
+        &dir,
+        p,
+        &[(e, &hosts)],
+        port,
+        &tables(port, "6s", 1, "canary = true"),
+    );
+    slow(&canary);
+    let (code, _, out) = rollout_json(&["deploy", p, e, "v1"], &plain, tmp.path());
+    assert_eq!(code, 0, "{out}");
+
+    // Canary: one host, then it waits for an operator.
+    let mut run = Running::spawn(&canary, tmp.path(), &["deploy", p, e, "v2"]);
+    let planned = run.wait_for("plan", Duration::from_secs(20), |v| v["event"] == "planned");
+    assert_eq!(planned["plan"]["batches"][0].as_array().unwrap().len(), 1);
+    run.wait_for("canary pause", Duration::from_secs(30), |v| {
+        v["event"] == "paused"
+    });
+    std::thread::sleep(Duration::from_secs(2));
+    run.seen.extend(run.rx.try_iter());
+    assert_eq!(
+        run.count("batch_started"),
+        1,
+        "still waiting after the canary: {:#?}",
+        run.seen
+    );
+    let out = shipdeck(&["control", p, e, "resume"], &canary, tmp.path());
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let (code, seen) = run.finish(Duration::from_secs(60));
+    assert_eq!(code, 0, "{seen:#?}");
+    assert!(seen.iter().any(|v| v["event"] == "resumed"));
+    assert_all_on(&hosts, p, e, "v2").await;
+
+    // Pause between batches, then abort: completed hosts go back to v2.
+    let mut run = Running::spawn(&plain, tmp.path(), &["deploy", p, e, "v1"]);
+    run.wait_for("batch 1", Duration::from_secs(20), |v| {
+        v["event"] == "batch_started"
+    });
+    let out = shipdeck(&["control", p, e, "pause"], &plain, tmp.path());
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    run.wait_for("operator pause", Duration::from_secs(30), |v| {
+        v["event"] == "paused"
+    });
+    let batches = run.count("batch_started");
+    assert!(batches < 4, "paused before the end");
+    std::thread::sleep(Duration::from_secs(2));
+    run.seen.extend(run.rx.try_iter());
+    assert_eq!(
+        run.count("batch_started"),
+        batches,
+        "no batch starts while paused"
+    );
+    let out = shipdeck(&["control", p, e, "abort"], &plain, tmp.path());
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let (code, seen) = run.finish(Duration::from_secs(60));
+    assert_ne!(code, 0);
+    let fin = seen.iter().find(|v| v["event"] == "finished").unwrap();
+    assert_eq!(fin["outcome"], "aborted", "{fin}");
+    assert_all_on(&hosts, p, e, "v2").await;
+    clean(p, e, &hosts).await;
+}

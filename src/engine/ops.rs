@@ -52,6 +52,13 @@ pub fn split_image(image: &str) -> (&str, &str) {
 }
 
 impl Engine {
+    /// Bound for container lifecycle calls (create, start, rename, remove):
+    /// they do real work on the host (mounts, cgroups, network) and can take
+    /// seconds on a loaded machine, so they get more than a plain query.
+    pub fn op_timeout(&self) -> Duration {
+        (self.timeout * 4).max(Duration::from_secs(20))
+    }
+
     /// Pull `image` (`repo:tag`) and return the registry digest it resolved to
     /// (`sha256:…`). `pull_timeout` bounds the whole transfer.
     pub async fn pull(&self, image: &str, pull_timeout: Duration) -> Result<String, EngineError> {
@@ -172,7 +179,7 @@ impl Engine {
         let r = timed(
             &self.endpoint,
             "stop container",
-            self.timeout + grace,
+            self.op_timeout() + grace,
             self.docker.stop_container(
                 id,
                 Some(StopContainerOptions {
@@ -192,7 +199,7 @@ impl Engine {
         let r = timed(
             &self.endpoint,
             "start container",
-            self.timeout,
+            self.op_timeout(),
             self.docker
                 .start_container(id, None::<StartContainerOptions>),
         )
@@ -207,7 +214,7 @@ impl Engine {
         timed(
             &self.endpoint,
             "rename container",
-            self.timeout,
+            self.op_timeout(),
             self.docker.rename_container(
                 id,
                 RenameContainerOptions {
@@ -223,7 +230,7 @@ impl Engine {
         let r = timed(
             &self.endpoint,
             "remove container",
-            self.timeout,
+            self.op_timeout(),
             self.docker.remove_container(
                 id,
                 Some(RemoveContainerOptions {
@@ -245,7 +252,7 @@ impl Engine {
         let created = timed(
             &self.endpoint,
             "create container",
-            self.timeout,
+            self.op_timeout(),
             self.docker.create_container(
                 Some(CreateContainerOptions {
                     name: Some(name.to_string()),
