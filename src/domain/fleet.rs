@@ -114,7 +114,7 @@ pub struct AppContainer {
     pub release: Option<String>,
     pub digest: Option<String>,
     pub image: String,
-    /// `current`, `previous`, or empty for containers started by hand.
+    /// `current` (serving, or running) or `kept` (a stopped earlier release).
     pub role: String,
     pub deployed_by: Option<String>,
     pub deployed_at: Option<String>,
@@ -164,17 +164,17 @@ impl HostState {
             .max_by_key(|c| {
                 (
                     c.state == ContainerState::Running,
-                    c.role != "previous",
+                    c.role != "kept",
                     c.started_at,
                 )
             })
     }
 
-    /// Kept (stopped, previous-release) containers of `project` in `env`.
+    /// Kept (stopped, earlier-release) containers of `project` in `env`.
     pub fn kept_containers(&self, project: &str, env: &str) -> usize {
         self.containers
             .values()
-            .filter(|c| c.project == project && c.env == env && c.role == "previous")
+            .filter(|c| c.project == project && c.env == env && c.role == "kept")
             .count()
     }
 }

@@ -1,5 +1,7 @@
 //! The labels shipdeck puts on every container it starts. The fleet is the
 //! source of truth: these labels are all `status` and `rollback` need.
+//! Labels cannot change after creation, so whether a container serves or is
+//! kept is told by its name: `PROJECT-ENV` serves, `PROJECT-ENV.VERSION.ID` is kept.
 
 /// Project name.
 pub const PROJECT: &str = "shipdeck.project";
@@ -15,5 +17,3 @@ pub const RELEASE: &str = "shipdeck.release";
 pub const DEPLOYED_BY: &str = "shipdeck.deployed_by";
 /// RFC 3339 time of the deploy.
 pub const DEPLOYED_AT: &str = "shipdeck.deployed_at";
-/// `current` for the serving container, `previous` for a kept one.
-pub const ROLE: &str = "shipdeck.role";

@@ -26,7 +26,7 @@ pub fn app_container_from_inspect(c: &ContainerInspectResponse) -> Option<AppCon
         .and_then(|s| DateTime::parse_from_rfc3339(s).ok())
         .map(|t| t.with_timezone(&Utc))
         .filter(|t| t.timestamp() > 0);
-    Some(AppContainer {
+    let mut app = AppContainer {
         id: c.id.clone().unwrap_or_default(),
         name: c
             .name
@@ -40,7 +40,7 @@ pub fn app_container_from_inspect(c: &ContainerInspectResponse) -> Option<AppCon
         release: label(labels::RELEASE),
         digest: label(labels::DIGEST),
         image: cfg.image.clone().unwrap_or_default(),
-        role: label(labels::ROLE).unwrap_or_default(),
+        role: String::new(),
         deployed_by: label(labels::DEPLOYED_BY),
         deployed_at: label(labels::DEPLOYED_AT),
         state: state
@@ -55,7 +55,14 @@ pub fn app_container_from_inspect(c: &ContainerInspectResponse) -> Option<AppCon
         started_at,
         restarts: c.restart_count.unwrap_or(0),
         exit_code: state.and_then(|s| s.exit_code),
-    })
+    };
+    let serving_name = format!("{}-{}", app.project, app.env);
+    app.role = if app.name == serving_name || app.state == ContainerState::Running {
+        "current".into()
+    } else {
+        "kept".into()
+    };
+    Some(app)
 }
 
 /// Inspect one container. `Ok(None)` when it is gone or not shipdeck's.

@@ -95,7 +95,6 @@ pub async fn run_labelled(
         ("shipdeck.env".to_string(), env.to_string()),
         ("shipdeck.version".to_string(), tag.to_string()),
         ("shipdeck.release".to_string(), format!("test-{name}")),
-        ("shipdeck.role".to_string(), "current".to_string()),
     ]);
     let body = ContainerCreateBody {
         image: Some(format!("{IMAGE}:{tag}")),
