@@ -217,6 +217,10 @@ pub struct ContainerSpec {
     pub network: NetworkMode,
     /// `no | always | unless-stopped | on-failure`.
     pub restart: String,
+    /// `false` disables the image's own HEALTHCHECK in the container (like
+    /// `docker run --no-healthcheck`), e.g. when HTTP probes gate instead and
+    /// the check's `exec` every second costs too much on small hosts.
+    pub image_healthcheck: bool,
 }
 
 /// `[projects.health]`.

@@ -104,6 +104,7 @@ pub(crate) struct RawContainer {
     pub secret_env: StrMap,
     #[serde(default)]
     pub volumes: Vec<Str>,
+    pub image_healthcheck: Option<bool>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -278,6 +278,7 @@ pub struct CreateSpec {
     pub ports: Vec<String>,
     pub volumes: Vec<String>,
     pub restart: String,
+    pub image_healthcheck: bool,
 }
 
 impl CreateSpec {
@@ -309,6 +310,7 @@ impl CreateSpec {
             ports: project.container.ports.clone(),
             volumes: project.container.volumes.clone(),
             restart: project.container.restart.clone(),
+            image_healthcheck: project.container.image_healthcheck,
         }
     }
 
@@ -323,8 +325,12 @@ impl CreateSpec {
         let mut exposed = Vec::new();
         if self.network == NetworkMode::Bridge {
             for p in &self.ports {
-                // "HOST:CONTAINER[/proto]" (validated at config load).
-                if let Some((host, container)) = p.split_once(':') {
+                // "[IP:]HOST:CONTAINER[/proto]" (validated at config load).
+                if let Some((host_part, container)) = p.rsplit_once(':') {
+                    let (ip, host) = match host_part.rsplit_once(':') {
+                        Some((ip, port)) => (Some(ip.to_string()), port),
+                        None => (None, host_part),
+                    };
                     let key = if container.contains('/') {
                         container.to_string()
                     } else {
@@ -334,7 +340,7 @@ impl CreateSpec {
                     port_bindings.insert(
                         key,
                         Some(vec![PortBinding {
-                            host_ip: None,
+                            host_ip: ip,
                             host_port: Some(host.to_string()),
                         }]),
                     );
@@ -347,6 +353,10 @@ impl CreateSpec {
             labels: Some(self.labels.clone()),
             cmd: self.command.clone(),
             exposed_ports: (!exposed.is_empty()).then_some(exposed),
+            healthcheck: (!self.image_healthcheck).then(|| bollard::models::HealthConfig {
+                test: Some(vec!["NONE".to_string()]),
+                ..Default::default()
+            }),
             host_config: Some(HostConfig {
                 network_mode: Some(
                     match self.network {

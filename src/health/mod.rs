@@ -234,7 +234,9 @@ pub async fn wait_healthy(
         if !http_probe.ok && now >= http_probe.next {
             if let Some(url) = &url {
                 match http.get(url).timeout(timeout).send().await {
-                    Ok(r) if r.status().is_success() => http_probe.ok = true,
+                    Ok(r) if r.status().is_success() || r.status().is_redirection() => {
+                        http_probe.ok = true
+                    }
                     Ok(r) => http_probe.last_error = format!("HTTP {}", r.status()),
                     Err(e) => http_probe.last_error = root_cause(&e),
                 }

@@ -141,6 +141,7 @@ impl Validator<'_> {
             volumes: c.volumes.iter().map(|v| v.get_ref().clone()).collect(),
             network,
             restart: restart.to_string(),
+            image_healthcheck: c.image_healthcheck.unwrap_or(true),
         }
     }
 
