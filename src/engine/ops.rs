@@ -155,12 +155,14 @@ impl Engine {
             })),
         )
         .await?;
+        let inspections =
+            futures::future::join_all(list.into_iter().filter_map(|c| c.id).map(|id| async move {
+                inspect_app_container(&self.docker, &self.endpoint, self.timeout, &id).await
+            }))
+            .await;
         let mut out = Vec::new();
-        for c in list {
-            let Some(id) = c.id else { continue };
-            if let Some(c) =
-                inspect_app_container(&self.docker, &self.endpoint, self.timeout, &id).await?
-            {
+        for r in inspections {
+            if let Some(c) = r? {
                 out.push(c);
             }
         }

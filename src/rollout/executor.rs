@@ -109,6 +109,13 @@ struct Swap {
     old: Option<AppContainer>,
 }
 
+/// The pre-pull's results, indexed like the hosts that needed it.
+struct Pulled {
+    need_pull: Vec<usize>,
+    results: Vec<Result<String, EngineError>>,
+    started: Instant,
+}
+
 /// Where a host's new container comes from.
 #[derive(Debug, Clone)]
 enum Source {
@@ -321,7 +328,10 @@ impl Runner {
             plan: plan.clone(),
         });
 
-        let lock = FleetLock::acquire(
+        // Take the lock and pre-pull at the same time: a pull changes nothing
+        // that serves, and it is most of a rollout's fixed cost.
+        let image = format!("{}:{version}", project.image);
+        let acquire = FleetLock::acquire(
             &self.config,
             &req.project,
             &req.env,
@@ -332,8 +342,9 @@ impl Runner {
                 ttl: req.lock_ttl,
                 wait: req.lock_wait,
             },
-        )
-        .await?;
+        );
+        let (lock, pulled) = tokio::join!(acquire, self.pre_pull(&hosts, &image, &project));
+        let lock = lock?;
         self.emit(RolloutEvent::LockAcquired {
             host: lock.info().host.clone(),
             owner: lock.info().owner.clone(),
@@ -355,7 +366,7 @@ impl Runner {
 
         let result = self
             .execute(
-                &req, &project, &mut plan, &mut hosts, &lock, &version, &release,
+                &req, &project, &mut plan, &mut hosts, &lock, &version, &release, pulled,
             )
             .await;
         let (outcome, message) = result;
@@ -398,52 +409,18 @@ impl Runner {
         lock: &FleetLock,
         version: &str,
         release: &str,
+        pulled: Pulled,
     ) -> (Outcome, String) {
         let image = format!("{}:{version}", project.image);
 
-        // 1. Pre-pull where a new container will be created.
-        let need_pull: Vec<usize> = hosts
-            .iter()
-            .enumerate()
-            .filter(|(_, h)| !h.skip && matches!(h.source, Source::Image))
-            .map(|(i, _)| i)
-            .collect();
+        // 1. The pre-pull ran beside the lock acquisition; judge it now.
+        let Pulled {
+            need_pull,
+            results: pulls,
+            started: tp,
+        } = pulled;
         let mut digest: Option<String> = None;
         if !need_pull.is_empty() {
-            let tp = Instant::now();
-            self.emit(RolloutEvent::PullStarted {
-                image: image.clone(),
-                hosts: need_pull
-                    .iter()
-                    .map(|i| hosts[*i].engine.host.clone())
-                    .collect(),
-            });
-            let sem = Arc::new(Semaphore::new(
-                project.rollout.pull_concurrency.max(1) as usize
-            ));
-            let pulls = join_all(need_pull.iter().map(|i| {
-                let eng = hosts[*i].engine.clone();
-                let sem = sem.clone();
-                let image = image.clone();
-                async move {
-                    let _permit = sem.acquire().await;
-                    let t = Instant::now();
-                    let r = eng.pull(&image, self.pull_timeout).await;
-                    match &r {
-                        Ok(d) => self.emit(RolloutEvent::HostPulled {
-                            host: eng.host.clone(),
-                            digest: d.clone(),
-                            secs: secs(t),
-                        }),
-                        Err(e) => self.emit(RolloutEvent::HostPullFailed {
-                            host: eng.host.clone(),
-                            error: e.short(),
-                        }),
-                    }
-                    r
-                }
-            }))
-            .await;
             let mut failed = Vec::new();
             let mut digests: HashMap<String, Vec<String>> = HashMap::new();
             for (i, r) in need_pull.iter().zip(pulls) {
@@ -656,6 +633,63 @@ impl Runner {
             )
         } else {
             (Outcome::Succeeded, String::new())
+        }
+    }
+
+    /// Pull the image on every host that will create a container from it,
+    /// all at once (bounded by `pull_concurrency`). Harmless without the lock,
+    /// so it runs while the lock is being taken.
+    async fn pre_pull(&self, hosts: &[HostPlan], image: &str, project: &Project) -> Pulled {
+        let need_pull: Vec<usize> = hosts
+            .iter()
+            .enumerate()
+            .filter(|(_, h)| !h.skip && matches!(h.source, Source::Image))
+            .map(|(i, _)| i)
+            .collect();
+        let started = Instant::now();
+        if need_pull.is_empty() {
+            return Pulled {
+                need_pull,
+                results: Vec::new(),
+                started,
+            };
+        }
+        self.emit(RolloutEvent::PullStarted {
+            image: image.to_string(),
+            hosts: need_pull
+                .iter()
+                .map(|i| hosts[*i].engine.host.clone())
+                .collect(),
+        });
+        let sem = Arc::new(Semaphore::new(
+            project.rollout.pull_concurrency.max(1) as usize
+        ));
+        let results = join_all(need_pull.iter().map(|i| {
+            let eng = hosts[*i].engine.clone();
+            let sem = sem.clone();
+            async move {
+                let _permit = sem.acquire().await;
+                let t = Instant::now();
+                let r = eng.pull(image, self.pull_timeout).await;
+                match &r {
+                    Ok(d) => self.emit(RolloutEvent::HostPulled {
+                        host: eng.host.clone(),
+                        digest: d.clone(),
+                        secs: secs(t),
+                    }),
+                    Err(e) => self.emit(RolloutEvent::HostPullFailed {
+                        host: eng.host.clone(),
+                        error: e.short(),
+                    }),
+                }
+                r
+            }
+        }))
+        .await;
+        Pulled {
+            need_pull,
+            results,
+            started,
         }
     }
 
