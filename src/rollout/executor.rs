@@ -109,6 +109,15 @@ struct Swap {
     old: Option<AppContainer>,
 }
 
+/// Why a rollout stopped launching hosts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Stop {
+    Failed,
+    Aborted,
+    Cancelled,
+    LockLost,
+}
+
 /// The pre-pull's results, indexed like the hosts that needed it.
 struct Pulled {
     need_pull: Vec<usize>,
@@ -482,78 +491,154 @@ impl Runner {
             return (Outcome::Refused, "no host left to roll out to".into());
         }
 
-        // 2. Batches.
+        // 2. Replace hosts through a window of `max_unavailable` slots: the
+        // next host starts the moment one in flight is done, instead of every
+        // batch waiting for its slowest host. Never more than `k` hosts are out
+        // of service. The plan's batches keep their meaning: batch i starts
+        // when its first host is launched and is done when its last host is;
+        // a failure stops all launching, so with a bad version only the first
+        // `k` hosts are ever touched.
         let n = plan.hosts.len();
+        let k = plan.max_unavailable.max(1);
+        let total = plan.batches.len();
         let by_name: HashMap<String, usize> = hosts
             .iter()
             .enumerate()
             .map(|(i, h)| (h.engine.host.clone(), i))
             .collect();
+        let batch_of: HashMap<String, usize> = plan
+            .batches
+            .iter()
+            .enumerate()
+            .flat_map(|(bi, b)| b.iter().map(move |h| (h.clone(), bi)))
+            .collect();
+        let mut left_in_batch: Vec<usize> = plan.batches.iter().map(Vec::len).collect();
+        let mut batch_t0: Vec<Option<Instant>> = vec![None; total];
+        let mut queue: std::collections::VecDeque<String> = plan.batches.concat().into();
         let mut control = lock.control();
         let mut lost = lock.lost();
         let mut done: Vec<Swap> = Vec::new();
-        let mut failures = 0usize;
-        let total = plan.batches.len();
+        let mut failed: Vec<String> = Vec::new();
+        let mut stop: Option<Stop> = None;
+        let canary = plan.canary && total > 1;
+        let mut canary_done = !canary;
         let labels = self.labels(req, version, digest.as_deref(), release);
         let spec = match self.create_spec(req, project, &image, labels) {
             Ok(s) => s,
             Err(m) => return (Outcome::Refused, m),
         };
-        for (bi, batch) in plan.batches.clone().iter().enumerate() {
-            // Between batches: operator controls, a lost lock, Ctrl-C.
-            if *lost.borrow() {
+        let base = base_name(&req.project, &req.env);
+        let mut inflight = futures::stream::FuturesUnordered::new();
+        loop {
+            // Launch while a slot is free and nothing says stop.
+            while stop.is_none() && inflight.len() < k {
+                let Some(name) = queue.front().cloned() else {
+                    break;
+                };
+                let bi = batch_of.get(&name).copied().unwrap_or(0);
+                if !canary_done && bi > 0 {
+                    break;
+                }
+                if *lost.borrow() {
+                    stop = Some(Stop::LockLost);
+                    break;
+                }
+                if self.cancel.is_cancelled() {
+                    stop = Some(Stop::Cancelled);
+                    break;
+                }
+                match *control.borrow() {
+                    Control::Abort => {
+                        stop = Some(Stop::Aborted);
+                        break;
+                    }
+                    Control::Pause => break,
+                    Control::Run => {}
+                }
+                queue.pop_front();
+                if batch_t0[bi].is_none() {
+                    batch_t0[bi] = Some(Instant::now());
+                    self.emit(RolloutEvent::BatchStarted {
+                        index: bi + 1,
+                        total,
+                        hosts: plan.batches[bi].clone(),
+                    });
+                }
+                let Some(i) = by_name.get(&name) else {
+                    continue;
+                };
+                let h = hosts[*i].clone();
+                let spec = spec.clone();
+                let base = base.clone();
+                inflight.push(async move {
+                    let r = self.replace_host(h, &base, spec, project).await;
+                    (name, bi, r)
+                });
+            }
+            let Some((_name, bi, r)) = futures::StreamExt::next(&mut inflight).await else {
+                // Nothing in flight.
+                if stop.is_some() || queue.is_empty() {
+                    break;
+                }
+                // Paused by an operator: wait for resume or abort.
+                if self.wait_while_paused(&mut control, &mut lost, None).await == Control::Abort {
+                    stop = Some(Stop::Aborted);
+                }
+                continue;
+            };
+            match r {
+                Ok(Some(swap)) => done.push(swap),
+                Ok(None) => {}
+                Err(host) => failed.push(host),
+            }
+            left_in_batch[bi] = left_in_batch[bi].saturating_sub(1);
+            if left_in_batch[bi] == 0 {
+                self.emit(RolloutEvent::BatchDone {
+                    index: bi + 1,
+                    total,
+                    secs: batch_t0[bi].map(secs).unwrap_or(0.0),
+                });
+            }
+            if !failed.is_empty()
+                && stop.is_none()
+                && failed.len() as f64 / n as f64 > project.rollout.max_failure_ratio
+            {
+                stop = Some(Stop::Failed);
+            }
+            // Canary: the first batch waits for an operator (or a timer).
+            if !canary_done && bi == 0 && left_in_batch[0] == 0 && stop.is_none() {
+                canary_done = true;
+                if self
+                    .canary_wait(req, project, &plan.batches[0], &mut control, &mut lost)
+                    .await
+                    == Control::Abort
+                {
+                    stop = Some(Stop::Aborted);
+                }
+            }
+        }
+        match stop {
+            Some(Stop::LockLost) => {
                 return (
                     Outcome::Failed,
-                    "the lock was broken by someone else; stopped launching batches".into(),
+                    "the lock was broken by someone else; stopped launching hosts".into(),
                 );
             }
-            if self.cancel.is_cancelled() {
+            Some(Stop::Cancelled) => {
                 return self
                     .undo(done, project, "interrupted (Ctrl-C)", Outcome::Aborted)
                     .await;
             }
-            match self.wait_while_paused(&mut control, &mut lost, None).await {
-                Control::Abort => {
-                    return self
-                        .undo(done, project, "aborted by an operator", Outcome::Aborted)
-                        .await;
-                }
-                Control::Run | Control::Pause => {}
+            Some(Stop::Aborted) => {
+                return self
+                    .undo(done, project, "aborted by an operator", Outcome::Aborted)
+                    .await;
             }
-            let tb = Instant::now();
-            self.emit(RolloutEvent::BatchStarted {
-                index: bi + 1,
-                total,
-                hosts: batch.clone(),
-            });
-            let results = join_all(batch.iter().filter_map(|name| by_name.get(name)).map(|i| {
-                let h = hosts[*i].clone();
-                let spec = spec.clone();
-                let base = base_name(&req.project, &req.env);
-                async move { self.replace_host(h, &base, spec, project).await }
-            }))
-            .await;
-            let mut batch_failed = Vec::new();
-            for r in results {
-                match r {
-                    Ok(Some(swap)) => done.push(swap),
-                    Ok(None) => {}
-                    Err(host) => batch_failed.push(host),
-                }
-            }
-            self.emit(RolloutEvent::BatchDone {
-                index: bi + 1,
-                total,
-                secs: secs(tb),
-            });
-            failures += batch_failed.len();
-            if !batch_failed.is_empty()
-                && failures as f64 / n as f64 > project.rollout.max_failure_ratio
-            {
+            Some(Stop::Failed) => {
                 let why = format!(
-                    "{} host(s) failed health ({}); no further batch launched, failed hosts restored",
-                    batch_failed.len(),
-                    batch_failed.join(", ")
+                    "{} host(s) failed health ({}); no further host launched, failed hosts restored",
+                    failed.len(),
+                    failed.join(", ")
                 );
                 return match project.rollout.failure_action {
                     FailureAction::Pause => (Outcome::Failed, why),
@@ -562,41 +647,9 @@ impl Runner {
                     }
                 };
             }
-            // Canary: the first batch waits for an operator (or a timer).
-            if plan.canary && bi == 0 && total > 1 {
-                let _ =
-                    super::lock::send_control(&self.config, &req.project, &req.env, Control::Pause)
-                        .await;
-                self.emit(RolloutEvent::Paused {
-                    reason: format!(
-                        "canary on {} is healthy; `shipdeck control {} {} resume` to go on",
-                        batch.join(","),
-                        req.project,
-                        req.env
-                    ),
-                });
-                let timer = project.rollout.canary_wait_secs.map(Duration::from_secs);
-                // The lock's control file says `pause` once our write is read back.
-                let _ = tokio::time::timeout(
-                    Duration::from_secs(5),
-                    control.wait_for(|c| *c != Control::Run),
-                )
-                .await;
-                match self.wait_while_paused(&mut control, &mut lost, timer).await {
-                    Control::Abort => {
-                        return self
-                            .undo(
-                                done,
-                                project,
-                                "aborted by an operator after the canary",
-                                Outcome::Aborted,
-                            )
-                            .await;
-                    }
-                    _ => self.emit(RolloutEvent::Resumed),
-                }
-            }
+            None => {}
         }
+        let failures = failed.len();
 
         // 3. Keep the last K releases per host, prune older ones.
         let keep = project.rollout.keep_releases as usize;
@@ -691,6 +744,50 @@ impl Runner {
             results,
             started,
         }
+    }
+
+    /// After the canary batch: pause the rollout (visible to every operator
+    /// through the lock) until `resume`, `abort`, or the canary timer.
+    async fn canary_wait(
+        &self,
+        req: &Request,
+        project: &Project,
+        batch: &[String],
+        control: &mut tokio::sync::watch::Receiver<Control>,
+        lost: &mut tokio::sync::watch::Receiver<bool>,
+    ) -> Control {
+        let _ =
+            super::lock::send_control(&self.config, &req.project, &req.env, Control::Pause).await;
+        self.emit(RolloutEvent::Paused {
+            reason: format!(
+                "canary on {} is healthy; `shipdeck control {} {} resume` to go on",
+                batch.join(","),
+                req.project,
+                req.env
+            ),
+        });
+        let timer = project.rollout.canary_wait_secs.map(Duration::from_secs);
+        // The heartbeat reads our own `pause` back within a beat.
+        let _ = tokio::time::timeout(
+            Duration::from_secs(5),
+            control.wait_for(|c| *c != Control::Run),
+        )
+        .await;
+        let c = self.wait_while_paused(control, lost, timer).await;
+        if c == Control::Run && *control.borrow() == Control::Pause {
+            // The timer ended the wait: lift our own pause for everyone.
+            let _ =
+                super::lock::send_control(&self.config, &req.project, &req.env, Control::Run).await;
+            let _ = tokio::time::timeout(
+                Duration::from_secs(5),
+                control.wait_for(|c| *c != Control::Pause),
+            )
+            .await;
+        }
+        if c != Control::Abort {
+            self.emit(RolloutEvent::Resumed);
+        }
+        c
     }
 
     /// Block while the control file says `pause`; returns what ended the wait.
