@@ -189,6 +189,11 @@ async fn v1_to_v2_keeps_v1_and_rollback_needs_no_pull() {
             ("rollback".into(), "v1".into(), "succeeded".into()),
         ]
     );
+    assert_eq!(
+        h[1]["digest"],
+        digest.as_str(),
+        "the journal records the digest"
+    );
     clean(p, e, &ALL).await;
 }
 

@@ -481,6 +481,10 @@ impl Runner {
             }
             digest = digests.into_keys().next();
             if let Some(d) = &digest {
+                let rec = RecordKind::Pulled { digest: d.clone() };
+                if let Err(e) = self.record(req, release, rec) {
+                    warn!(error = %e, "journal: the digest was not recorded");
+                }
                 self.emit(RolloutEvent::PullsDone {
                     digest: d.clone(),
                     secs: secs(tp),

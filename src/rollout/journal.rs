@@ -58,6 +58,8 @@ pub enum RecordKind {
         duration_secs: f64,
         message: String,
     },
+    /// Every host resolved the version to this digest (after the pre-pull).
+    Pulled { digest: String },
     /// Someone broke another operator's lock.
     LockBroken {
         holder: String,
@@ -245,6 +247,11 @@ pub fn summarize(records: &[Record]) -> Vec<ReleaseSummary> {
                     s.message = message.clone();
                 }
             }
+            RecordKind::Pulled { digest } => {
+                if let Some(s) = out.iter_mut().rev().find(|s| s.release == r.release) {
+                    s.digest = Some(digest.clone());
+                }
+            }
             RecordKind::LockBroken { .. } => {}
         }
     }
@@ -283,6 +290,13 @@ mod tests {
         j.append(&rec("r1", started("v2"))).unwrap();
         j.append(&rec(
             "r1",
+            RecordKind::Pulled {
+                digest: "sha256:abc".into(),
+            },
+        ))
+        .unwrap();
+        j.append(&rec(
+            "r1",
             RecordKind::Finished {
                 result: Outcome::Succeeded,
                 duration_secs: 12.5,
@@ -308,13 +322,14 @@ mod tests {
         .unwrap();
         assert_eq!(
             j.records().unwrap().len(),
-            4,
+            5,
             "the record after a torn line survives"
         );
         let rs = j.releases().unwrap();
         assert_eq!(rs.len(), 2);
         assert!(rs[0].succeeded());
         assert_eq!(rs[0].duration_secs, Some(12.5));
+        assert_eq!(rs[0].digest.as_deref(), Some("sha256:abc"));
         assert!(rs[1].interrupted());
         assert_eq!(rs[1].version, "v3");
     }
