@@ -206,6 +206,29 @@ pub fn resume_version(paths: &Paths, project: &str, env: &str) -> Option<String>
         .map(|r| r.version)
 }
 
+/// `deploy --resume` with an empty journal (another machine): the fleet says
+/// what was being rolled out — the version of the newest-deployed container
+/// that runs. After a clean rollback that is the old version (a no-op resume).
+pub async fn resume_version_from_fleet(
+    config: &Config,
+    project: &str,
+    env: &str,
+) -> Option<String> {
+    let p = config.project(project)?;
+    let fleet = crate::engine::snapshot_fleet(config).await;
+    p.hosts_in(env)
+        .iter()
+        .filter_map(|h| fleet.hosts.get(h))
+        .flat_map(|h| h.containers.values())
+        .filter(|c| {
+            c.project == project
+                && c.env == env
+                && c.state == crate::domain::ContainerState::Running
+        })
+        .max_by_key(|c| c.deployed_at.clone().unwrap_or_default())
+        .map(|c| c.version.clone())
+}
+
 /// `shipdeck history P [E]`.
 pub fn history(
     paths: &Paths,

@@ -234,16 +234,25 @@ fn main() -> ExitCode {
         }) => {
             let version = match (version, resume) {
                 (Some(v), _) => v,
-                (None, true) => match cli_rollout::resume_version(&paths, &project, &env) {
-                    Some(v) => v,
-                    None => {
-                        eprintln!(
-                            "error: no interrupted deploy of {project}/{env} in the journal {}; name the VERSION to deploy",
-                            paths.state_dir.display()
-                        );
-                        return ExitCode::from(2);
+                (None, true) => {
+                    let from_journal = cli_rollout::resume_version(&paths, &project, &env);
+                    let found = match from_journal {
+                        Some(v) => Some(v),
+                        None => runtime.block_on(cli_rollout::resume_version_from_fleet(
+                            &config, &project, &env,
+                        )),
+                    };
+                    match found {
+                        Some(v) => v,
+                        None => {
+                            eprintln!(
+                                "error: nothing to resume for {project}/{env}: no interrupted deploy in the journal {} and no running container on the fleet; name the VERSION to deploy",
+                                paths.state_dir.display()
+                            );
+                            return ExitCode::from(2);
+                        }
                     }
-                },
+                }
                 (None, false) => {
                     eprintln!("error: deploy needs a VERSION (or --resume)");
                     return ExitCode::from(2);

@@ -427,8 +427,16 @@ async fn sigkill_mid_rollout_then_resume_or_rollback_converges() {
         "status shows the interrupted release: {st}"
     );
 
-    // --resume finishes it (after the dead holder's lock expires).
-    let (code, events, out) = rollout_json(&["deploy", p, e, "--resume"], &config, tmp.path());
+    // --resume finishes it (after the dead holder's lock expires) — here from
+    // another operator's machine with an empty journal: the fleet's labels
+    // say which version was going out.
+    let elsewhere = tmp.path().join("other-operator");
+    let (code, events, out) = rollout_json(&["deploy", p, e, "--resume"], &config, &elsewhere);
+    assert_eq!(
+        events_named(&events, "planned")[0]["plan"]["version"],
+        "v2",
+        "{out}"
+    );
     assert_eq!(code, 0, "{out}");
     assert!(!events_named(&events, "host").is_empty());
     assert_all_on(&ALL, p, e, "v2").await;
