@@ -35,6 +35,23 @@ async fn healthy(n: usize, port: u16) -> bool {
         .is_ok_and(|r| r.status().is_success())
 }
 
+/// A clean start for one test: its containers and locks gone, a config with
+/// `tables`, and v1 deployed everywhere.
+async fn on_v1(
+    p: &str,
+    e: &str,
+    hosts: &[usize],
+    port: u16,
+    tables: &str,
+) -> (tempfile::TempDir, std::path::PathBuf) {
+    clean(p, e, hosts).await;
+    let tmp = tempfile::tempdir().unwrap();
+    let config = write_config_with(tmp.path(), p, &[(e, hosts)], port, tables);
+    let (code, _, out) = rollout_json(&["deploy", p, e, "v1"], &config, tmp.path());
+    assert_eq!(code, 0, "{out}");
+    (tmp, config)
+}
+
 /// `{name: (id, version, running)}` of the serving container per host.
 async fn serving(
     hosts: &[usize],
@@ -87,17 +104,7 @@ fn history(config: &Path, state: &Path, project: &str) -> Vec<Value> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn v1_to_v2_keeps_v1_and_rollback_needs_no_pull() {
     let (p, e, port) = ("it-roll-a", "prod", 18101);
-    clean(p, e, &ALL).await;
-    let tmp = tempfile::tempdir().unwrap();
-    let config = write_config_with(
-        tmp.path(),
-        p,
-        &[(e, &ALL)],
-        port,
-        &tables(port, "5s", 2, ""),
-    );
-    let (code, _, out) = rollout_json(&["deploy", p, e, "v1"], &config, tmp.path());
-    assert_eq!(code, 0, "{out}");
+    let (tmp, config) = on_v1(p, e, &ALL, port, &tables(port, "5s", 2, "")).await;
 
     let sampler = HealthSampler::start(&ALL, port);
     let (code, events, out) = rollout_json(&["deploy", p, e, "v2"], &config, tmp.path());
@@ -200,17 +207,7 @@ async fn v1_to_v2_keeps_v1_and_rollback_needs_no_pull() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_bad_version_is_contained_in_the_first_batch() {
     let (p, e, port) = ("it-roll-b", "prod", 18102);
-    clean(p, e, &ALL).await;
-    let tmp = tempfile::tempdir().unwrap();
-    let config = write_config_with(
-        tmp.path(),
-        p,
-        &[(e, &ALL)],
-        port,
-        &tables(port, "0s", 2, ""),
-    );
-    let (code, _, out) = rollout_json(&["deploy", p, e, "v1"], &config, tmp.path());
-    assert_eq!(code, 0, "{out}");
+    let (tmp, config) = on_v1(p, e, &ALL, port, &tables(port, "0s", 2, "")).await;
     let before = serving(&ALL, p, e).await;
 
     let sampler = HealthSampler::start(&ALL, port);
@@ -253,17 +250,7 @@ async fn a_bad_version_is_contained_in_the_first_batch() {
 async fn a_slow_version_needs_its_start_period() {
     let (p, e, port) = ("it-roll-c", "stage", 18103);
     let hosts = [1, 2];
-    clean(p, e, &hosts).await;
-    let tmp = tempfile::tempdir().unwrap();
-    let strict = write_config_with(
-        tmp.path(),
-        p,
-        &[(e, &hosts)],
-        port,
-        &tables(port, "0s", 1, ""),
-    );
-    let (code, _, out) = rollout_json(&["deploy", p, e, "v1"], &strict, tmp.path());
-    assert_eq!(code, 0, "{out}");
+    let (tmp, strict) = on_v1(p, e, &hosts, port, &tables(port, "0s", 1, "")).await;
 
     // Without a start period, 3 s to readiness is a failure: back to v1.
     let (code, _, out) = rollout_json(&["deploy", p, e, "v4-slow"], &strict, tmp.path());
@@ -287,17 +274,7 @@ async fn a_slow_version_needs_its_start_period() {
 async fn two_concurrent_deploys_exactly_one_proceeds() {
     let (p, e, port) = ("it-roll-d", "prod", 18104);
     let hosts = [3, 4, 5];
-    clean(p, e, &hosts).await;
-    let tmp = tempfile::tempdir().unwrap();
-    let config = write_config_with(
-        tmp.path(),
-        p,
-        &[(e, &hosts)],
-        port,
-        &tables(port, "0s", 1, ""),
-    );
-    let (code, _, out) = rollout_json(&["deploy", p, e, "v1"], &config, tmp.path());
-    assert_eq!(code, 0, "{out}");
+    let (tmp, config) = on_v1(p, e, &hosts, port, &tables(port, "0s", 1, "")).await;
 
     let spawn = |state: &Path| {
         Command::new(env!("CARGO_BIN_EXE_shipdeck"))
@@ -462,17 +439,7 @@ async fn sigkill_mid_rollout_then_resume_or_rollback_converges() {
 async fn unreachable_host_and_dead_registry_change_nothing() {
     let (p, e, port) = ("it-roll-f", "prod", 18106);
     let hosts = [6, 7];
-    clean(p, e, &hosts).await;
-    let tmp = tempfile::tempdir().unwrap();
-    let config = write_config_with(
-        tmp.path(),
-        p,
-        &[(e, &hosts)],
-        port,
-        &tables(port, "0s", 1, ""),
-    );
-    let (code, _, out) = rollout_json(&["deploy", p, e, "v1"], &config, tmp.path());
-    assert_eq!(code, 0, "{out}");
+    let (tmp, config) = on_v1(p, e, &hosts, port, &tables(port, "0s", 1, "")).await;
     let before = serving(&hosts, p, e).await;
     let base = std::fs::read_to_string(&config).unwrap();
 
