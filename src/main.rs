@@ -31,6 +31,31 @@ struct Args {
     command: Option<Cmd>,
 }
 
+/// Options shared by `deploy` and `rollback`.
+#[derive(Debug, clap::Args)]
+struct RunArgs {
+    /// Skip the typed confirmation of protected environments.
+    #[arg(long)]
+    yes: bool,
+    /// One JSON event per line.
+    #[arg(long)]
+    json: bool,
+    /// Wait up to SECS for another rollout's lock.
+    #[arg(long, value_name = "SECS")]
+    lock_wait: Option<u64>,
+}
+
+impl RunArgs {
+    fn opts(&self, message: Option<String>) -> cli_rollout::RunOpts {
+        cli_rollout::RunOpts {
+            yes: self.yes,
+            json: self.json,
+            lock_wait: self.lock_wait,
+            message,
+        }
+    }
+}
+
 #[derive(Debug, Subcommand)]
 enum Cmd {
     /// Print where shipdeck keeps config, state and its log file.
@@ -65,15 +90,8 @@ enum Cmd {
         env: String,
         /// Image tag; with --resume, defaults to the interrupted release's.
         version: Option<String>,
-        /// Skip the typed confirmation of protected environments.
-        #[arg(long)]
-        yes: bool,
-        /// One JSON event per line.
-        #[arg(long)]
-        json: bool,
-        /// Wait up to SECS for another rollout's lock.
-        #[arg(long, value_name = "SECS")]
-        lock_wait: Option<u64>,
+        #[command(flatten)]
+        run: RunArgs,
         /// Finish an interrupted rollout (hosts already on the version are skipped).
         #[arg(long)]
         resume: bool,
@@ -88,12 +106,8 @@ enum Cmd {
         /// Roll back to this version instead of the previous one.
         #[arg(long)]
         to: Option<String>,
-        #[arg(long)]
-        yes: bool,
-        #[arg(long)]
-        json: bool,
-        #[arg(long, value_name = "SECS")]
-        lock_wait: Option<u64>,
+        #[command(flatten)]
+        run: RunArgs,
     },
     /// Who deployed what, when, and how it ended (from the local journal).
     History {
@@ -226,9 +240,7 @@ fn main() -> ExitCode {
             project,
             env,
             version,
-            yes,
-            json,
-            lock_wait,
+            run,
             resume,
             message,
         }) => {
@@ -259,12 +271,12 @@ fn main() -> ExitCode {
                 }
             };
             // A resumed rollout waits out the dead holder's lock by default.
-            let lock_wait = lock_wait.or(resume.then(|| cli_rollout::lock_ttl().as_secs() + 15));
+            let lock_wait = run
+                .lock_wait
+                .or(resume.then(|| cli_rollout::lock_ttl().as_secs() + 15));
             let opts = cli_rollout::RunOpts {
-                yes,
-                json,
                 lock_wait,
-                message,
+                ..run.opts(message)
             };
             code(runtime.block_on(cli_rollout::run(
                 config,
@@ -280,16 +292,9 @@ fn main() -> ExitCode {
             project,
             env,
             to,
-            yes,
-            json,
-            lock_wait,
+            run,
         }) => {
-            let opts = cli_rollout::RunOpts {
-                yes,
-                json,
-                lock_wait,
-                message: None,
-            };
+            let opts = run.opts(None);
             code(runtime.block_on(cli_rollout::run(
                 config,
                 &paths,

@@ -326,42 +326,21 @@ async fn two_concurrent_deploys_exactly_one_proceeds() {
 }
 
 /// Start a deploy, SIGKILL it while batch `kill_in` is in flight.
-fn kill_mid_rollout(config: &Path, state: &Path, args: &[&str], kill_in: u64) -> Vec<String> {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_shipdeck"))
-        .arg("--config")
-        .arg(config)
-        .args(args)
-        .args(["--yes", "--json"])
-        .env("XDG_STATE_HOME", state)
-        .env("SHIPDECK_LOCK_TTL", "5")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let start = Instant::now();
-    let mut seen = Vec::new();
-    for line in BufReader::new(stdout).lines() {
-        let line = line.unwrap();
-        seen.push(line.clone());
-        let v: Value = serde_json::from_str(&line).unwrap_or(Value::Null);
-        if v["event"] == "host" && v["phase"] == "waiting_health" {
-            let in_batch = seen
-                .iter()
-                .filter(|l| l.contains("\"batch_started\""))
-                .count() as u64;
-            if in_batch >= kill_in {
-                break;
+fn kill_mid_rollout(config: &Path, state: &Path, args: &[&str], kill_in: u64) {
+    let mut run = Running::spawn(config, state, args, "5");
+    let batches = std::cell::Cell::new(0u64);
+    run.wait_for(
+        &format!("batch {kill_in} waiting for health"),
+        Duration::from_secs(120),
+        |v| {
+            if v["event"] == "batch_started" {
+                batches.set(batches.get() + 1);
             }
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(120),
-            "never reached batch {kill_in}"
-        );
-    }
-    child.kill().unwrap(); // SIGKILL
-    let _ = child.wait();
-    seen
+            v["event"] == "host" && v["phase"] == "waiting_health" && batches.get() >= kill_in
+        },
+    );
+    run.child.kill().unwrap(); // SIGKILL
+    let _ = run.child.wait();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -498,14 +477,15 @@ struct Running {
 }
 
 impl Running {
-    fn spawn(config: &Path, state: &Path, args: &[&str]) -> Self {
+    /// `lock_ttl`: SHIPDECK_LOCK_TTL of the process (seconds).
+    fn spawn(config: &Path, state: &Path, args: &[&str], lock_ttl: &str) -> Self {
         let mut child = Command::new(env!("CARGO_BIN_EXE_shipdeck"))
             .arg("--config")
             .arg(config)
             .args(args)
             .args(["--yes", "--json"])
             .env("XDG_STATE_HOME", state)
-            .env("SHIPDECK_LOCK_TTL", "2")
+            .env("SHIPDECK_LOCK_TTL", lock_ttl)
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
@@ -604,7 +584,7 @@ async fn canary_waits_for_resume_and_an_operator_can_pause_and_abort() {
     assert_eq!(code, 0, "{out}");
 
     // Canary: one host, then it waits for an operator.
-    let mut run = Running::spawn(&canary, tmp.path(), &["deploy", p, e, "v2"]);
+    let mut run = Running::spawn(&canary, tmp.path(), &["deploy", p, e, "v2"], "2");
     let planned = run.wait_for("plan", Duration::from_secs(20), |v| v["event"] == "planned");
     assert_eq!(planned["plan"]["batches"][0].as_array().unwrap().len(), 1);
     run.wait_for("canary pause", Duration::from_secs(30), |v| {
@@ -630,7 +610,7 @@ async fn canary_waits_for_resume_and_an_operator_can_pause_and_abort() {
     assert_all_on(&hosts, p, e, "v2").await;
 
     // Pause between batches, then abort: completed hosts go back to v2.
-    let mut run = Running::spawn(&plain, tmp.path(), &["deploy", p, e, "v1"]);
+    let mut run = Running::spawn(&plain, tmp.path(), &["deploy", p, e, "v1"], "2");
     run.wait_for("batch 1", Duration::from_secs(20), |v| {
         v["event"] == "batch_started"
     });

@@ -319,14 +319,18 @@ impl Drop for FleetLock {
     }
 }
 
+/// What every reachable host of `project`/`env` holds.
+async fn scan(config: &Config, project: &str, env: &str) -> Result<Scan, LockError> {
+    Target::resolve(config, project, env)?.scan().await
+}
+
 /// The lock of `project`/`env`, if any reachable host holds one.
 pub async fn status(
     config: &Config,
     project: &str,
     env: &str,
 ) -> Result<Option<LockInfo>, LockError> {
-    let target = Target::resolve(config, project, env)?;
-    let scan = target.scan().await?;
+    let scan = scan(config, project, env).await?;
     Ok(scan.current().map(|(_, info)| info.clone()))
 }
 
@@ -337,8 +341,7 @@ pub async fn break_lock(
     project: &str,
     env: &str,
 ) -> Result<Option<LockInfo>, LockError> {
-    let target = Target::resolve(config, project, env)?;
-    let scan = target.scan().await?;
+    let scan = scan(config, project, env).await?;
     let removed = scan.current().map(|(_, info)| info.clone());
     for (conn, found) in &scan.locks {
         remove_by_id(conn, &found.container_id).await?;
