@@ -21,6 +21,7 @@ use crate::rollout::executor::{Kind, Request, Runner};
 use crate::rollout::journal::{Journal, Outcome, Record, RecordKind};
 use crate::rollout::lock::{self, Control, DEFAULT_TTL};
 use crate::rollout::plan::make_plan;
+use crate::rollout::promote;
 
 /// Options shared by deploy and rollback.
 #[derive(Debug, Clone, Default)]
@@ -111,13 +112,25 @@ pub async fn run(
     paths: &Paths,
     project: &str,
     env: &str,
-    kind: Kind,
+    mut kind: Kind,
     opts: RunOpts,
     out: &mut dyn Write,
 ) -> i32 {
     let journal = Journal::in_dir(&paths.state_dir);
+    // An environment that takes only promoted releases: the version must run
+    // healthy in the environment before it, and exactly that digest is deployed.
+    if let Kind::Deploy {
+        version,
+        digest: digest @ None,
+    } = &mut kind
+    {
+        match promote::gate(&config, project, env, version, &probe_client()).await {
+            Ok(pin) => *digest = pin,
+            Err(e) => return refuse(opts.json, out, &e.to_string()),
+        }
+    }
     // Gates come before anything touches the fleet.
-    if let Kind::Deploy { version } = &kind {
+    if let Kind::Deploy { version, .. } = &kind {
         let history = journal.releases().unwrap_or_default();
         if let Err(e) = make_plan(&config, project, env, version, &history) {
             return refuse(opts.json, out, &e.to_string());
@@ -396,4 +409,61 @@ pub async fn control(config: &Config, p: &str, e: &str, what: &str, out: &mut dy
         }
         Err(err) => refuse(false, out, &err.to_string()),
     }
+}
+
+/// `shipdeck promote P FROM TO`: deploy to TO exactly the digest that runs
+/// healthy on every host of FROM.
+pub async fn promote(
+    config: Arc<Config>,
+    paths: &Paths,
+    project: &str,
+    from: &str,
+    to: &str,
+    opts: RunOpts,
+    out: &mut dyn Write,
+) -> i32 {
+    if let Err(e) = promote::check_path(&config, project, from, to) {
+        return refuse(opts.json, out, &e.to_string());
+    }
+    let source = match promote::source(&config, project, from, &probe_client()).await {
+        Ok(s) => s,
+        Err(e) => return refuse(opts.json, out, &e.to_string()),
+    };
+    say(
+        opts.json,
+        out,
+        &format!(
+            "promote: {project} {from} → {to}: {} ({}) runs healthy on all {} host(s) of {from}",
+            source.version, source.digest, source.hosts
+        ),
+        json!({
+            "event": "promotion",
+            "project": project,
+            "from": from,
+            "to": to,
+            "version": source.version,
+            "digest": source.digest,
+            "hosts": source.hosts,
+        }),
+    );
+    let message = opts
+        .message
+        .clone()
+        .unwrap_or_else(|| format!("promoted from {from}"));
+    run(
+        config,
+        paths,
+        project,
+        to,
+        Kind::Deploy {
+            version: source.version,
+            digest: Some(source.digest),
+        },
+        RunOpts {
+            message: Some(message),
+            ..opts
+        },
+        out,
+    )
+    .await
 }

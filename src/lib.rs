@@ -2,7 +2,10 @@
 //! of plain Docker hosts. The binary (`main.rs`) is a thin shell over this library.
 
 pub mod app;
+pub mod build;
 pub mod cli;
+pub mod cli_build;
+pub mod cli_registry;
 pub mod cli_rollout;
 pub mod config;
 pub mod console;
@@ -10,6 +13,7 @@ pub mod domain;
 pub mod engine;
 pub mod health;
 pub mod paths;
+pub mod registry;
 pub mod rollout;
 pub mod theme;
 pub mod ui;

@@ -109,6 +109,34 @@ enum Cmd {
         #[command(flatten)]
         run: RunArgs,
     },
+    /// Print the Dockerfile `build` would use (the project's template, rendered).
+    Template { project: String },
+    /// Build the project's image on its build host (and push it with --push).
+    /// Exit 0 built; 1 the build or push failed; 2 nothing was built.
+    Build {
+        project: String,
+        /// Image tag; default: git short sha + UTC timestamp of the build context.
+        #[arg(long)]
+        version: Option<String>,
+        /// Push to the registry after the build (credentials from [[registries]]).
+        #[arg(long)]
+        push: bool,
+        /// One JSON event per line.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Deploy to TO exactly the image (by digest) that runs healthy on every
+    /// host of FROM. Refused when FROM is mixed, unhealthy or unreachable.
+    Promote {
+        project: String,
+        from: String,
+        to: String,
+        #[command(flatten)]
+        run: RunArgs,
+        /// A note stored with the lock and the release.
+        #[arg(long, short)]
+        message: Option<String>,
+    },
     /// Who deployed what, when, and how it ended (from the local journal).
     History {
         project: String,
@@ -131,6 +159,14 @@ enum Cmd {
         env: String,
         #[arg(value_parser = ["pause", "resume", "abort"])]
         action: String,
+    },
+    /// The tags of the project's image in its registry, newest first
+    /// (exit 1 if the registry refuses or cannot be reached).
+    Tags {
+        project: String,
+        /// One JSON document on stdout.
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -222,6 +258,40 @@ fn main() -> ExitCode {
             }
         }
         Some(Cmd::Info { .. } | Cmd::Check) => ExitCode::SUCCESS,
+        Some(Cmd::Promote {
+            project,
+            from,
+            to,
+            run,
+            message,
+        }) => code(runtime.block_on(cli_rollout::promote(
+            config,
+            &paths,
+            &project,
+            &from,
+            &to,
+            run.opts(message),
+            &mut std::io::stdout().lock(),
+        ))),
+        Some(Cmd::Template { project }) => code(shipdeck::cli_build::template(
+            &config,
+            &project,
+            &mut std::io::stdout().lock(),
+        )),
+        Some(Cmd::Build {
+            project,
+            version,
+            push,
+            json,
+        }) => code(runtime.block_on(shipdeck::cli_build::build(
+            &config,
+            &paths,
+            &project,
+            version,
+            push,
+            json,
+            &mut std::io::stdout().lock(),
+        ))),
         Some(Cmd::Plan {
             project,
             env,
@@ -283,7 +353,10 @@ fn main() -> ExitCode {
                 &paths,
                 &project,
                 &env,
-                Kind::Deploy { version },
+                Kind::Deploy {
+                    version,
+                    digest: None,
+                },
                 opts,
                 &mut std::io::stdout().lock(),
             )))
@@ -335,6 +408,12 @@ fn main() -> ExitCode {
             &project,
             &env,
             &action,
+            &mut std::io::stdout().lock(),
+        ))),
+        Some(Cmd::Tags { project, json }) => code(runtime.block_on(shipdeck::cli_registry::tags(
+            &config,
+            &project,
+            json,
             &mut std::io::stdout().lock(),
         ))),
         None => {

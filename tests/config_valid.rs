@@ -6,14 +6,15 @@ use std::fs;
 use std::path::Path;
 
 use shipdeck::config::{
-    self, Endpoint, FailureAction, HealthSpec, MaxUnavailable, NetworkMode, PullFailure,
-    RolloutPolicy, SecretRef, Settings, TlsFiles,
+    self, DockerfileSource, Endpoint, FailureAction, HealthSpec, MaxUnavailable, NetworkMode,
+    PullFailure, RolloutPolicy, SecretRef, Settings, TlsFiles,
 };
 
 const FULL: &str = r##"
 [settings]
 theme = "high-contrast"
 docker_timeout_secs = 9
+templates = "tpl"
 
 [[environments]]
 name = "dev"
@@ -74,6 +75,12 @@ on_pull_failure = "skip-host"
 keep_releases = 5
 canary = true
 canary_wait = "1500ms"
+[projects.build]
+context = "src/demo"
+host = "h01"
+template = "static-binary"
+vars = { BASE_IMAGE = "busybox", APP_DIR = "app" }
+args = { HTTP_PROXY = "http://proxy:3128" }
 [projects.hosts]
 dev = ["h01"]
 prod = ["edge-01", "bastion-01"]
@@ -81,6 +88,14 @@ prod = ["edge-01", "bastion-01"]
 [[projects]]
 name = "minimal"
 image = "busybox"
+
+[[projects]]
+name = "own-dockerfile"
+image = "busybox"
+[projects.build]
+context = "src/demo"
+host = "bastion-01"
+dockerfile = "Dockerfile"
 "##;
 
 /// Writes FULL and the files it refers to into a temp dir.
@@ -92,6 +107,14 @@ fn full_inventory() -> (tempfile::TempDir, std::path::PathBuf) {
         fs::write(dir.path().join(f), "placeholder").unwrap();
     }
     fs::write(dir.path().join("secrets/registry"), "registry-pw\n").unwrap();
+    fs::create_dir_all(dir.path().join("tpl")).unwrap();
+    fs::write(
+        dir.path().join("tpl/static-binary.Dockerfile"),
+        "FROM {{ BASE_IMAGE }}\n",
+    )
+    .unwrap();
+    fs::create_dir_all(dir.path().join("src/demo")).unwrap();
+    fs::write(dir.path().join("src/demo/Dockerfile"), "FROM busybox\n").unwrap();
     fs::write(dir.path().join("secrets/api-key"), "api-key").unwrap();
     let path = dir.path().join("inventory.toml");
     fs::write(&path, FULL).unwrap();
@@ -107,7 +130,8 @@ fn every_key_maps_into_the_model() {
         cfg.settings,
         Settings {
             theme: "high-contrast".into(),
-            docker_timeout_secs: 9
+            docker_timeout_secs: 9,
+            templates: dir.path().join("tpl"),
         }
     );
 
@@ -199,6 +223,33 @@ fn every_key_maps_into_the_model() {
     assert_eq!(p.hosts_in("dev"), ["h01"]);
     assert_eq!(p.hosts_in("prod"), ["edge-01", "bastion-01"]);
     assert!(p.hosts_in("staging").is_empty());
+    let b = p.build.as_ref().unwrap();
+    assert_eq!(b.context, dir.path().join("src/demo"));
+    assert_eq!(b.host, "h01");
+    assert_eq!(
+        b.dockerfile,
+        DockerfileSource::Template {
+            name: "static-binary".into(),
+            path: dir.path().join("tpl/static-binary.Dockerfile"),
+        }
+    );
+    assert_eq!(
+        b.vars.get("BASE_IMAGE").map(String::as_str),
+        Some("busybox")
+    );
+    assert_eq!(b.vars.get("APP_DIR").map(String::as_str), Some("app"));
+    assert_eq!(
+        b.args.get("HTTP_PROXY").map(String::as_str),
+        Some("http://proxy:3128")
+    );
+    let own = cfg
+        .project("own-dockerfile")
+        .unwrap()
+        .build
+        .as_ref()
+        .unwrap();
+    assert_eq!(own.dockerfile, DockerfileSource::File("Dockerfile".into()));
+    assert_eq!(own.host, "bastion-01");
 }
 
 #[test]
@@ -215,6 +266,7 @@ fn omitted_keys_take_the_documented_defaults() {
     assert_eq!(p.rollout, RolloutPolicy::default());
     assert_eq!(p.rollout.max_unavailable, MaxUnavailable::Default);
     assert!(p.hosts.is_empty());
+    assert!(p.build.is_none());
 
     let minimal =
         config::load_str("[[environments]]\nname = \"dev\"\n", Path::new("x.toml")).unwrap();

@@ -28,6 +28,9 @@ pub struct Settings {
     pub theme: String,
     /// Seconds for every Docker API call before it counts as failed; default 5.
     pub docker_timeout_secs: u64,
+    /// Directory of the Dockerfile templates (`NAME.Dockerfile`); default
+    /// `templates/` next to the config file.
+    pub templates: PathBuf,
 }
 
 impl Default for Settings {
@@ -35,6 +38,7 @@ impl Default for Settings {
         Self {
             theme: "default".into(),
             docker_timeout_secs: 5,
+            templates: PathBuf::from("templates"),
         }
     }
 }
@@ -184,9 +188,34 @@ pub struct Project {
     pub container: ContainerSpec,
     pub health: HealthSpec,
     pub rollout: RolloutPolicy,
+    /// How the image is built (`shipdeck build`), if it is.
+    pub build: Option<BuildSpec>,
     /// Hosts per environment name, in order. Every key is a known environment,
     /// every host a known host.
     pub hosts: BTreeMap<String, Vec<String>>,
+}
+
+/// Where a project's Dockerfile comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DockerfileSource {
+    /// A template `NAME` (file `<templates>/NAME.Dockerfile`, checked to exist).
+    Template { name: String, path: PathBuf },
+    /// A Dockerfile inside the build context (path relative to the context).
+    File(PathBuf),
+}
+
+/// `[projects.build]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BuildSpec {
+    /// The build context directory (checked to exist; absolute after load).
+    pub context: PathBuf,
+    /// The `[[hosts]]` entry whose engine builds the image.
+    pub host: String,
+    pub dockerfile: DockerfileSource,
+    /// Template variables (`{{ NAME }}`), besides the built-in PROJECT and IMAGE.
+    pub vars: BTreeMap<String, String>,
+    /// Build args (`ARG NAME`); shipdeck adds SHIPDECK_VERSION and SHIPDECK_CACHE_BUST.
+    pub args: BTreeMap<String, String>,
 }
 
 impl Project {

@@ -36,6 +36,7 @@ pub(crate) struct RawConfig {
 pub(crate) struct RawSettings {
     pub theme: Option<Str>,
     pub docker_timeout_secs: Option<Int>,
+    pub templates: Option<Str>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -86,8 +87,22 @@ pub(crate) struct RawProject {
     pub container: Option<Table<RawContainer>>,
     pub health: Option<Table<RawHealth>>,
     pub rollout: Option<Table<RawRollout>>,
+    pub build: Option<Table<RawBuild>>,
     #[serde(default)]
     pub hosts: BTreeMap<Str, Spanned<Vec<Str>>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawBuild {
+    pub context: Str,
+    pub host: Str,
+    pub template: Option<Str>,
+    pub dockerfile: Option<Str>,
+    #[serde(default)]
+    pub vars: StrMap,
+    #[serde(default)]
+    pub args: StrMap,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -45,6 +45,10 @@ fn api(endpoint: &str, what: &'static str, e: &bollard::errors::Error) -> Engine
 
 /// Split `repo:tag` into its parts (a registry port is not a tag).
 pub fn split_image(image: &str) -> (&str, &str) {
+    // `repo@sha256:…`: the digest is the reference the engine pulls.
+    if let Some((repo, digest)) = image.split_once('@') {
+        return (repo, digest);
+    }
     match image.rsplit_once(':') {
         Some((repo, tag)) if !tag.contains('/') => (repo, tag),
         _ => (image, "latest"),

@@ -311,3 +311,36 @@ async fn last_health_output(target: &Target) -> String {
         })
         .unwrap_or_else(|| "no health log".into())
 }
+
+/// One round of the spec's HTTP and TCP probes against `address` (no retries):
+/// `Err` says which failed and why. Used to confirm that what runs is healthy
+/// right now (promotion), not to gate a new container.
+pub async fn probe_once(
+    address: &str,
+    spec: &HealthSpec,
+    http: &reqwest::Client,
+) -> Result<(), String> {
+    let timeout = Duration::from_millis(spec.timeout_ms.max(1));
+    if let Some(path) = &spec.http_path {
+        let url = format!("http://{address}:{}{path}", spec.port);
+        match http.get(&url).timeout(timeout).send().await {
+            Ok(r) if r.status().is_success() || r.status().is_redirection() => {}
+            Ok(r) => return Err(format!("HTTP probe {url}: HTTP {}", r.status())),
+            Err(e) => return Err(format!("HTTP probe {url}: {}", root_cause(&e))),
+        }
+    }
+    if spec.tcp {
+        let addr = format!("{address}:{}", spec.port);
+        match tokio::time::timeout(timeout, tokio::net::TcpStream::connect(&addr)).await {
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => return Err(format!("TCP probe {addr}: {e}")),
+            Err(_) => {
+                return Err(format!(
+                    "TCP probe {addr}: no answer in {}ms",
+                    timeout.as_millis()
+                ));
+            }
+        }
+    }
+    Ok(())
+}

@@ -65,6 +65,18 @@ pub enum RecordKind {
         holder: String,
         holder_release: String,
     },
+    /// `shipdeck build` made an image (env is empty: a build serves every
+    /// environment). `digest` is the registry digest when it was pushed.
+    Built {
+        version: String,
+        image: String,
+        image_id: String,
+        digest: Option<String>,
+        pushed: bool,
+        host: String,
+        log: String,
+        duration_secs: f64,
+    },
 }
 
 /// One journal line.
@@ -252,7 +264,7 @@ pub fn summarize(records: &[Record]) -> Vec<ReleaseSummary> {
                     s.digest = Some(digest.clone());
                 }
             }
-            RecordKind::LockBroken { .. } => {}
+            RecordKind::LockBroken { .. } | RecordKind::Built { .. } => {}
         }
     }
     out

@@ -7,3 +7,4 @@ pub mod executor;
 pub mod journal;
 pub mod lock;
 pub mod plan;
+pub mod promote;

@@ -182,7 +182,22 @@ pub fn write_config_with(
     for (e, _) in envs {
         s.push_str(&format!("[[environments]]\nname = \"{e}\"\n\n"));
     }
-    for n in &hosts {
+    s.push_str(&hosts_toml(&hosts));
+    s.push_str(&format!(
+        "[[projects]]\nname = \"{project}\"\nimage = \"{IMAGE}\"\n[projects.container]\nenv = {{ PORT = \"{port}\" }}\nimage_healthcheck = {image_check}\n{tables}\n[projects.hosts]\n"
+    ));
+    for (e, hs) in envs {
+        s.push_str(&env_hosts_line(e, hs));
+    }
+    let path = dir.join("shipdeck.toml");
+    std::fs::write(&path, s).expect("write config");
+    path
+}
+
+/// `[[hosts]]` tables for sandbox hosts `hosts` (h01 through its unix socket).
+pub fn hosts_toml(hosts: &[usize]) -> String {
+    let mut s = String::new();
+    for n in hosts {
         let endpoint = if *n == 1 {
             format!("unix://{}/h01/docker.sock", sandbox_dir().display())
         } else {
@@ -194,19 +209,16 @@ pub fn write_config_with(
             host_addr(*n)
         ));
     }
-    s.push_str(&format!(
-        "[[projects]]\nname = \"{project}\"\nimage = \"{IMAGE}\"\n[projects.container]\nenv = {{ PORT = \"{port}\" }}\nimage_healthcheck = {image_check}\n{tables}\n[projects.hosts]\n"
-    ));
-    for (e, hs) in envs {
-        let names: Vec<String> = hs
-            .iter()
-            .map(|n| format!("\"{}\"", host_name(*n)))
-            .collect();
-        s.push_str(&format!("{e} = [{}]\n", names.join(", ")));
-    }
-    let path = dir.join("shipdeck.toml");
-    std::fs::write(&path, s).expect("write config");
-    path
+    s
+}
+
+/// `ENV = ["hNN", …]` for a `[projects.hosts]` table.
+pub fn env_hosts_line(env: &str, hosts: &[usize]) -> String {
+    let names: Vec<String> = hosts
+        .iter()
+        .map(|n| format!("\"{}\"", host_name(*n)))
+        .collect();
+    format!("{env} = [{}]\n", names.join(", "))
 }
 
 /// Poll `check` every 100 ms until it returns Some, for at most `limit`.

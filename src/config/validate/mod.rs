@@ -283,7 +283,16 @@ impl Validator<'_> {
             .projects
             .iter()
             .enumerate()
-            .map(|(i, p)| self.project(i, p, &environments, &raw.hosts, &registries))
+            .map(|(i, p)| {
+                self.project(
+                    i,
+                    p,
+                    &environments,
+                    &raw.hosts,
+                    &registries,
+                    &settings.templates,
+                )
+            })
             .collect();
         self.unique("project", "projects", raw.projects.iter().map(|p| &p.name));
         Config {

@@ -3,6 +3,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::ops::Range;
+use std::path::Path;
 
 use toml::Spanned;
 
@@ -20,6 +21,7 @@ impl Validator<'_> {
         envs: &[Environment],
         hosts: &[Table<RawHost>],
         registries: &[Registry],
+        templates: &Path,
     ) -> Project {
         let key = format!("projects[{i}]");
         self.name(&p.name, &format!("{key}.name"));
@@ -66,8 +68,193 @@ impl Validator<'_> {
                 p.rollout.as_deref().unwrap_or(&default_rollout),
                 &format!("{key}.rollout"),
             ),
+            build: p
+                .build
+                .as_deref()
+                .and_then(|b| self.build(b, &format!("{key}.build"), hosts, templates)),
             hosts: self.project_hosts(&p.hosts, &format!("{key}.hosts"), envs, hosts),
         }
+    }
+
+    fn build(
+        &mut self,
+        b: &RawBuild,
+        key: &str,
+        hosts: &[Table<RawHost>],
+        templates: &Path,
+    ) -> Option<BuildSpec> {
+        let context = self.resolve_path(b.context.get_ref());
+        if !context.is_dir() {
+            self.fail(
+                b.context.span(),
+                &format!("{key}.context"),
+                quote(b.context.get_ref()),
+                problem(
+                    format!("build context {} is not a directory", context.display()),
+                    format!(
+                        "relative paths start at {}; point it at the project's source directory",
+                        super::display_dir(self.base)
+                    ),
+                ),
+            );
+        }
+        let host_names: Vec<&str> = hosts.iter().map(|h| h.name.get_ref().as_str()).collect();
+        if !host_names.contains(&b.host.get_ref().as_str()) {
+            let mut hint = format!(
+                "name a [[hosts]] entry whose engine builds the image; known hosts: {}",
+                list(&host_names, 8)
+            );
+            if let Some(s) = suggest(b.host.get_ref(), host_names.iter().copied()) {
+                hint = format!("did you mean {}? {hint}", quote(s));
+            }
+            self.fail(
+                b.host.span(),
+                &format!("{key}.host"),
+                quote(b.host.get_ref()),
+                problem("unknown build host", hint),
+            );
+        }
+        let dockerfile = match (&b.template, &b.dockerfile) {
+            (Some(t), None) => {
+                self.name(t, &format!("{key}.template"));
+                let path = templates.join(format!("{}.Dockerfile", t.get_ref()));
+                if !path.is_file() {
+                    let mut known: Vec<String> = std::fs::read_dir(templates)
+                        .map(|rd| {
+                            rd.filter_map(|e| e.ok())
+                                .filter_map(|e| {
+                                    e.file_name()
+                                        .to_str()
+                                        .and_then(|n| n.strip_suffix(".Dockerfile"))
+                                        .map(str::to_string)
+                                })
+                                .collect()
+                        })
+                        .unwrap_or_default();
+                    known.sort();
+                    let names: Vec<&str> = known.iter().map(String::as_str).collect();
+                    let mut hint = if names.is_empty() {
+                        format!(
+                            "no templates in {} (set [settings] templates to their directory)",
+                            templates.display()
+                        )
+                    } else {
+                        format!("templates in {}: {}", templates.display(), list(&names, 12))
+                    };
+                    if let Some(s) = suggest(t.get_ref(), names.iter().copied()) {
+                        hint = format!("did you mean {}? {hint}", quote(s));
+                    }
+                    self.fail(
+                        t.span(),
+                        &format!("{key}.template"),
+                        quote(t.get_ref()),
+                        problem(format!("no template file {}", path.display()), hint),
+                    );
+                }
+                DockerfileSource::Template {
+                    name: t.get_ref().clone(),
+                    path,
+                }
+            }
+            (None, Some(d)) => {
+                let path = context.join(d.get_ref());
+                if !path.is_file() {
+                    self.fail(
+                        d.span(),
+                        &format!("{key}.dockerfile"),
+                        quote(d.get_ref()),
+                        problem(
+                            format!("no Dockerfile at {}", path.display()),
+                            "the path is relative to the build context",
+                        ),
+                    );
+                }
+                DockerfileSource::File(d.get_ref().into())
+            }
+            (Some(t), Some(_)) => {
+                self.fail(
+                    t.span(),
+                    &format!("{key}.template"),
+                    quote(t.get_ref()),
+                    problem(
+                        "both `template` and `dockerfile` are set",
+                        "keep one: a template from the templates directory, or a Dockerfile in the context",
+                    ),
+                );
+                return None;
+            }
+            (None, None) => {
+                self.fail(
+                    b.context.span(),
+                    key,
+                    quote(b.context.get_ref()),
+                    problem(
+                        "the build names no Dockerfile",
+                        "add template = \"static-binary\" (a file in the templates directory) or dockerfile = \"Dockerfile\" (in the context)",
+                    ),
+                );
+                return None;
+            }
+        };
+        let mut vars = BTreeMap::new();
+        for (k, v) in &b.vars {
+            let vkey = format!("{key}.vars.{}", render_key(k.get_ref()));
+            if !values::is_env_var_name(k.get_ref()) {
+                self.fail(
+                    k.span(),
+                    &vkey,
+                    quote(k.get_ref()),
+                    problem(
+                        "not a valid template variable name",
+                        "use letters, digits and '_', not starting with a digit, e.g. BASE_IMAGE",
+                    ),
+                );
+            } else if ["PROJECT", "IMAGE"].contains(&k.get_ref().as_str()) {
+                self.fail(
+                    k.span(),
+                    &vkey,
+                    quote(k.get_ref()),
+                    problem(
+                        format!("{} is set by shipdeck", k.get_ref()),
+                        "remove it: PROJECT is the project's name and IMAGE its repository",
+                    ),
+                );
+            }
+            vars.insert(k.get_ref().clone(), v.get_ref().clone());
+        }
+        let mut args = BTreeMap::new();
+        for (k, v) in &b.args {
+            let akey = format!("{key}.args.{}", render_key(k.get_ref()));
+            if !values::is_env_var_name(k.get_ref()) {
+                self.fail(
+                    k.span(),
+                    &akey,
+                    quote(k.get_ref()),
+                    problem(
+                        "not a valid build arg name",
+                        "use letters, digits and '_', not starting with a digit",
+                    ),
+                );
+            } else if k.get_ref().starts_with("SHIPDECK_") {
+                self.fail(
+                    k.span(),
+                    &akey,
+                    quote(k.get_ref()),
+                    problem(
+                        "SHIPDECK_* build args are set by shipdeck",
+                        "rename it: shipdeck passes SHIPDECK_VERSION and SHIPDECK_CACHE_BUST itself",
+                    ),
+                );
+            }
+            args.insert(k.get_ref().clone(), v.get_ref().clone());
+        }
+        Some(BuildSpec {
+            context,
+            host: b.host.get_ref().clone(),
+            dockerfile,
+            vars,
+            args,
+        })
     }
 
     fn container(&mut self, c: &RawContainer, key: &str) -> ContainerSpec {

@@ -14,7 +14,10 @@ use crate::config::values::problem;
 
 impl Validator<'_> {
     pub(super) fn settings(&mut self, raw: Option<Table<RawSettings>>) -> Settings {
-        let mut s = Settings::default();
+        let mut s = Settings {
+            templates: self.resolve_path("templates"),
+            ..Settings::default()
+        };
         let Some(Table(raw)) = raw else { return s };
         if let Some(theme) = raw.theme {
             self.name(&theme, "settings.theme");
@@ -27,6 +30,24 @@ impl Validator<'_> {
             5,
             "seconds",
         ) as u64;
+        if let Some(t) = &raw.templates {
+            let path = self.resolve_path(t.get_ref());
+            if !path.is_dir() {
+                self.fail(
+                    t.span(),
+                    "settings.templates",
+                    quote(t.get_ref()),
+                    problem(
+                        format!("templates directory {} does not exist", path.display()),
+                        format!(
+                            "relative paths start at {}; point it at a directory of NAME.Dockerfile templates",
+                            display_dir(self.base)
+                        ),
+                    ),
+                );
+            }
+            s.templates = path;
+        }
         s
     }
 

@@ -33,8 +33,12 @@ use crate::health::{self, Target};
 /// What to do.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Kind {
-    /// Roll `version` out.
-    Deploy { version: String },
+    /// Roll `version` out; with `digest`, exactly that image (`repo@digest`,
+    /// a promotion) whatever the tag points at now.
+    Deploy {
+        version: String,
+        digest: Option<String>,
+    },
     /// Go back to `to`, or to the previous release.
     Rollback { to: Option<String> },
 }
@@ -294,7 +298,7 @@ impl Runner {
         }
 
         let (version, action) = match &req.kind {
-            Kind::Deploy { version } => (version.clone(), "deploy"),
+            Kind::Deploy { version, .. } => (version.clone(), "deploy"),
             Kind::Rollback { to: Some(v) } => (v.clone(), "rollback"),
             Kind::Rollback { to: None } => {
                 let v = previous_version(&hosts, &history, &req).ok_or_else(|| {
@@ -317,12 +321,17 @@ impl Runner {
         let left_out: Vec<String> = unreachable.iter().map(|(h, _)| h.clone()).collect();
         replan(&mut plan, &project, &left_out);
 
+        let pinned = match &req.kind {
+            Kind::Deploy { digest, .. } => digest.clone(),
+            Kind::Rollback { .. } => None,
+        };
         // Per host: skip, restart a kept container, or create from the image.
         for h in &mut hosts {
             if let Some(c) = &h.current
                 && c.version == version
                 && c.state == ContainerState::Running
                 && c.health != Health::Unhealthy
+                && (pinned.is_none() || c.digest == pinned)
             {
                 h.skip = true;
                 continue;
@@ -342,7 +351,10 @@ impl Runner {
 
         // Take the lock and pre-pull at the same time: a pull changes nothing
         // that serves, and it is most of a rollout's fixed cost.
-        let image = format!("{}:{version}", project.image);
+        let image = match &pinned {
+            Some(d) => format!("{}@{d}", project.image),
+            None => format!("{}:{version}", project.image),
+        };
         let acquire = FleetLock::acquire(
             &self.config,
             &req.project,
@@ -369,7 +381,7 @@ impl Runner {
             RecordKind::Started {
                 action: action.to_string(),
                 version: version.clone(),
-                digest: None,
+                digest: pinned.clone(),
                 from_versions,
                 hosts: plan.hosts.len(),
                 batches: plan.batches.len(),
@@ -378,7 +390,7 @@ impl Runner {
 
         let result = self
             .execute(
-                &req, &project, &mut plan, &mut hosts, &lock, &version, &release, pulled,
+                &req, &project, &mut plan, &mut hosts, &lock, &version, &image, &release, pulled,
             )
             .await;
         let (outcome, message) = result;

@@ -15,10 +15,11 @@ impl Runner {
         hosts: &mut Vec<HostPlan>,
         lock: &FleetLock,
         version: &str,
+        image: &str,
         release: &str,
         pulled: Pulled,
     ) -> (Outcome, String) {
-        let image = format!("{}:{version}", project.image);
+        let image = image.to_string();
 
         // 1. The pre-pull ran beside the lock acquisition; judge it now.
         let Pulled {

@@ -1,0 +1,784 @@
+//! Builds from templates, pushes, tags, promotion — against the real sandbox
+//! (`scripts/sandbox up`): the build host is h01's engine, the registries are
+//! the sandbox's plain one (10.213.0.1:5000) and its htpasswd one (:5001).
+//! Each test has its own project, image repository and port.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use bollard::query_parameters::StopContainerOptions;
+use common::*;
+
+const BASE_IMAGE: &str = "10.213.0.1:5000/sdk/busybox:base";
+const AUTH_REGISTRY: &str = "10.213.0.1:5001";
+
+fn templates_dir() -> PathBuf {
+    repo_root().join("config/templates")
+}
+
+/// Copies `src` into `dst` (file modes kept: the app's `server` is executable).
+fn copy_dir(src: &Path, dst: &Path) {
+    std::fs::create_dir_all(dst).expect("mkdir");
+    for e in std::fs::read_dir(src).expect("read fixture") {
+        let e = e.expect("entry");
+        let to = dst.join(e.file_name());
+        if e.file_type().expect("type").is_dir() {
+            copy_dir(&e.path(), &to);
+        } else {
+            std::fs::copy(e.path(), &to).expect("copy");
+        }
+    }
+}
+
+/// The sample app in `dir/hello`, plus files its `.dockerignore` leaves out.
+fn sample(dir: &Path) -> PathBuf {
+    let ctx = dir.join("hello");
+    copy_dir(&repo_root().join("tests/fixtures/build/hello"), &ctx);
+    std::fs::write(ctx.join("app/www/debug.log"), "a log line\n").expect("write");
+    std::fs::create_dir_all(ctx.join("app/www/private")).expect("mkdir");
+    std::fs::write(ctx.join("app/www/private/token.txt"), "not for images\n").expect("write");
+    ctx
+}
+
+fn git(dir: &Path, args: &[&str]) {
+    let out = std::process::Command::new("git")
+        .arg("-C")
+        .arg(dir)
+        .args([
+            "-c",
+            "user.name=shipdeck-test",
+            "-c",
+            "user.email=test@shipdeck.invalid",
+        ])
+        .args(args)
+        .output()
+        .expect("run git");
+    assert!(out.status.success(), "git {args:?}: {out:?}");
+}
+
+/// An inventory with one buildable project. `registry` is the body of its
+/// `[[registries]]` table (name "reg"); `build` extra lines of `[projects.build]`.
+fn config(
+    dir: &Path,
+    project: &str,
+    image: &str,
+    registry: &str,
+    build: &str,
+    port: u16,
+    envs: &[(&str, &[usize], Option<&str>)],
+) -> PathBuf {
+    let mut s = format!(
+        "[settings]\ndocker_timeout_secs = 5\ntemplates = \"{}\"\n\n",
+        templates_dir().display()
+    );
+    for (e, _, from) in envs {
+        s.push_str(&format!("[[environments]]\nname = \"{e}\"\n"));
+        if let Some(f) = from {
+            s.push_str(&format!("require_promotion_from = \"{f}\"\n"));
+        }
+        s.push('\n');
+    }
+    let mut hosts: Vec<usize> = envs
+        .iter()
+        .flat_map(|(_, h, _)| h.iter().copied())
+        .collect();
+    hosts.push(1);
+    hosts.sort_unstable();
+    hosts.dedup();
+    s.push_str(&hosts_toml(&hosts));
+    s.push_str(&format!("[[registries]]\nname = \"reg\"\n{registry}\n\n"));
+    s.push_str(&format!(
+        "[[projects]]\nname = \"{project}\"\nimage = \"{image}\"\nregistry = \"reg\"\n\
+         [projects.build]\nhost = \"h01\"\n{build}\n\
+         [projects.container]\nenv = {{ PORT = \"{port}\" }}\nimage_healthcheck = false\n\
+         [projects.health]\nhttp = \"/health\"\nport = {port}\ndocker = false\ninterval = \"200ms\"\n\
+         [projects.hosts]\n"
+    ));
+    for (e, hs, _) in envs {
+        s.push_str(&env_hosts_line(e, hs));
+    }
+    let path = dir.join("shipdeck.toml");
+    std::fs::write(&path, s).expect("write config");
+    path
+}
+
+fn hello_build(ctx: &Path, port: u16) -> String {
+    format!(
+        "context = \"{}\"\ntemplate = \"static-binary\"\nvars = {{ BASE_IMAGE = \"{BASE_IMAGE}\", APP_DIR = \"app\", BINARY = \"server\", PORT = \"{port}\" }}",
+        ctx.display()
+    )
+}
+
+const PLAIN_REGISTRY: &str = "url = \"http://10.213.0.1:5000\"";
+
+/// Runs shipdeck with `--json`: exit code, JSON lines of stdout, all output as text.
+fn json_run(args: &[&str], config: &Path, state: &Path) -> (i32, Vec<serde_json::Value>, String) {
+    let mut all = args.to_vec();
+    all.push("--json");
+    let out = shipdeck(&all, config, state);
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    let events = stdout
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect();
+    (
+        out.status.code().unwrap_or(-1),
+        events,
+        format!("{stdout}\n--- stderr\n{stderr}"),
+    )
+}
+
+fn one<'a>(events: &'a [serde_json::Value], name: &str) -> &'a serde_json::Value {
+    let found = events_named(events, name);
+    assert_eq!(found.len(), 1, "one `{name}` event expected in {events:#?}");
+    found[0]
+}
+
+/// The registry's digest of `repo:tag` (HEAD manifest), `None` on 404.
+async fn registry_digest(
+    registry: &str,
+    repo: &str,
+    tag: &str,
+    login: Option<(&str, &str)>,
+) -> Option<String> {
+    shipdeck::ensure_crypto_provider();
+    let mut req = reqwest::Client::new()
+        .head(format!("http://{registry}/v2/{repo}/manifests/{tag}"))
+        .header(
+            "Accept",
+            "application/vnd.docker.distribution.manifest.v2+json, application/vnd.oci.image.manifest.v1+json",
+        )
+        .timeout(Duration::from_secs(10));
+    if let Some((u, p)) = login {
+        req = req.basic_auth(u, Some(p));
+    }
+    let resp = req.send().await.expect("registry answers");
+    if resp.status() == reqwest::StatusCode::NOT_FOUND {
+        return None;
+    }
+    assert!(
+        resp.status().is_success(),
+        "HEAD manifest: {}",
+        resp.status()
+    );
+    resp.headers()
+        .get("docker-content-digest")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string)
+}
+
+async fn http_get(addr: &str, port: u16, path: &str) -> (u16, String) {
+    shipdeck::ensure_crypto_provider();
+    let r = reqwest::Client::new()
+        .get(format!("http://{addr}:{port}{path}"))
+        .timeout(Duration::from_secs(5))
+        .send()
+        .await
+        .expect("GET");
+    (r.status().as_u16(), r.text().await.unwrap_or_default())
+}
+
+/// (Config.Image, digest label) of `name` on host `n`.
+async fn running(n: usize, name: &str) -> (String, String, bool) {
+    let c = docker(n)
+        .await
+        .inspect_container(name, None)
+        .await
+        .unwrap_or_else(|e| panic!("{name} on h{n:02}: {e}"));
+    let cfg = c.config.unwrap_or_default();
+    let labels = cfg.labels.unwrap_or_default();
+    (
+        cfg.image.unwrap_or_default(),
+        labels.get("shipdeck.digest").cloned().unwrap_or_default(),
+        c.state.and_then(|s| s.running).unwrap_or(false),
+    )
+}
+
+fn is_git_version(v: &str) -> bool {
+    let Some((sha, ts)) = v.split_once('-') else {
+        return false;
+    };
+    sha.len() >= 7
+        && sha.chars().all(|c| c.is_ascii_hexdigit())
+        && ts.len() == 16
+        && ts.ends_with('Z')
+        && ts.as_bytes()[8] == b'T'
+}
+
+/// Build → push → tags → deploy to dev → promote to test: one digest, two ENVTs.
+/// A gated environment refuses a direct deploy; a degraded source refuses promotion.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn build_push_tags_deploy_and_promote_one_digest() {
+    let (p, port) = ("it-build-a", 18201);
+    let repo = "it/build-a";
+    let image = format!("{REGISTRY}/{repo}");
+    let tmp = tempfile::tempdir().expect("tmp");
+    let state = tmp.path().join("state");
+    let ctx = sample(tmp.path());
+    git(&ctx, &["init", "-q"]);
+    git(&ctx, &["add", "-A"]);
+    git(&ctx, &["commit", "-q", "-m", "sample"]);
+    let cfg = config(
+        tmp.path(),
+        p,
+        &image,
+        PLAIN_REGISTRY,
+        &hello_build(&ctx, port),
+        port,
+        &[
+            ("dev", &[2], None),
+            ("test", &[3, 4], Some("dev")),
+            ("staging", &[5], Some("test")),
+        ],
+    );
+    for (e, hs) in [("dev", &[2][..]), ("test", &[3, 4]), ("staging", &[5])] {
+        clean(p, e, hs).await;
+    }
+
+    // The Dockerfile the build uses.
+    let out = shipdeck(&["template", p], &cfg, &state);
+    let df = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{out:?}");
+    assert!(df.contains(&format!("FROM {BASE_IMAGE}")), "{df}");
+    assert!(df.contains("ENTRYPOINT [\"/app/server\"]"), "{df}");
+
+    // Build and push; the version comes from git.
+    let (code, ev, all) = json_run(&["build", p, "--push"], &cfg, &state);
+    assert_eq!(code, 0, "{all}");
+    let started = one(&ev, "started");
+    let version = started["version"].as_str().expect("version").to_string();
+    assert!(
+        is_git_version(&version),
+        "git sha + UTC timestamp: {version}"
+    );
+    assert!(
+        !events_named(&ev, "step").is_empty(),
+        "steps streamed: {all}"
+    );
+    // .git, README.md, app/www/debug.log and app/www/private.
+    assert_eq!(
+        started["ignored"], 4,
+        "left out by .dockerignore: {started}"
+    );
+    let digest = one(&ev, "pushed")["digest"]
+        .as_str()
+        .expect("digest")
+        .to_string();
+    assert!(digest.starts_with("sha256:"), "{digest}");
+    assert_eq!(one(&ev, "finished")["outcome"], "succeeded");
+    assert_eq!(
+        registry_digest(REGISTRY, repo, &version, None)
+            .await
+            .as_deref(),
+        Some(digest.as_str()),
+        "the registry holds the pushed digest"
+    );
+    // The whole log is kept; the journal has the digest.
+    let log = state.join(format!("shipdeck/builds/{p}/{version}.log"));
+    let log_text = std::fs::read_to_string(&log).expect("build log");
+    assert!(
+        log_text.contains("Step 1/") && log_text.contains(&digest),
+        "{log_text}"
+    );
+    let journal = std::fs::read_to_string(state.join("shipdeck/journal.jsonl")).expect("journal");
+    let built: Vec<serde_json::Value> = journal
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .filter(|r: &serde_json::Value| r["kind"] == "built")
+        .collect();
+    assert_eq!(built.len(), 1, "{journal}");
+    assert_eq!(built[0]["version"], version.as_str());
+    assert_eq!(built[0]["digest"], digest.as_str());
+    assert_eq!(built[0]["pushed"], true);
+
+    // `tags` lists it with the same digest.
+    let out = shipdeck(&["tags", p, "--json"], &cfg, &state);
+    assert!(out.status.success(), "{out:?}");
+    let tags: serde_json::Value = serde_json::from_slice(&out.stdout).expect("tags json");
+    let listed = tags
+        .as_array()
+        .expect("array")
+        .iter()
+        .find(|t| t["tag"] == version.as_str())
+        .unwrap_or_else(|| panic!("{version} not in {tags}"));
+    assert_eq!(listed["digest"], digest.as_str());
+
+    // test takes only promotions from dev: a direct deploy is refused.
+    let (code, _, all) = json_run(&["deploy", p, "test", &version, "--yes"], &cfg, &state);
+    assert_eq!(code, 2, "{all}");
+    assert!(
+        all.contains("requires promotion from \\\"dev\\\"")
+            || all.contains("requires promotion from \"dev\""),
+        "{all}"
+    );
+    assert!(
+        on_host(3, p, "test").await.is_empty(),
+        "nothing deployed to test"
+    );
+
+    let (code, _, all) = json_run(&["deploy", p, "dev", &version, "--yes"], &cfg, &state);
+    assert_eq!(code, 0, "{all}");
+    let (code, ev, all) = json_run(&["promote", p, "dev", "test", "--yes"], &cfg, &state);
+    assert_eq!(code, 0, "{all}");
+    assert_eq!(one(&ev, "promotion")["digest"], digest.as_str());
+    assert_eq!(one(&ev, "finished")["outcome"], "succeeded", "{all}");
+
+    // One digest, two environments told apart only by ENVT.
+    let (_, dev_digest, up) = running(2, &format!("{p}-dev")).await;
+    assert!(up);
+    assert_eq!(dev_digest, digest);
+    for n in [3, 4] {
+        let (img, d, up) = running(n, &format!("{p}-test")).await;
+        assert!(up, "h0{n}");
+        assert_eq!(d, digest, "h0{n}");
+        assert_eq!(
+            img,
+            format!("{image}@{digest}"),
+            "promotion pulls by digest"
+        );
+    }
+    let (code, body) = http_get(&host_addr(2), port, "/").await;
+    assert_eq!(code, 200);
+    assert!(
+        body.contains(&format!("version={version} ENVT=dev PROJ={p}")),
+        "{body}"
+    );
+    for n in [3, 4] {
+        let (code, body) = http_get(&host_addr(n), port, "/").await;
+        assert_eq!(code, 200);
+        assert!(
+            body.contains(&format!("version={version} ENVT=test PROJ={p}")),
+            "{body}"
+        );
+    }
+    // .dockerignore kept these out of the image; the rest is there.
+    assert_eq!(http_get(&host_addr(2), port, "/about.txt").await.0, 200);
+    assert_eq!(http_get(&host_addr(2), port, "/debug.log").await.0, 404);
+    assert_eq!(
+        http_get(&host_addr(2), port, "/private/token.txt").await.0,
+        404
+    );
+
+    // A source with a stopped host is not promotable; nothing changes.
+    docker(4)
+        .await
+        .stop_container(&format!("{p}-test"), None::<StopContainerOptions>)
+        .await
+        .expect("stop");
+    let (code, _, all) = json_run(&["promote", p, "test", "staging", "--yes"], &cfg, &state);
+    assert_eq!(code, 2, "{all}");
+    assert!(
+        all.contains("not promotable") && all.contains("h04"),
+        "{all}"
+    );
+    assert!(
+        on_host(5, p, "staging").await.is_empty(),
+        "nothing deployed to staging"
+    );
+    // And a promotion that skips the required source is refused up front.
+    let (code, _, all) = json_run(&["promote", p, "dev", "staging", "--yes"], &cfg, &state);
+    assert_eq!(code, 2, "{all}");
+    assert!(all.contains("promote it-build-a test staging"), "{all}");
+
+    for (e, hs) in [("dev", &[2][..]), ("test", &[3, 4]), ("staging", &[5])] {
+        clean(p, e, hs).await;
+    }
+}
+
+/// Layers of an image on h01, oldest first.
+async fn layers(image: &str) -> Vec<String> {
+    docker(1)
+        .await
+        .inspect_image(image)
+        .await
+        .unwrap_or_else(|e| panic!("inspect {image}: {e}"))
+        .root_fs
+        .and_then(|r| r.layers)
+        .unwrap_or_default()
+}
+
+/// Whether the build step whose instruction starts with `instr` used the cache.
+fn step_cached(events: &[serde_json::Value], instr: &str) -> bool {
+    let at = events
+        .iter()
+        .position(|e| {
+            e["event"] == "step"
+                && e["instruction"]
+                    .as_str()
+                    .is_some_and(|i| i.starts_with(instr))
+        })
+        .unwrap_or_else(|| panic!("no step {instr}"));
+    events[at + 1..]
+        .iter()
+        .take_while(|e| e["event"] == "output")
+        .any(|e| {
+            e["line"]
+                .as_str()
+                .is_some_and(|l| l.contains("Using cache"))
+        })
+}
+
+/// A second build with one app file changed: every base layer comes from the
+/// cache (the engine's layer list says so), the app layers are new, and so is
+/// the digest.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn second_build_reuses_base_layers_and_gets_a_new_digest() {
+    let p = "it-build-b";
+    let repo = "it/build-b";
+    let image = format!("{REGISTRY}/{repo}");
+    let tmp = tempfile::tempdir().expect("tmp");
+    let state = tmp.path().join("state");
+    let ctx = sample(tmp.path());
+    let cfg = config(
+        tmp.path(),
+        p,
+        &image,
+        PLAIN_REGISTRY,
+        &hello_build(&ctx, 18202),
+        18202,
+        &[("dev", &[2], None)],
+    );
+    let tag1 = format!("b1-{}", std::process::id());
+    let tag2 = format!("b2-{}", std::process::id());
+    let (code, ev1, all) = json_run(&["build", p, "--version", &tag1, "--push"], &cfg, &state);
+    assert_eq!(code, 0, "{all}");
+    // Unique content: the engine's cache outlives test runs.
+    let changed = format!(
+        "changed app file {}\n",
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0)
+    );
+    std::fs::write(ctx.join("app/www/about.txt"), changed).expect("write");
+    let (code, ev2, all) = json_run(&["build", p, "--version", &tag2, "--push"], &cfg, &state);
+    assert_eq!(code, 0, "{all}");
+    let d1 = one(&ev1, "pushed")["digest"]
+        .as_str()
+        .expect("d1")
+        .to_string();
+    let d2 = one(&ev2, "pushed")["digest"]
+        .as_str()
+        .expect("d2")
+        .to_string();
+    assert_ne!(d1, d2, "a new digest");
+
+    let base = layers(BASE_IMAGE).await;
+    let l1 = layers(&format!("{image}:{tag1}")).await;
+    let l2 = layers(&format!("{image}:{tag2}")).await;
+    assert!(!base.is_empty());
+    // The base image's layers and the template's base layer (RUN mkdir) are
+    // the same layers in both images; what comes after the cache bust is not.
+    let shared = base.len() + 1;
+    assert!(l1.len() > shared && l2.len() > shared, "{l1:?} {l2:?}");
+    assert_eq!(l1[..base.len()], base[..], "built on the base image");
+    assert_eq!(l1[..shared], l2[..shared], "base layers reused");
+    assert_ne!(l1[shared..], l2[shared..], "app layers rebuilt");
+    // The builder said so too: base step cached, app steps not.
+    assert!(step_cached(&ev2, "RUN mkdir"), "base layer from the cache");
+    assert!(
+        !step_cached(&ev2, "COPY app/"),
+        "changed app file copied again"
+    );
+    assert!(
+        !step_cached(&ev2, "RUN printf"),
+        "cache bust rebuilds the app layer"
+    );
+}
+
+/// A Dockerfile that fails: exit 1, the failing step and its output shown,
+/// nothing pushed, nothing journaled as built.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_broken_dockerfile_fails_at_its_step_and_pushes_nothing() {
+    let p = "it-build-c";
+    let repo = "it/build-c";
+    let tmp = tempfile::tempdir().expect("tmp");
+    let state = tmp.path().join("state");
+    let build = format!(
+        "context = \"{}\"\ndockerfile = \"Dockerfile\"",
+        repo_root().join("tests/fixtures/build/broken").display()
+    );
+    let cfg = config(
+        tmp.path(),
+        p,
+        &format!("{REGISTRY}/{repo}"),
+        PLAIN_REGISTRY,
+        &build,
+        18203,
+        &[("dev", &[2], None)],
+    );
+    let tag = format!("c-{}", std::process::id());
+    let (code, ev, all) = json_run(&["build", p, "--version", &tag, "--push"], &cfg, &state);
+    assert_eq!(code, 1, "{all}");
+    let failed = one(&ev, "failed");
+    assert_eq!(failed["stage"], "build");
+    let step = failed["step"].as_str().expect("step");
+    assert!(
+        step.starts_with("3/") && step.contains("about to fail"),
+        "{step}"
+    );
+    assert!(
+        failed["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("non-zero code")),
+        "{failed}"
+    );
+    let output = failed["output"].to_string();
+    assert!(
+        output.contains("about to fail: missing-dependency"),
+        "{output}"
+    );
+    assert!(output.contains("/no/such/dir"), "{output}");
+    assert!(
+        events_named(&ev, "push_started").is_empty(),
+        "no push after a failed build"
+    );
+    assert_eq!(
+        registry_digest(REGISTRY, repo, &tag, None).await,
+        None,
+        "nothing pushed"
+    );
+
+    // Human output says the same, and the exit code is non-zero.
+    let out = shipdeck(&["build", p, "--version", &tag, "--push"], &cfg, &state);
+    assert_eq!(out.status.code(), Some(1));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stdout.contains("build failed at step 3/"), "{stdout}");
+    assert!(
+        stdout.contains("  | about to fail: missing-dependency"),
+        "{stdout}"
+    );
+    assert!(
+        stderr.contains("error: build of it-build-c") && stderr.contains("failed at step 3/"),
+        "{stderr}"
+    );
+    let journal = std::fs::read_to_string(state.join("shipdeck/journal.jsonl")).unwrap_or_default();
+    assert!(!journal.contains("\"built\""), "{journal}");
+}
+
+/// Every file under `dir`, read as text (lossy).
+fn all_files(dir: &Path, out: &mut Vec<(PathBuf, String)>) {
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for e in rd.flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            all_files(&p, out);
+        } else if let Ok(b) = std::fs::read(&p) {
+            out.push((p, String::from_utf8_lossy(&b).into_owned()));
+        }
+    }
+}
+
+/// The htpasswd registry: the right login pushes and lists; a wrong one gets
+/// a clear 401 message; neither password shows up in any output, log or journal.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn registry_login_pushes_lists_and_never_leaks_the_secret() {
+    let p = "it-build-d";
+    let repo = "it/build-d";
+    let image = format!("{AUTH_REGISTRY}/{repo}");
+    let tmp = tempfile::tempdir().expect("tmp");
+    let state = tmp.path().join("state");
+    let ctx = sample(tmp.path());
+    let pw_file = sandbox_dir().join("registry-auth/password");
+    let password = std::fs::read_to_string(&pw_file)
+        .unwrap_or_else(|e| panic!("{}: {e}; run scripts/sandbox up", pw_file.display()));
+    let password = password.trim().to_string();
+    assert!(password.len() >= 16, "the sandbox password is a real one");
+    let wrong = format!("wrong-{}-Pw9", std::process::id());
+    let wrong_file = tmp.path().join("wrong-password");
+    std::fs::write(&wrong_file, &wrong).expect("write");
+
+    let good_dir = tmp.path().join("good");
+    let bad_dir = tmp.path().join("bad");
+    std::fs::create_dir_all(&good_dir).expect("mkdir");
+    std::fs::create_dir_all(&bad_dir).expect("mkdir");
+    let reg = |file: &Path| {
+        format!(
+            "url = \"http://{AUTH_REGISTRY}\"\nusername = \"shipdeck\"\npassword = \"file:{}\"",
+            file.display()
+        )
+    };
+    let build = hello_build(&ctx, 18204);
+    let good = config(
+        &good_dir,
+        p,
+        &image,
+        &reg(&pw_file),
+        &build,
+        18204,
+        &[("dev", &[2], None)],
+    );
+    let bad = config(
+        &bad_dir,
+        p,
+        &image,
+        &reg(&wrong_file),
+        &build,
+        18204,
+        &[("dev", &[2], None)],
+    );
+    let tag = format!("d-{}", std::process::id());
+    let mut outputs = String::new();
+
+    // Right credentials: push, and list.
+    let (code, ev, all) = json_run(&["build", p, "--version", &tag, "--push"], &good, &state);
+    outputs.push_str(&all);
+    assert_eq!(code, 0, "{all}");
+    let digest = one(&ev, "pushed")["digest"]
+        .as_str()
+        .expect("digest")
+        .to_string();
+    assert_eq!(
+        registry_digest(AUTH_REGISTRY, repo, &tag, Some(("shipdeck", &password)))
+            .await
+            .as_deref(),
+        Some(digest.as_str())
+    );
+    let out = shipdeck(&["tags", p, "--json"], &good, &state);
+    outputs.push_str(&String::from_utf8_lossy(&out.stdout));
+    outputs.push_str(&String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "{out:?}");
+    assert!(String::from_utf8_lossy(&out.stdout).contains(&digest));
+    let out = shipdeck(&["tags", p], &good, &state);
+    outputs.push_str(&String::from_utf8_lossy(&out.stdout));
+    assert!(out.status.success());
+
+    // Wrong credentials: the push and the listing are refused, clearly.
+    let tag2 = format!("d2-{}", std::process::id());
+    let (code, _, all) = json_run(&["build", p, "--version", &tag2, "--push"], &bad, &state);
+    outputs.push_str(&all);
+    assert_eq!(code, 1, "{all}");
+    assert!(
+        all.contains("push of") && all.contains("refused the login"),
+        "{all}"
+    );
+    assert_eq!(
+        registry_digest(AUTH_REGISTRY, repo, &tag2, Some(("shipdeck", &password))).await,
+        None,
+        "nothing pushed with a wrong password"
+    );
+    let out = shipdeck(&["tags", p], &bad, &state);
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    outputs.push_str(&stderr);
+    outputs.push_str(&String::from_utf8_lossy(&out.stdout));
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("401") && stderr.contains(AUTH_REGISTRY) && stderr.contains("shipdeck"),
+        "{stderr}"
+    );
+
+    // The secret (and the wrong one) appears nowhere: outputs, logs, journal.
+    let mut files = Vec::new();
+    all_files(&state, &mut files);
+    assert!(
+        files.iter().any(|(p, _)| p.ends_with("journal.jsonl")),
+        "{files:?}"
+    );
+    assert!(
+        files
+            .iter()
+            .any(|(p, _)| p.extension().is_some_and(|e| e == "log")),
+        "build logs"
+    );
+    for secret in [&password, &wrong] {
+        assert!(!outputs.contains(secret.as_str()), "a password was printed");
+        for (path, text) in &files {
+            assert!(
+                !text.contains(secret.as_str()),
+                "a password is in {}",
+                path.display()
+            );
+        }
+    }
+}
+
+/// Template errors name the variable and the template file (and line).
+#[test]
+fn template_errors_name_the_variable_and_the_file() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let state = tmp.path().join("state");
+    let ctx = sample(tmp.path());
+    let tpl = templates_dir().join("static-binary.Dockerfile");
+    let cases = [
+        // BINARY missing.
+        (
+            format!(
+                "context = \"{}\"\ntemplate = \"static-binary\"\nvars = {{ BASE_IMAGE = \"x\", APP_DIR = \"app\", PORT = \"80\" }}",
+                ctx.display()
+            ),
+            vec![
+                "{{ BINARY }}".to_string(),
+                format!("{}:", tpl.display()),
+                "it-tpl".into(),
+            ],
+        ),
+        // A var the template does not use (a typo).
+        (
+            format!(
+                "context = \"{}\"\ntemplate = \"static-binary\"\nvars = {{ BASE_IMAGE = \"x\", APP_DIR = \"app\", BINARY = \"s\", PORT = \"80\", BINRY = \"s\" }}",
+                ctx.display()
+            ),
+            vec![
+                "vars.BINRY".to_string(),
+                tpl.display().to_string(),
+                "does not use".into(),
+            ],
+        ),
+    ];
+    for (build, wants) in cases {
+        let cfg = config(
+            tmp.path(),
+            "it-tpl",
+            &format!("{REGISTRY}/it/tpl"),
+            PLAIN_REGISTRY,
+            &build,
+            18205,
+            &[("dev", &[2], None)],
+        );
+        for args in [
+            &["template", "it-tpl"][..],
+            &["build", "it-tpl", "--version", "x1"],
+        ] {
+            let out = shipdeck(args, &cfg, &state);
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+            for w in &wants {
+                assert!(
+                    stderr.contains(w.as_str()),
+                    "{args:?}: want {w:?} in {stderr}"
+                );
+            }
+        }
+    }
+    // An unknown template name is a config error at its key, listing the templates.
+    let cfg = config(
+        tmp.path(),
+        "it-tpl",
+        &format!("{REGISTRY}/it/tpl"),
+        PLAIN_REGISTRY,
+        &format!(
+            "context = \"{}\"\ntemplate = \"static-binry\"",
+            ctx.display()
+        ),
+        18205,
+        &[("dev", &[2], None)],
+    );
+    let out = shipdeck(&["template", "it-tpl"], &cfg, &state);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("projects[0].build.template = \"static-binry\""),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("did you mean \"static-binary\""),
+        "{stderr}"
+    );
+}
