@@ -32,16 +32,29 @@ pub fn template(config: &Config, project: &str, out: &mut dyn Write) -> i32 {
     }
 }
 
-/// `shipdeck build P [--version V] [--push] [--json]`.
+/// Options of `shipdeck build`.
+#[derive(Debug, Clone, Default)]
+pub struct BuildOpts {
+    pub version: Option<String>,
+    pub push: bool,
+    pub force: bool,
+    pub json: bool,
+}
+
+/// `shipdeck build P [--version V] [--push [--force]] [--json]`.
 pub async fn build(
     config: &Config,
     paths: &Paths,
     project: &str,
-    version: Option<String>,
-    push: bool,
-    json: bool,
+    opts: BuildOpts,
     out: &mut dyn Write,
 ) -> i32 {
+    let BuildOpts {
+        version,
+        push,
+        force,
+        json,
+    } = opts;
     let (tx, mut rx) = mpsc::unbounded_channel();
     let builder = Builder {
         config,
@@ -52,6 +65,7 @@ pub async fn build(
         project: project.to_string(),
         version,
         push,
+        force,
         user: lock::current_owner(),
     };
     // The builder (and with it the sender) is dropped when the build returns.

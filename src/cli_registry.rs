@@ -94,23 +94,29 @@ pub fn print_tags(
     Ok(())
 }
 
+/// An error: on stderr, and with `--json` also as `{"error": …}` on stdout.
+fn fail(json: bool, out: &mut dyn Write, message: &str, code: i32) -> i32 {
+    if json {
+        let _ = writeln!(out, "{}", serde_json::json!({ "error": message }));
+    }
+    eprintln!("error: {message}");
+    code
+}
+
 /// `shipdeck tags PROJECT [--json]`. Returns the exit code; errors go to stderr.
 pub async fn tags(config: &Config, project: &str, json: bool, out: &mut dyn Write) -> i32 {
     let Some(p) = config.project(project) else {
         let known: Vec<&str> = config.projects.iter().map(|p| p.name.as_str()).collect();
-        eprintln!(
-            "error: no project \"{project}\" in {}; known projects: {}",
+        let msg = format!(
+            "no project \"{project}\" in {}; known projects: {}",
             config.path.display(),
             known.join(", ")
         );
-        return 2;
+        return fail(json, out, &msg, 2);
     };
     let client = match RegistryClient::for_project(config, p) {
         Ok(c) => c,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return if e.is_config() { 2 } else { 1 };
-        }
+        Err(e) => return fail(json, out, &e.to_string(), if e.is_config() { 2 } else { 1 }),
     };
     match client.tags().await {
         Ok(list) => {
@@ -132,10 +138,7 @@ pub async fn tags(config: &Config, project: &str, json: bool, out: &mut dyn Writ
                 }
             }
         }
-        Err(e) => {
-            eprintln!("error: {e}");
-            if e.is_config() { 2 } else { 1 }
-        }
+        Err(e) => fail(json, out, &e.to_string(), if e.is_config() { 2 } else { 1 }),
     }
 }
 

@@ -129,6 +129,12 @@ pub async fn run(
             Err(e) => return refuse(opts.json, out, &e.to_string()),
         }
     }
+    // Nor may `rollback --to` bring in a version the environment never ran.
+    if let Kind::Rollback { to: Some(v) } = &kind
+        && let Err(e) = promote::check_rollback_target(&config, project, env, v).await
+    {
+        return refuse(opts.json, out, &e.to_string());
+    }
     // Gates come before anything touches the fleet.
     if let Kind::Deploy { version, .. } = &kind {
         let history = journal.releases().unwrap_or_default();
@@ -207,8 +213,9 @@ pub fn lock_ttl() -> Duration {
         .unwrap_or(DEFAULT_TTL)
 }
 
-/// `shipdeck deploy --resume`: the version of the newest interrupted release.
-pub fn resume_version(paths: &Paths, project: &str, env: &str) -> Option<String> {
+/// `shipdeck deploy --resume`: the version of the newest interrupted release,
+/// with the digest it resolved to (the resumed hosts get exactly that image).
+pub fn resume_version(paths: &Paths, project: &str, env: &str) -> Option<(String, Option<String>)> {
     Journal::in_dir(&paths.state_dir)
         .releases()
         .ok()?
@@ -216,7 +223,7 @@ pub fn resume_version(paths: &Paths, project: &str, env: &str) -> Option<String>
         .rev()
         .find(|r| r.project == project && r.env == env && r.action != "rollback")
         .filter(|r| r.interrupted() || !r.succeeded())
-        .map(|r| r.version)
+        .map(|r| (r.version, r.digest))
 }
 
 /// `deploy --resume` with an empty journal (another machine): the fleet says
@@ -226,7 +233,7 @@ pub async fn resume_version_from_fleet(
     config: &Config,
     project: &str,
     env: &str,
-) -> Option<String> {
+) -> Option<(String, Option<String>)> {
     let p = config.project(project)?;
     let fleet = crate::engine::snapshot_fleet(config).await;
     p.hosts_in(env)
@@ -239,7 +246,7 @@ pub async fn resume_version_from_fleet(
                 && c.state == crate::domain::ContainerState::Running
         })
         .max_by_key(|c| c.deployed_at.clone().unwrap_or_default())
-        .map(|c| c.version.clone())
+        .map(|c| (c.version.clone(), c.digest.clone()))
 }
 
 /// `shipdeck history P [E]`.

@@ -2,6 +2,7 @@
 //! merges key events, fleet updates, a 1 s tick and a frame tick. `update()`
 //! owns state changes; drawing happens only on a frame tick when state changed.
 
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -24,9 +25,14 @@ const FRAME: Duration = Duration::from_millis(33);
 
 /// Run the console until the user quits. The terminal is restored on every
 /// exit path, including a panic (ratatui's init installs the hook).
-pub async fn run(config: Arc<Config>, theme: Theme, readonly: bool) -> anyhow::Result<()> {
+pub async fn run(
+    config: Arc<Config>,
+    theme: Theme,
+    readonly: bool,
+    state_dir: PathBuf,
+) -> anyhow::Result<()> {
     let mut terminal = ratatui::try_init().context("cannot put the terminal in raw mode")?;
-    let result = event_loop(&mut terminal, config, theme, readonly).await;
+    let result = event_loop(&mut terminal, config, theme, readonly, state_dir).await;
     ratatui::restore();
     result
 }
@@ -36,8 +42,11 @@ async fn event_loop(
     config: Arc<Config>,
     theme: Theme,
     readonly: bool,
+    state_dir: PathBuf,
 ) -> anyhow::Result<()> {
     let cancel = CancellationToken::new();
+    // Answers of background work (Dockerfile, tags, builds) come back as actions.
+    let (work_tx, mut work_rx) = mpsc::unbounded_channel::<Action>();
     let (fleet_tx, mut fleet_rx) = mpsc::channel::<FleetUpdate>(1024);
     let watchers = spawn_fleet_watchers(
         &config,
@@ -47,7 +56,7 @@ async fn event_loop(
     );
     info!(hosts = watchers.len(), "console started");
 
-    let mut state = State::new(config, chrono::Utc::now());
+    let mut state = State::new(config.clone(), chrono::Utc::now());
     state.readonly = readonly;
     if let Ok(size) = terminal.size() {
         update(&mut state, Action::Resize(size.width, size.height));
@@ -78,6 +87,9 @@ async fn event_loop(
                     update(&mut state, Action::Fleet(u));
                 }
             }
+            Some(a) = work_rx.recv() => {
+                effects = update(&mut state, a);
+            }
             _ = tick.tick() => {
                 update(&mut state, Action::Tick);
             }
@@ -91,6 +103,9 @@ async fn event_loop(
         if effects.contains(&Effect::Quit) {
             break Ok(());
         }
+        for e in effects {
+            spawn_effect(e, &config, &state_dir, &work_tx, &cancel);
+        }
     };
     cancel.cancel();
     for w in watchers {
@@ -98,4 +113,83 @@ async fn event_loop(
     }
     info!("console stopped");
     outcome
+}
+
+/// Carry out one effect in the background; its answer comes back on `tx`.
+fn spawn_effect(
+    effect: Effect,
+    config: &Arc<Config>,
+    state_dir: &Path,
+    tx: &mpsc::UnboundedSender<Action>,
+    cancel: &CancellationToken,
+) {
+    let config = config.clone();
+    let tx = tx.clone();
+    match effect {
+        Effect::Quit => {}
+        Effect::LoadDockerfile { project } => {
+            tokio::task::spawn_blocking(move || {
+                let result = crate::build::build_target(&config, &project)
+                    .and_then(|(p, spec)| {
+                        crate::build::template::dockerfile(p, spec)
+                            .map_err(crate::build::BuildError::from)
+                    })
+                    .map_err(|e| e.to_string());
+                let _ = tx.send(Action::Dockerfile { project, result });
+            });
+        }
+        Effect::LoadTags { project } => {
+            tokio::spawn(async move {
+                let result = match config.project(&project) {
+                    None => Err(format!("unknown project \"{project}\"")),
+                    Some(p) => match crate::registry::RegistryClient::for_project(&config, p) {
+                        Ok(client) => client.tags().await.map_err(|e| e.to_string()),
+                        Err(e) => Err(e.to_string()),
+                    },
+                };
+                let _ = tx.send(Action::Tags { project, result });
+            });
+        }
+        Effect::StartBuild { project } => {
+            let state_dir = state_dir.to_path_buf();
+            let cancel = cancel.clone();
+            tokio::spawn(async move {
+                let (ev_tx, mut ev_rx) = mpsc::unbounded_channel();
+                let forward = {
+                    let tx = tx.clone();
+                    let project = project.clone();
+                    tokio::spawn(async move {
+                        while let Some(event) = ev_rx.recv().await {
+                            let _ = tx.send(Action::Build {
+                                project: project.clone(),
+                                event,
+                            });
+                        }
+                    })
+                };
+                let req = crate::build::BuildRequest {
+                    project: project.clone(),
+                    version: None,
+                    push: true,
+                    force: false,
+                    user: crate::rollout::lock::current_owner(),
+                };
+                let run = async {
+                    let builder = crate::build::Builder {
+                        config: &config,
+                        state_dir: &state_dir,
+                        events: ev_tx,
+                    };
+                    builder.run(req).await
+                };
+                let result = tokio::select! {
+                    r = run => r.map(|report| report.digest).map_err(|e| e.to_string()),
+                    _ = cancel.cancelled() => Err("the console closed during the build".into()),
+                };
+                // Every event is forwarded before the end is reported.
+                let _ = forward.await;
+                let _ = tx.send(Action::BuildDone { project, result });
+            });
+        }
+    }
 }

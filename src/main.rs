@@ -121,6 +121,9 @@ enum Cmd {
         /// Push to the registry after the build (credentials from [[registries]]).
         #[arg(long)]
         push: bool,
+        /// With --push: move the tag even if the registry has it already.
+        #[arg(long, requires = "push")]
+        force: bool,
         /// One JSON event per line.
         #[arg(long)]
         json: bool,
@@ -282,14 +285,18 @@ fn main() -> ExitCode {
             project,
             version,
             push,
+            force,
             json,
         }) => code(runtime.block_on(shipdeck::cli_build::build(
             &config,
             &paths,
             &project,
-            version,
-            push,
-            json,
+            shipdeck::cli_build::BuildOpts {
+                version,
+                push,
+                force,
+                json,
+            },
             &mut std::io::stdout().lock(),
         ))),
         Some(Cmd::Plan {
@@ -314,8 +321,8 @@ fn main() -> ExitCode {
             resume,
             message,
         }) => {
-            let version = match (version, resume) {
-                (Some(v), _) => v,
+            let (version, digest) = match (version, resume) {
+                (Some(v), _) => (v, None),
                 (None, true) => {
                     let from_journal = cli_rollout::resume_version(&paths, &project, &env);
                     let found = match from_journal {
@@ -325,7 +332,7 @@ fn main() -> ExitCode {
                         )),
                     };
                     match found {
-                        Some(v) => v,
+                        Some(found) => found,
                         None => {
                             eprintln!(
                                 "error: nothing to resume for {project}/{env}: no interrupted deploy in the journal {} and no running container on the fleet; name the VERSION to deploy",
@@ -353,10 +360,7 @@ fn main() -> ExitCode {
                 &paths,
                 &project,
                 &env,
-                Kind::Deploy {
-                    version,
-                    digest: None,
-                },
+                Kind::Deploy { version, digest },
                 opts,
                 &mut std::io::stdout().lock(),
             )))
@@ -426,7 +430,12 @@ fn main() -> ExitCode {
                     return ExitCode::from(2);
                 }
             };
-            match runtime.block_on(console::run(config, theme, args.readonly)) {
+            match runtime.block_on(console::run(
+                config,
+                theme,
+                args.readonly,
+                paths.state_dir.clone(),
+            )) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
                     eprintln!("error: {e:#}");

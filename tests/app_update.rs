@@ -199,3 +199,131 @@ fn fleet_updates_mark_dirty_only_on_change() {
     );
     assert!(!s.dirty);
 }
+
+#[test]
+fn dockerfile_and_tags_open_views_and_ask_the_runner() {
+    let mut s = state();
+    // From the projects view, the selected project.
+    let fx = update(&mut s, Action::Command(Command::Dockerfile));
+    assert_eq!(
+        fx,
+        vec![Effect::LoadDockerfile {
+            project: "alpha".into()
+        }]
+    );
+    assert_eq!(
+        s.screen().view,
+        View::Dockerfile {
+            project: "alpha".into()
+        }
+    );
+    update(
+        &mut s,
+        Action::Dockerfile {
+            project: "alpha".into(),
+            result: Ok("FROM busybox\nRUN true\nCOPY . /app\n".into()),
+        },
+    );
+    update(&mut s, Action::Command(Command::Bottom));
+    assert_eq!(s.screen().selected, 2, "one row per line");
+    // `t` from there: the same project's tags; esc goes back.
+    let fx = update(&mut s, key(KeyCode::Char('t')));
+    assert_eq!(
+        fx,
+        vec![Effect::LoadTags {
+            project: "alpha".into()
+        }]
+    );
+    update(
+        &mut s,
+        Action::Tags {
+            project: "alpha".into(),
+            result: Err("registry unreachable".into()),
+        },
+    );
+    assert_eq!(
+        s.tags.get("alpha"),
+        Some(&shipdeck::app::state::Loadable::Failed(
+            "registry unreachable".into()
+        ))
+    );
+    update(&mut s, key(KeyCode::Esc));
+    assert_eq!(
+        s.screen().view,
+        View::Dockerfile {
+            project: "alpha".into()
+        }
+    );
+    // Inside an environment, the project of the view.
+    let mut s = state();
+    update(&mut s, key(KeyCode::Char('j'))); // beta
+    update(&mut s, key(KeyCode::Enter));
+    let fx = update(&mut s, key(KeyCode::Char('t')));
+    assert_eq!(
+        fx,
+        vec![Effect::LoadTags {
+            project: "beta".into()
+        }]
+    );
+}
+
+#[test]
+fn builds_need_a_build_table_and_a_writable_console() {
+    let mut s = state();
+    // alpha has no [projects.build]: refused with a message, nothing started.
+    let fx = update(&mut s, key(KeyCode::Char('b')));
+    assert!(fx.is_empty());
+    let flash = s.flash.clone().expect("a message");
+    assert!(
+        flash.error && flash.text.contains("no [projects.build]"),
+        "{flash:?}"
+    );
+    assert_eq!(s.screen().view, View::Projects);
+
+    let mut s = state();
+    s.readonly = true;
+    let fx = update(&mut s, key(KeyCode::Char('b')));
+    assert!(fx.is_empty());
+    assert!(
+        s.flash
+            .as_ref()
+            .is_some_and(|f| f.text.contains("read-only"))
+    );
+}
+
+#[test]
+fn build_output_streams_into_its_pane_and_follows_the_bottom() {
+    use shipdeck::app::state::{BuildPane, BuildStatus};
+    use shipdeck::build::BuildEvent;
+    let mut s = state();
+    s.builds.insert("alpha".into(), BuildPane::new());
+    s.stack.push(shipdeck::app::state::Screen::new(View::Build {
+        project: "alpha".into(),
+    }));
+    let out = |line: &str| Action::Build {
+        project: "alpha".into(),
+        event: BuildEvent::Output { line: line.into() },
+    };
+    for i in 0..5 {
+        update(&mut s, out(&format!("line {i}")));
+    }
+    assert_eq!(s.screen().selected, 4, "follows the newest line");
+    update(&mut s, Action::Command(Command::Top));
+    update(&mut s, out("line 5"));
+    assert_eq!(s.screen().selected, 0, "scrolled up: stays put");
+    update(&mut s, Action::Command(Command::Bottom));
+    update(&mut s, out("line 6"));
+    assert_eq!(s.screen().selected, 6, "back at the bottom: follows again");
+    update(
+        &mut s,
+        Action::BuildDone {
+            project: "alpha".into(),
+            result: Err("build of alpha failed at step 3/6".into()),
+        },
+    );
+    assert_eq!(
+        s.builds["alpha"].status,
+        BuildStatus::Failed("build of alpha failed at step 3/6".into())
+    );
+    assert!(s.flash.as_ref().is_some_and(|f| f.error));
+}

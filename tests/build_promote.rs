@@ -116,9 +116,26 @@ const PLAIN_REGISTRY: &str = "url = \"http://10.213.0.1:5000\"";
 
 /// Runs shipdeck with `--json`: exit code, JSON lines of stdout, all output as text.
 fn json_run(args: &[&str], config: &Path, state: &Path) -> (i32, Vec<serde_json::Value>, String) {
+    json_run_logged(args, config, state, "info")
+}
+
+/// `json_run` with the log file at `level` (`trace` logs every HTTP exchange).
+fn json_run_logged(
+    args: &[&str],
+    config: &Path,
+    state: &Path,
+    level: &str,
+) -> (i32, Vec<serde_json::Value>, String) {
     let mut all = args.to_vec();
     all.push("--json");
-    let out = shipdeck(&all, config, state);
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_shipdeck"))
+        .arg("--config")
+        .arg(config)
+        .args(&all)
+        .env("XDG_STATE_HOME", state)
+        .env("SHIPDECK_LOG", level)
+        .output()
+        .expect("run shipdeck");
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
     let events = stdout
@@ -196,6 +213,15 @@ async fn running(n: usize, name: &str) -> (String, String, bool) {
         labels.get("shipdeck.digest").cloned().unwrap_or_default(),
         c.state.and_then(|s| s.running).unwrap_or(false),
     )
+}
+
+/// A tag no earlier run used (the registry and the engine's cache outlive runs).
+fn unique(prefix: &str) -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
+    format!("{prefix}-{}-{nanos}", std::process::id())
 }
 
 fn is_git_version(v: &str) -> bool {
@@ -363,6 +389,34 @@ async fn build_push_tags_deploy_and_promote_one_digest() {
         404
     );
 
+    // staging takes only what runs healthy in test: another version is refused
+    // (test runs VERSION), and so is a rollback to a version staging never ran.
+    let (code, _, all) = json_run(
+        &["deploy", p, "staging", "v-not-in-test", "--yes"],
+        &cfg,
+        &state,
+    );
+    assert_eq!(code, 2, "{all}");
+    assert!(all.contains(&format!("test runs {version}")), "{all}");
+    let (code, _, all) = json_run(
+        &["rollback", p, "staging", "--to", &version, "--yes"],
+        &cfg,
+        &state,
+    );
+    assert_eq!(code, 2, "{all}");
+    assert!(all.contains("never ran here"), "{all}");
+    assert!(
+        on_host(5, p, "staging").await.is_empty(),
+        "nothing deployed"
+    );
+    // A direct deploy of what runs in test is a promotion: pinned to its digest.
+    let (code, _, all) = json_run(&["deploy", p, "staging", &version, "--yes"], &cfg, &state);
+    assert_eq!(code, 0, "{all}");
+    let (img, d, up) = running(5, &format!("{p}-staging")).await;
+    assert!(up);
+    assert_eq!((img, d), (format!("{image}@{digest}"), digest.clone()));
+    let staging_id = on_host(5, p, "staging").await[0].id.clone();
+
     // A source with a stopped host is not promotable; nothing changes.
     docker(4)
         .await
@@ -375,9 +429,10 @@ async fn build_push_tags_deploy_and_promote_one_digest() {
         all.contains("not promotable") && all.contains("h04"),
         "{all}"
     );
-    assert!(
-        on_host(5, p, "staging").await.is_empty(),
-        "nothing deployed to staging"
+    assert_eq!(
+        on_host(5, p, "staging").await[0].id,
+        staging_id,
+        "staging untouched"
     );
     // And a promotion that skips the required source is refused up front.
     let (code, _, all) = json_run(&["promote", p, "dev", "staging", "--yes"], &cfg, &state);
@@ -442,8 +497,9 @@ async fn second_build_reuses_base_layers_and_gets_a_new_digest() {
         18202,
         &[("dev", &[2], None)],
     );
-    let tag1 = format!("b1-{}", std::process::id());
-    let tag2 = format!("b2-{}", std::process::id());
+    let tag1 = unique("b1");
+    let tag2 = unique("b2");
+    let tag3 = unique("b3");
     let (code, ev1, all) = json_run(&["build", p, "--version", &tag1, "--push"], &cfg, &state);
     assert_eq!(code, 0, "{all}");
     // Unique content: the engine's cache outlives test runs.
@@ -488,10 +544,28 @@ async fn second_build_reuses_base_layers_and_gets_a_new_digest() {
         !step_cached(&ev2, "RUN printf"),
         "cache bust rebuilds the app layer"
     );
+
+    // Control: nothing changed. The COPY comes from the cache (its files are
+    // the same); the RUN after the cache-bust ARG is rebuilt all the same.
+    let (code, ev3, all) = json_run(&["build", p, "--version", &tag3], &cfg, &state);
+    assert_eq!(code, 0, "{all}");
+    assert!(step_cached(&ev3, "RUN mkdir"), "base layer from the cache");
+    assert!(
+        step_cached(&ev3, "COPY app/"),
+        "unchanged files: COPY cached"
+    );
+    assert!(!step_cached(&ev3, "RUN printf"), "cache bust: rebuilt");
+    let l3 = layers(&format!("{image}:{tag3}")).await;
+    assert_eq!(
+        l3[..shared + 1],
+        l2[..shared + 1],
+        "same COPY layer as build 2"
+    );
+    assert_ne!(l3.last(), l2.last(), "a new application layer");
 }
 
 /// A Dockerfile that fails: exit 1, the failing step and its output shown,
-/// nothing pushed, nothing journaled as built.
+/// nothing pushed, journaled as failed.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_broken_dockerfile_fails_at_its_step_and_pushes_nothing() {
     let p = "it-build-c";
@@ -511,7 +585,7 @@ async fn a_broken_dockerfile_fails_at_its_step_and_pushes_nothing() {
         18203,
         &[("dev", &[2], None)],
     );
-    let tag = format!("c-{}", std::process::id());
+    let tag = unique("c");
     let (code, ev, all) = json_run(&["build", p, "--version", &tag, "--push"], &cfg, &state);
     assert_eq!(code, 1, "{all}");
     let failed = one(&ev, "failed");
@@ -557,8 +631,45 @@ async fn a_broken_dockerfile_fails_at_its_step_and_pushes_nothing() {
         stderr.contains("error: build of it-build-c") && stderr.contains("failed at step 3/"),
         "{stderr}"
     );
+    // Failed builds are journaled too, as failed and not pushed.
     let journal = std::fs::read_to_string(state.join("shipdeck/journal.jsonl")).unwrap_or_default();
-    assert!(!journal.contains("\"built\""), "{journal}");
+    let records: Vec<serde_json::Value> = journal
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect();
+    assert_eq!(records.len(), 2, "{journal}");
+    for r in &records {
+        assert_eq!(r["kind"], "built");
+        assert_eq!(r["outcome"], "failed");
+        assert_eq!(r["pushed"], false);
+        assert!(r["digest"].is_null());
+        assert!(
+            r["error"]
+                .as_str()
+                .is_some_and(|e| e.contains("non-zero code")),
+            "{r}"
+        );
+    }
+}
+
+/// Standard base64 (how a Basic header or X-Registry-Auth would carry a login).
+fn base64(s: &str) -> String {
+    const A: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let b = s.as_bytes();
+    let mut out = String::new();
+    for chunk in b.chunks(3) {
+        let n = (u32::from(chunk[0]) << 16)
+            | (u32::from(*chunk.get(1).unwrap_or(&0)) << 8)
+            | u32::from(*chunk.get(2).unwrap_or(&0));
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(A[((n >> (18 - 6 * i)) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
 }
 
 /// Every file under `dir`, read as text (lossy).
@@ -624,11 +735,17 @@ async fn registry_login_pushes_lists_and_never_leaks_the_secret() {
         18204,
         &[("dev", &[2], None)],
     );
-    let tag = format!("d-{}", std::process::id());
+    let tag = unique("d");
     let mut outputs = String::new();
 
-    // Right credentials: push, and list.
-    let (code, ev, all) = json_run(&["build", p, "--version", &tag, "--push"], &good, &state);
+    // Right credentials: push, and list. Logged at trace level: bollard and
+    // reqwest log requests there, and the secret must not be among them.
+    let (code, ev, all) = json_run_logged(
+        &["build", p, "--version", &tag, "--push"],
+        &good,
+        &state,
+        "trace",
+    );
     outputs.push_str(&all);
     assert_eq!(code, 0, "{all}");
     let digest = one(&ev, "pushed")["digest"]
@@ -649,10 +766,28 @@ async fn registry_login_pushes_lists_and_never_leaks_the_secret() {
     let out = shipdeck(&["tags", p], &good, &state);
     outputs.push_str(&String::from_utf8_lossy(&out.stdout));
     assert!(out.status.success());
+    // A release tag is not moved silently: the same tag again is refused
+    // before anything is built.
+    let (code, ev, all) = json_run(&["build", p, "--version", &tag, "--push"], &good, &state);
+    outputs.push_str(&all);
+    assert_eq!(code, 2, "{all}");
+    assert!(
+        all.contains("already in the registry") && all.contains("--force"),
+        "{all}"
+    );
+    assert!(
+        events_named(&ev, "started").is_empty(),
+        "nothing built: {all}"
+    );
 
     // Wrong credentials: the push and the listing are refused, clearly.
-    let tag2 = format!("d2-{}", std::process::id());
-    let (code, _, all) = json_run(&["build", p, "--version", &tag2, "--push"], &bad, &state);
+    let tag2 = unique("d2");
+    let (code, _, all) = json_run_logged(
+        &["build", p, "--version", &tag2, "--push"],
+        &bad,
+        &state,
+        "trace",
+    );
     outputs.push_str(&all);
     assert_eq!(code, 1, "{all}");
     assert!(
@@ -687,7 +822,17 @@ async fn registry_login_pushes_lists_and_never_leaks_the_secret() {
             .any(|(p, _)| p.extension().is_some_and(|e| e == "log")),
         "build logs"
     );
-    for secret in [&password, &wrong] {
+    assert!(
+        files
+            .iter()
+            .any(|(p, t)| p.ends_with("shipdeck.log") && t.contains("TRACE")),
+        "the trace-level log was written"
+    );
+    let basic = [
+        base64(&format!("shipdeck:{password}")),
+        base64(&format!("shipdeck:{wrong}")),
+    ];
+    for secret in [&password, &wrong, &basic[0], &basic[1]] {
         assert!(!outputs.contains(secret.as_str()), "a password was printed");
         for (path, text) in &files {
             assert!(
@@ -774,11 +919,33 @@ fn template_errors_name_the_variable_and_the_file() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{stderr}");
     assert!(
-        stderr.contains("projects[0].build.template = \"static-binry\""),
+        stderr.contains("template file")
+            && stderr.contains("static-binry.Dockerfile does not exist")
+            && stderr.contains("template = \"static-binry\""),
         "{stderr}"
     );
     assert!(
         stderr.contains("did you mean \"static-binary\""),
+        "{stderr}"
+    );
+    // Sources are checked when a build needs them, not when the inventory
+    // loads: a machine that only deploys has no checkout.
+    let cfg = config(
+        tmp.path(),
+        "it-tpl",
+        &format!("{REGISTRY}/it/tpl"),
+        PLAIN_REGISTRY,
+        "context = \"/nonexistent/checkout\"\ntemplate = \"static-binary\"",
+        18205,
+        &[("dev", &[2], None)],
+    );
+    let out = shipdeck(&["check"], &cfg, &state);
+    assert!(out.status.success(), "{out:?}");
+    let out = shipdeck(&["build", "it-tpl", "--version", "x1"], &cfg, &state);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("build context /nonexistent/checkout does not exist"),
         "{stderr}"
     );
 }

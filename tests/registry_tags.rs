@@ -552,7 +552,14 @@ fn unknown_repository_is_not_found_with_the_project_named() {
         "repository '{repo}/web' not found on registry 'sandbox' (http://{REGISTRY}): check `image` of project 'ghost'"
     );
     assert!(run.stderr.contains(&expected), "{}", run.stderr);
-    assert!(run.stdout.is_empty(), "{}", run.stdout);
+    // With --json the error is also one JSON object on stdout.
+    let doc: serde_json::Value = serde_json::from_str(run.stdout.trim()).expect("json error");
+    assert_eq!(
+        doc["error"].as_str(),
+        Some(expected.as_str()),
+        "{}",
+        run.stdout
+    );
 
     // An unknown project is bad input: exit 2, the known ones listed.
     let run = tags(&cfg, tmp.path(), &["nope"]);

@@ -17,8 +17,9 @@ struct Tmux {
 }
 
 impl Tmux {
-    fn start(config: &std::path::Path, state_dir: &std::path::Path) -> Self {
-        let session = format!("shipdeck-it-{}", std::process::id());
+    /// `tag` tells the sessions of tests running side by side apart.
+    fn start(config: &std::path::Path, state_dir: &std::path::Path, tag: &str) -> Self {
+        let session = format!("shipdeck-it-{}-{tag}", std::process::id());
         let status = Command::new("tmux")
             .args([
                 "new-session",
@@ -112,7 +113,7 @@ async fn console_navigates_to_an_environment_and_shows_hosts_and_versions() {
     run_labelled(&h4, "it-tmux-h04", "v1", PROJECT, "dev", PORT).await;
     run_labelled(&h5, "it-tmux-h05", "v2", PROJECT, "dev", PORT).await;
 
-    let tui = Tmux::start(&config, tmp.path());
+    let tui = Tmux::start(&config, tmp.path(), "fleet");
     tui.wait_for(&["projects", PROJECT], Duration::from_secs(10));
 
     // projects → environments → dev (first row) → hosts
@@ -184,5 +185,69 @@ async fn console_navigates_to_an_environment_and_shows_hosts_and_versions() {
 
     for d in [&h2, &h4, &h5] {
         remove_project(d, PROJECT).await;
+    }
+}
+
+/// From the projects list: `d` shows the rendered Dockerfile, `b` builds and
+/// pushes with the output streaming in, `t` lists the new tag from the registry.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn console_previews_builds_and_lists_tags() {
+    let project = "it-tui-build";
+    let tmp = tempfile::tempdir().unwrap();
+    let ctx = repo_root().join("tests/fixtures/build/hello");
+    let config = format!(
+        "[settings]\ntemplates = \"{templates}\"\n\n[[environments]]\nname = \"dev\"\n\n{hosts}\
+         [[registries]]\nname = \"sandbox\"\nurl = \"http://{REGISTRY}\"\n\n\
+         [[projects]]\nname = \"{project}\"\nimage = \"{REGISTRY}/it/tui-build\"\nregistry = \"sandbox\"\n\
+         [projects.build]\ncontext = \"{ctx}\"\nhost = \"h01\"\ntemplate = \"static-binary\"\n\
+         vars = {{ BASE_IMAGE = \"{REGISTRY}/sdk/busybox:base\", APP_DIR = \"app\", BINARY = \"server\", PORT = \"18209\" }}\n\
+         [projects.hosts]\n{dev}",
+        templates = repo_root().join("config/templates").display(),
+        hosts = hosts_toml(&[1, 2]),
+        ctx = ctx.display(),
+        dev = env_hosts_line("dev", &[2]),
+    );
+    let path = tmp.path().join("shipdeck.toml");
+    std::fs::write(&path, config).unwrap();
+
+    let tui = Tmux::start(&path, tmp.path(), "build");
+    tui.wait_for(&["projects", project], Duration::from_secs(10));
+    tui.keys(&["d"]);
+    tui.wait_for(
+        &[
+            "dockerfile (template static-binary",
+            "FROM 10.213.0.1:5000/sdk/busybox:base",
+        ],
+        Duration::from_secs(10),
+    );
+    tui.keys(&["b"]);
+    let s = tui.wait_for(
+        &["build: succeeded", "· pushed sha256:"],
+        Duration::from_secs(120),
+    );
+    // The pane followed the output; its top has the first step.
+    tui.keys(&["g"]);
+    tui.wait_for(
+        &["Step 1/", "FROM 10.213.0.1:5000/sdk/busybox:base"],
+        Duration::from_secs(5),
+    );
+    // The title names the version: `… › build VERSION · pushed …`.
+    let version = s
+        .lines()
+        .find_map(|l| l.split(" › build ").nth(1))
+        .and_then(|rest| rest.split_whitespace().next())
+        .unwrap_or_else(|| panic!("no version in the title:\n{s}"))
+        .to_string();
+    tui.keys(&["t"]);
+    let s = tui.wait_for(&["tags (", "RUNNING IN", &version], Duration::from_secs(20));
+    assert!(
+        s.lines().any(|l| l.contains(&version) && l.contains("MiB")),
+        "{s}"
+    );
+    tui.keys(&["q"]);
+    let start = Instant::now();
+    while tui.alive() {
+        assert!(start.elapsed() < Duration::from_secs(5), "q did not quit");
+        std::thread::sleep(Duration::from_millis(100));
     }
 }

@@ -117,8 +117,12 @@ fn state() -> State {
 }
 
 fn render(state: &State) -> String {
+    render_sized(state, 14)
+}
+
+fn render_sized(state: &State, height: u16) -> String {
     let theme: Theme = shipdeck::theme::load("default", None, false).expect("theme");
-    let mut term = Terminal::new(TestBackend::new(120, 14)).unwrap();
+    let mut term = Terminal::new(TestBackend::new(120, height)).unwrap();
     term.draw(|f| shipdeck::ui::draw(state, &theme, f)).unwrap();
     term.backend().to_string()
 }
@@ -152,7 +156,7 @@ fn hosts_view_with_an_unreachable_host() {
 fn help_overlay() {
     let mut s = state();
     update(&mut s, key('?'));
-    insta::assert_snapshot!(render(&s));
+    insta::assert_snapshot!(render_sized(&s, 24));
 }
 
 #[test]
@@ -175,4 +179,123 @@ fn palette_error_message() {
         Action::Key(KeyEvent::new(KeyCode::Enter, KeyModifiers::NONE)),
     );
     insta::assert_snapshot!(render(&s));
+}
+
+#[test]
+fn dockerfile_view() {
+    let mut s = state();
+    update(&mut s, Action::Command(Command::Dockerfile)); // storefront
+    update(
+        &mut s,
+        Action::Dockerfile {
+            project: "storefront".into(),
+            result: Ok("# shipdeck template \"java-tomcat\"\nFROM registry.example.com/base/tomcat:10.1\nRUN rm -rf /usr/local/tomcat/webapps/*\nARG SHIPDECK_CACHE_BUST\nCOPY target/storefront.war /usr/local/tomcat/webapps/ROOT.war\nEXPOSE 8080\n".into()),
+        },
+    );
+    insta::assert_snapshot!(render(&s));
+}
+
+#[test]
+fn tags_view_shows_where_each_tag_runs() {
+    use shipdeck::registry::TagInfo;
+    let mut s = state();
+    update(&mut s, Action::Command(Command::Tags)); // storefront
+    let tag = |t: &str, d: &str, ago: i64, size: u64| TagInfo {
+        tag: t.into(),
+        digest: Some(format!("sha256:{d}")),
+        created: Some(at(ago)),
+        size: Some(size),
+    };
+    update(
+        &mut s,
+        Action::Tags {
+            project: "storefront".into(),
+            result: Ok(vec![
+                tag("v3", "3333333333333333aaaa", 300, 12_582_912),
+                tag("v2", "2222222222222222bbbb", 7_200, 12_400_000),
+                tag("v1", "1111111111111111cccc", 3 * 86_400, 900_000),
+            ]),
+        },
+    );
+    insta::assert_snapshot!(render(&s));
+}
+
+#[test]
+fn tags_view_with_a_registry_error() {
+    let mut s = state();
+    update(&mut s, Action::Command(Command::Tags));
+    update(
+        &mut s,
+        Action::Tags {
+            project: "storefront".into(),
+            result: Err("registry 'harbor' (https://harbor.example.com) refused the credentials of user 'robot' (401 Unauthorized): check the password reference file:/etc/shipdeck/harbor".into()),
+        },
+    );
+    insta::assert_snapshot!(render(&s));
+}
+
+#[test]
+fn build_view_with_a_failed_step() {
+    use shipdeck::app::state::BuildPane;
+    use shipdeck::build::BuildEvent;
+    let mut s = state();
+    s.builds.insert("storefront".into(), BuildPane::new());
+    s.stack.push(shipdeck::app::state::Screen::new(
+        shipdeck::app::View::Build {
+            project: "storefront".into(),
+        },
+    ));
+    let events = vec![
+        BuildEvent::Started {
+            project: "storefront".into(),
+            version: "3f2a9c1-20261121T120000Z".into(),
+            image: "registry.example.com/shop/storefront:3f2a9c1-20261121T120000Z".into(),
+            host: "build-01".into(),
+            dockerfile: "template java-tomcat".into(),
+            context_files: 12,
+            context_bytes: 40_960,
+            ignored: 3,
+            log: "/home/ops/.local/state/shipdeck/builds/storefront/3f2a9c1-20261121T120000Z.log"
+                .into(),
+        },
+        BuildEvent::Step {
+            step: 1,
+            total: 3,
+            instruction: "FROM registry.example.com/base/tomcat:10.1".into(),
+        },
+        BuildEvent::Output {
+            line: " ---> 6be60dabefb0".into(),
+        },
+        BuildEvent::Step {
+            step: 2,
+            total: 3,
+            instruction: "RUN ./verify.sh".into(),
+        },
+        BuildEvent::Output {
+            line: "verify: missing target/storefront.war".into(),
+        },
+        BuildEvent::Failed {
+            stage: "build".into(),
+            step: Some("2/3 (RUN ./verify.sh)".into()),
+            error: "The command '/bin/sh -c ./verify.sh' returned a non-zero code: 1".into(),
+            output: vec!["verify: missing target/storefront.war".into()],
+        },
+    ];
+    for event in events {
+        update(
+            &mut s,
+            Action::Build {
+                project: "storefront".into(),
+                event,
+            },
+        );
+    }
+    update(
+        &mut s,
+        Action::BuildDone {
+            project: "storefront".into(),
+            result: Err("build of storefront failed at step 2/3".into()),
+        },
+    );
+    insta::assert_snapshot!(render_sized(&s, 16));
 }

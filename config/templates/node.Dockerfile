@@ -23,4 +23,4 @@ RUN printf 'version=%s\nbuild=%s\n' "$SHIPDECK_VERSION" "$SHIPDECK_CACHE_BUST" >
 ENV APP_VERSION=$SHIPDECK_VERSION
 USER node
 EXPOSE {{ PORT }}
-CMD ["node", "{{ MAIN }}"]
+CMD ["node", {{ MAIN | tojson }}]

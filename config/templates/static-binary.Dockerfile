@@ -17,12 +17,12 @@ FROM {{ BASE_IMAGE }}
 RUN mkdir -p /app /var/lib/app && chmod 0755 /app
 WORKDIR /app
 
-# The application layers: SHIPDECK_CACHE_BUST differs on every build, so
-# everything below is rebuilt every time.
+# The application layers: SHIPDECK_CACHE_BUST differs on every build, so the
+# RUN steps below always run again; COPY is redone when the files changed.
 ARG SHIPDECK_CACHE_BUST
 ARG SHIPDECK_VERSION
 COPY {{ APP_DIR }}/ /app/
 RUN printf 'version=%s\nbuild=%s\n' "$SHIPDECK_VERSION" "$SHIPDECK_CACHE_BUST" >/app/.build-info
 ENV APP_VERSION=$SHIPDECK_VERSION
 EXPOSE {{ PORT }}
-ENTRYPOINT ["/app/{{ BINARY }}"]
+ENTRYPOINT [{{ ("/app/" ~ BINARY) | tojson }}]

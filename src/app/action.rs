@@ -4,7 +4,9 @@
 use crossterm::event::KeyEvent;
 
 use super::Command;
+use crate::build::BuildEvent;
 use crate::domain::FleetUpdate;
+use crate::registry::TagInfo;
 
 /// An input to `update()`.
 // Fleet updates dominate the size; they are moved once from a channel into
@@ -22,6 +24,23 @@ pub enum Action {
     Tick,
     /// The terminal was resized to (width, height).
     Resize(u16, u16),
+    /// A project's rendered Dockerfile, or why there is none.
+    Dockerfile {
+        project: String,
+        result: Result<String, String>,
+    },
+    /// A project's registry tags, or why they could not be read.
+    Tags {
+        project: String,
+        result: Result<Vec<TagInfo>, String>,
+    },
+    /// An event of a console build.
+    Build { project: String, event: BuildEvent },
+    /// A console build ended: its digest (if pushed), or the error.
+    BuildDone {
+        project: String,
+        result: Result<Option<String>, String>,
+    },
 }
 
 /// Work `update()` hands to the runner (the only place with side effects).
@@ -29,4 +48,10 @@ pub enum Action {
 pub enum Effect {
     /// Leave the console and restore the terminal.
     Quit,
+    /// Render the project's Dockerfile (answer: `Action::Dockerfile`).
+    LoadDockerfile { project: String },
+    /// Read the project's tags from its registry (answer: `Action::Tags`).
+    LoadTags { project: String },
+    /// Build and push the project's image (answers: `Action::Build`, `Action::BuildDone`).
+    StartBuild { project: String },
 }

@@ -31,6 +31,12 @@ pub enum Command {
     Enter,
     /// Go back one view, or clear the filter.
     Back,
+    /// Show the Dockerfile a build of the project uses.
+    Dockerfile,
+    /// Show the project's image tags in its registry.
+    Tags,
+    /// Build the project's image on its build host and push it.
+    Build,
 }
 
 impl Command {
@@ -45,6 +51,9 @@ impl Command {
         (Command::HalfPageDown, "half page down"),
         (Command::HalfPageUp, "half page up"),
         (Command::Filter, "filter rows"),
+        (Command::Dockerfile, "the project's rendered Dockerfile"),
+        (Command::Tags, "the project's image tags (registry)"),
+        (Command::Build, "build + push the project's image"),
         (
             Command::Palette,
             "command palette (:projects, :env NAME, :q)",

@@ -91,6 +91,9 @@ impl Default for Keymap {
             (Key::plain(K::Esc), Back),
             (Key::plain(K::Char('h')), Back),
             (Key::plain(K::Left), Back),
+            (Key::plain(K::Char('d')), Dockerfile),
+            (Key::plain(K::Char('t')), Tags),
+            (Key::plain(K::Char('b')), Build),
         ];
         Self {
             map: pairs.to_vec(),

@@ -3,8 +3,9 @@
 
 use std::collections::BTreeMap;
 
-use super::state::{State, View};
+use super::state::{Loadable, State, View};
 use crate::domain::{AppContainer, ContainerState, Health, Reachability};
+use crate::registry::TagInfo;
 
 /// Health of one project in one environment, summed over its hosts.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -163,6 +164,59 @@ pub fn host_rows(state: &State, project: &str, env: &str, filter: &str) -> Vec<H
         .collect()
 }
 
+/// A row of the tags view: the tag and the environments running it now.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TagRow {
+    pub tag: TagInfo,
+    /// `prod ×3` style: environments whose hosts run this version.
+    pub running_in: Vec<(String, usize)>,
+}
+
+/// Rows of the tags view (empty while loading or after an error).
+pub fn tag_rows(state: &State, project: &str, filter: &str) -> Vec<TagRow> {
+    let Some(Loadable::Ready(tags)) = state.tags.get(project) else {
+        return Vec::new();
+    };
+    let summaries: Vec<EnvSummary> = state
+        .config
+        .environments
+        .iter()
+        .map(|e| env_summary(state, project, &e.name))
+        .collect();
+    tags.iter()
+        .filter(|t| matches(filter, &t.tag))
+        .map(|t| TagRow {
+            tag: t.clone(),
+            running_in: summaries
+                .iter()
+                .filter_map(|s| {
+                    s.versions
+                        .iter()
+                        .find(|(v, _)| *v == t.tag)
+                        .map(|(_, n)| (s.env.clone(), *n))
+                })
+                .collect(),
+        })
+        .collect()
+}
+
+/// Lines of a text view (the Dockerfile, a build's output), filtered.
+pub fn text_rows(state: &State, view: &View, filter: &str) -> Vec<String> {
+    let lines: Vec<String> = match view {
+        View::Dockerfile { project } => match state.dockerfiles.get(project) {
+            Some(Loadable::Ready(text)) => text.lines().map(str::to_string).collect(),
+            _ => Vec::new(),
+        },
+        View::Build { project } => state
+            .builds
+            .get(project)
+            .map(|b| b.lines.iter().cloned().collect())
+            .unwrap_or_default(),
+        _ => Vec::new(),
+    };
+    lines.into_iter().filter(|l| matches(filter, l)).collect()
+}
+
 /// Names of the rows in the current view (what selection indexes into).
 pub fn row_names(state: &State) -> Vec<String> {
     let screen = state.screen();
@@ -179,5 +233,12 @@ pub fn row_names(state: &State) -> Vec<String> {
             .into_iter()
             .map(|r| r.host)
             .collect(),
+        View::Tags { project } => tag_rows(state, project, &screen.filter)
+            .into_iter()
+            .map(|r| r.tag.tag)
+            .collect(),
+        view @ (View::Dockerfile { .. } | View::Build { .. }) => {
+            text_rows(state, view, &screen.filter)
+        }
     }
 }

@@ -1,5 +1,6 @@
 //! The console's single owner of state.
 
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
@@ -8,6 +9,7 @@ use tui_input::Input;
 use super::Keymap;
 use crate::config::Config;
 use crate::domain::{Fleet, HostState};
+use crate::registry::TagInfo;
 
 /// One screen of the projects → environments → hosts drill-down.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -22,6 +24,18 @@ pub enum View {
         project: String,
         env: String,
     },
+    /// The Dockerfile a build of the project uses (its template, rendered).
+    Dockerfile {
+        project: String,
+    },
+    /// The project's image tags in its registry.
+    Tags {
+        project: String,
+    },
+    /// The project's console build: its streamed output.
+    Build {
+        project: String,
+    },
 }
 
 impl View {
@@ -31,7 +45,76 @@ impl View {
             View::Projects => "projects".into(),
             View::Environments { project } => format!("{project} › environments"),
             View::Hosts { project, env } => format!("{project} › {env} › hosts"),
+            View::Dockerfile { project } => format!("{project} › dockerfile"),
+            View::Tags { project } => format!("{project} › tags"),
+            View::Build { project } => format!("{project} › build"),
         }
+    }
+
+    /// The project this view is about, if any.
+    pub fn project(&self) -> Option<&str> {
+        match self {
+            View::Projects => None,
+            View::Environments { project }
+            | View::Hosts { project, .. }
+            | View::Dockerfile { project }
+            | View::Tags { project }
+            | View::Build { project } => Some(project),
+        }
+    }
+}
+
+/// Something fetched in the background.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Loadable<T> {
+    Loading,
+    Ready(T),
+    /// What went wrong, as the user reads it.
+    Failed(String),
+}
+
+/// How a console build stands.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BuildStatus {
+    Running,
+    Succeeded { digest: Option<String> },
+    Failed(String),
+}
+
+/// Lines of a build's output the console keeps (older ones are in the log file).
+pub const BUILD_LINES: usize = 5000;
+
+/// A build started from the console: its output as it streams in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BuildPane {
+    pub version: Option<String>,
+    pub log: Option<String>,
+    pub lines: VecDeque<String>,
+    pub status: BuildStatus,
+}
+
+impl BuildPane {
+    pub fn new() -> Self {
+        Self {
+            version: None,
+            log: None,
+            lines: VecDeque::new(),
+            status: BuildStatus::Running,
+        }
+    }
+
+    /// Append a line, dropping the oldest beyond [`BUILD_LINES`].
+    pub fn push(&mut self, line: String) {
+        if self.lines.len() == BUILD_LINES {
+            self.lines.pop_front();
+        }
+        self.lines.push_back(line);
+    }
+}
+
+impl Default for BuildPane {
+    fn default() -> Self {
+        Self::new()
     }
 }
 
@@ -91,6 +174,12 @@ pub struct State {
     pub page_rows: usize,
     /// Something changed since the last draw.
     pub dirty: bool,
+    /// Rendered Dockerfiles by project (loaded when the view opens).
+    pub dockerfiles: BTreeMap<String, Loadable<String>>,
+    /// Registry tags by project (loaded when the view opens).
+    pub tags: BTreeMap<String, Loadable<Vec<TagInfo>>>,
+    /// Console builds by project (the latest one each).
+    pub builds: BTreeMap<String, BuildPane>,
 }
 
 impl State {
@@ -116,6 +205,9 @@ impl State {
             now,
             page_rows: 20,
             dirty: true,
+            dockerfiles: BTreeMap::new(),
+            tags: BTreeMap::new(),
+            builds: BTreeMap::new(),
         }
     }
 

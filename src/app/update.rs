@@ -6,7 +6,7 @@ use tui_input::Input;
 use tui_input::backend::crossterm::EventHandler;
 
 use super::rows::row_names;
-use super::state::{Flash, Mode, Screen, State, View};
+use super::state::{BuildPane, BuildStatus, Flash, Loadable, Mode, Screen, State, View};
 use super::{Action, Command, Effect};
 
 /// Apply one action. Returns the side effects the runner must carry out.
@@ -32,7 +32,78 @@ pub fn update(state: &mut State, action: Action) -> Vec<Effect> {
             state.dirty = true;
             Vec::new()
         }
+        Action::Dockerfile { project, result } => {
+            let v = match result {
+                Ok(text) => Loadable::Ready(text),
+                Err(e) => Loadable::Failed(e),
+            };
+            state.dockerfiles.insert(project, v);
+            clamp_selection(state);
+            state.dirty = true;
+            Vec::new()
+        }
+        Action::Tags { project, result } => {
+            let v = match result {
+                Ok(tags) => Loadable::Ready(tags),
+                Err(e) => Loadable::Failed(e),
+            };
+            state.tags.insert(project, v);
+            clamp_selection(state);
+            state.dirty = true;
+            Vec::new()
+        }
+        Action::Build { project, event } => {
+            on_build_event(state, &project, &event);
+            Vec::new()
+        }
+        Action::BuildDone { project, result } => {
+            let pane = state.builds.entry(project.clone()).or_default();
+            match result {
+                Ok(digest) => {
+                    let text = match &digest {
+                        Some(d) => format!(
+                            "build of {project} {} pushed: {d}",
+                            pane.version.clone().unwrap_or_default()
+                        ),
+                        None => format!("build of {project} succeeded"),
+                    };
+                    pane.status = BuildStatus::Succeeded { digest };
+                    state.flash = Some(Flash { text, error: false });
+                }
+                Err(e) => {
+                    pane.status = BuildStatus::Failed(e.clone());
+                    flash_error(state, e);
+                }
+            }
+            state.dirty = true;
+            Vec::new()
+        }
     }
+}
+
+/// A console build's event: its lines go to the pane; a view at the bottom
+/// of the output follows it.
+fn on_build_event(state: &mut State, project: &str, event: &crate::build::BuildEvent) {
+    let following = match &state.screen().view {
+        View::Build { project: p } if p == project => {
+            let n = row_names(state).len();
+            n == 0 || state.screen().selected + 1 >= n
+        }
+        _ => false,
+    };
+    let pane = state.builds.entry(project.to_string()).or_default();
+    if let crate::build::BuildEvent::Started { version, log, .. } = event {
+        pane.version = Some(version.clone());
+        pane.log = Some(log.clone());
+    }
+    for line in event.human().lines() {
+        pane.push(line.to_string());
+    }
+    if following {
+        let n = row_names(state).len();
+        state.screen_mut().selected = n.saturating_sub(1);
+    }
+    state.dirty = true;
 }
 
 fn on_key(state: &mut State, key: KeyEvent) -> Vec<Effect> {
@@ -116,8 +187,103 @@ fn on_command(state: &mut State, command: Command) -> Vec<Effect> {
         Command::HalfPageUp => screen.selected = screen.selected.saturating_sub(page),
         Command::Enter => enter(state),
         Command::Back => back(state),
+        Command::Dockerfile => return open_dockerfile(state),
+        Command::Tags => return open_tags(state),
+        Command::Build => return start_build(state),
     }
     Vec::new()
+}
+
+/// The project `d`, `t` and `b` act on: the selected row in the projects
+/// view, else the project of the current view.
+fn target_project(state: &mut State) -> Option<String> {
+    let found = match &state.screen().view {
+        View::Projects => row_names(state).get(state.screen().selected).cloned(),
+        other => other.project().map(str::to_string),
+    };
+    if found.is_none() {
+        flash_error(state, "no project selected".into());
+    }
+    found
+}
+
+/// Push `view` unless it is already on top.
+fn open(state: &mut State, view: View) {
+    if state.screen().view != view {
+        state.stack.push(Screen::new(view));
+    }
+}
+
+fn open_dockerfile(state: &mut State) -> Vec<Effect> {
+    let Some(project) = target_project(state) else {
+        return Vec::new();
+    };
+    state.dockerfiles.insert(project.clone(), Loadable::Loading);
+    open(
+        state,
+        View::Dockerfile {
+            project: project.clone(),
+        },
+    );
+    vec![Effect::LoadDockerfile { project }]
+}
+
+fn open_tags(state: &mut State) -> Vec<Effect> {
+    let Some(project) = target_project(state) else {
+        return Vec::new();
+    };
+    state.tags.insert(project.clone(), Loadable::Loading);
+    open(
+        state,
+        View::Tags {
+            project: project.clone(),
+        },
+    );
+    vec![Effect::LoadTags { project }]
+}
+
+fn start_build(state: &mut State) -> Vec<Effect> {
+    let Some(project) = target_project(state) else {
+        return Vec::new();
+    };
+    if state.readonly {
+        flash_error(
+            state,
+            "read-only console (--readonly): builds are off".into(),
+        );
+        return Vec::new();
+    }
+    if state
+        .config
+        .project(&project)
+        .is_some_and(|p| p.build.is_none())
+    {
+        flash_error(
+            state,
+            format!("{project} has no [projects.build] table in the inventory; nothing to build"),
+        );
+        return Vec::new();
+    }
+    let running = state
+        .builds
+        .get(&project)
+        .is_some_and(|b| b.status == BuildStatus::Running);
+    open(
+        state,
+        View::Build {
+            project: project.clone(),
+        },
+    );
+    if running {
+        state.flash = Some(Flash {
+            text: format!("a build of {project} is running already"),
+            error: false,
+        });
+        return Vec::new();
+    }
+    state.builds.insert(project.clone(), BuildPane::new());
+    state.screen_mut().selected = 0;
+    vec![Effect::StartBuild { project }]
 }
 
 fn enter(state: &mut State) {
@@ -132,7 +298,9 @@ fn enter(state: &mut State) {
             env: name,
         },
         // Host details arrive with the logs view; nothing deeper yet.
-        View::Hosts { .. } => return,
+        View::Hosts { .. } | View::Dockerfile { .. } | View::Tags { .. } | View::Build { .. } => {
+            return;
+        }
     };
     state.stack.push(Screen::new(next));
 }
@@ -165,6 +333,9 @@ fn run_palette(state: &mut State, line: &str) -> Vec<Effect> {
         ("", _) => {}
         ("q" | "q!" | "quit", _) => return vec![Effect::Quit],
         ("help", _) => state.mode = Mode::Help,
+        ("dockerfile" | "df", _) => return on_command(state, Command::Dockerfile),
+        ("tags", _) => return on_command(state, Command::Tags),
+        ("build", _) => return on_command(state, Command::Build),
         ("projects" | "p", _) => state.stack.truncate(1),
         ("project", Some(name)) => {
             if state.config.project(name).is_some() {
@@ -191,7 +362,9 @@ fn run_palette(state: &mut State, line: &str) -> Vec<Effect> {
         }
         (other, _) => flash_error(
             state,
-            format!("unknown command \":{other}\"; try :projects, :project NAME, :env NAME, :q"),
+            format!(
+                "unknown command \":{other}\"; try :projects, :project NAME, :env NAME, :tags, :dockerfile, :build, :q"
+            ),
         ),
     }
     Vec::new()
@@ -239,8 +412,9 @@ fn goto_env(state: &mut State, spec: &str) {
 }
 
 fn current_project(state: &State) -> Option<String> {
-    state.stack.iter().rev().find_map(|s| match &s.view {
-        View::Environments { project } | View::Hosts { project, .. } => Some(project.clone()),
-        View::Projects => None,
-    })
+    state
+        .stack
+        .iter()
+        .rev()
+        .find_map(|s| s.view.project().map(str::to_string))
 }

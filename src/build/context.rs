@@ -75,7 +75,8 @@ impl DockerIgnore {
                 Some(rest) => (true, rest.trim()),
                 None => (false, line),
             };
-            let cleaned = clean(pat);
+            // Docker's patterns have no `{a,b}` alternation: braces are literal.
+            let cleaned = clean(pat).replace('{', "[{]").replace('}', "[}]");
             if cleaned.is_empty() {
                 continue;
             }
@@ -234,6 +235,13 @@ mod tests {
         assert!(d.excluded("build/out.o"));
         assert!(!d.excluded("build/keep.txt"), "! re-includes");
         assert!(!d.excluded("src/main.rs"));
+    }
+
+    #[test]
+    fn braces_are_literal() {
+        let d = di("{a,b}.txt\n");
+        assert!(d.excluded("{a,b}.txt"));
+        assert!(!d.excluded("a.txt"));
     }
 
     #[test]

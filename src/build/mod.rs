@@ -166,9 +166,9 @@ impl BuildEvent {
     }
 }
 
-fn short_id(id: &str) -> &str {
+fn short_id(id: &str) -> String {
     let id = id.strip_prefix("sha256:").unwrap_or(id);
-    &id[..id.len().min(12)]
+    id.chars().take(12).collect()
 }
 
 #[derive(Debug, Error)]
@@ -191,6 +191,8 @@ pub enum BuildError {
         context: String,
         reason: String,
     },
+    #[error(transparent)]
+    Missing(Box<Missing>),
     #[error(transparent)]
     Template(#[from] TemplateError),
     #[error(transparent)]
@@ -222,6 +224,10 @@ pub enum BuildError {
         hint: String,
         log: String,
     },
+    #[error(
+        "{image} is already in the registry ({digest}); a release tag is not moved silently: pick another --version, or pass --force to move it"
+    )]
+    TagExists { image: String, digest: String },
     #[error("{0}")]
     Journal(String),
 }
@@ -236,6 +242,20 @@ impl BuildError {
     }
 }
 
+/// A file a build needs that is not there.
+#[derive(Debug, Error)]
+#[error(
+    "{what} {path} does not exist ([projects.build] {key} of project \"{project}\" in {config}); {hint}"
+)]
+pub struct Missing {
+    pub what: &'static str,
+    pub path: String,
+    pub key: String,
+    pub project: String,
+    pub config: String,
+    pub hint: String,
+}
+
 /// What to build.
 #[derive(Debug, Clone)]
 pub struct BuildRequest {
@@ -243,6 +263,8 @@ pub struct BuildRequest {
     /// Explicit tag; else git short sha + UTC timestamp.
     pub version: Option<String>,
     pub push: bool,
+    /// Push even when the registry already has this tag (it then moves).
+    pub force: bool,
     /// `user@machine`.
     pub user: String,
 }
@@ -296,7 +318,25 @@ pub fn version_from_git(dir: &Path, now: DateTime<Utc>) -> Result<String, String
     if sha.is_empty() || !sha.chars().all(|c| c.is_ascii_hexdigit()) {
         return Err(format!("git rev-parse printed \"{sha}\""));
     }
-    Ok(format!("{sha}-{}", now.format("%Y%m%dT%H%M%SZ")))
+    // Uncommitted changes in the context: the tag must not claim the commit.
+    let status = std::process::Command::new("git")
+        .arg("-C")
+        .arg(dir)
+        .args([
+            "status",
+            "--porcelain",
+            "--untracked-files=normal",
+            "--",
+            ".",
+        ])
+        .output()
+        .map_err(|e| format!("cannot run git: {e}"))?;
+    let dirty = if status.status.success() && !status.stdout.is_empty() {
+        "-dirty"
+    } else {
+        ""
+    };
+    Ok(format!("{sha}{dirty}-{}", now.format("%Y%m%dT%H%M%SZ")))
 }
 
 /// The project and its build table, or the error that names what is missing.
@@ -321,7 +361,77 @@ pub fn build_target<'c>(
             config: config.path.display().to_string(),
         });
     };
+    check_sources(config, p, b)?;
     Ok((p, b))
+}
+
+/// The build's files exist here (checked at build time, not when the config
+/// loads: a machine that only deploys need not have the sources).
+fn check_sources(
+    config: &Config,
+    project: &Project,
+    spec: &crate::config::BuildSpec,
+) -> Result<(), BuildError> {
+    let missing = |what: &'static str, path: &Path, key: String, hint: String| {
+        BuildError::Missing(Box::new(Missing {
+            what,
+            path: path.display().to_string(),
+            key,
+            project: project.name.clone(),
+            config: config.path.display().to_string(),
+            hint,
+        }))
+    };
+    if !spec.context.is_dir() {
+        return Err(missing(
+            "build context",
+            &spec.context,
+            "context".into(),
+            "point `context` at the project's source directory (relative paths start at the config file's directory)".into(),
+        ));
+    }
+    match &spec.dockerfile {
+        DockerfileSource::Template { name, path } if !path.is_file() => {
+            let dir = &config.settings.templates;
+            let mut known: Vec<String> = std::fs::read_dir(dir)
+                .map(|rd| {
+                    rd.filter_map(|e| e.ok())
+                        .filter_map(|e| {
+                            e.file_name()
+                                .to_str()
+                                .and_then(|n| n.strip_suffix(".Dockerfile"))
+                                .map(str::to_string)
+                        })
+                        .collect()
+                })
+                .unwrap_or_default();
+            known.sort();
+            let mut hint = if known.is_empty() {
+                format!(
+                    "no templates in {} (set [settings] templates to their directory)",
+                    dir.display()
+                )
+            } else {
+                format!("templates in {}: {}", dir.display(), known.join(", "))
+            };
+            if let Some(s) = crate::config::suggest(name, known.iter().map(String::as_str)) {
+                hint = format!("did you mean \"{s}\"? {hint}");
+            }
+            Err(missing(
+                "template file",
+                path,
+                format!("template = \"{name}\""),
+                hint,
+            ))
+        }
+        DockerfileSource::File(rel) if !spec.context.join(rel).is_file() => Err(missing(
+            "Dockerfile",
+            &spec.context.join(rel),
+            format!("dockerfile = \"{}\"", rel.display()),
+            "the path is relative to the build context".into(),
+        )),
+        _ => Ok(()),
+    }
 }
 
 /// Registry host of an image reference (`10.213.0.1:5000/demo/web` →
@@ -439,11 +549,11 @@ impl Builder<'_> {
             })?,
         };
         let dockerfile = template::dockerfile(project, spec)?;
-        let (registry_shown, creds) = if req.push {
-            credentials(self.config, project)?
-        } else {
-            (String::new(), None)
-        };
+        if req.push && !req.force {
+            self.check_tag_free(project, &version).await?;
+        }
+        // The registry login also lets the builder pull FROM images there.
+        let (registry_shown, creds) = credentials(self.config, project)?;
         let host = self
             .config
             .host(&spec.host)
@@ -458,9 +568,13 @@ impl Builder<'_> {
             reason,
         };
         let timeout = Duration::from_secs(self.config.settings.docker_timeout_secs.max(1));
+        // Reachability is checked with the usual timeout; the build itself
+        // (context upload, steps, push) is bounded by BUILD_TIMEOUT, since the
+        // engine answers the build call only once it has the whole context.
         let docker = connect::connect(&host.endpoint, timeout)
             .await
-            .map_err(|e| host_err(e.short()))?;
+            .map_err(|e| host_err(e.short()))?
+            .with_timeout(BUILD_TIMEOUT);
 
         let dir = spec.context.clone();
         let df = dockerfile.clone();
@@ -541,7 +655,18 @@ impl Builder<'_> {
                         output: f.output,
                     },
                 );
-                self.finish(&mut log, project, &version, None, t0, false);
+                let _ = self.finish(
+                    &mut log,
+                    &req,
+                    project,
+                    &host.name,
+                    &version,
+                    &image,
+                    None,
+                    None,
+                    Some(format!("build: {}", f.error)),
+                    t0,
+                );
                 return Err(BuildError::Failed {
                     project: project.name.clone(),
                     version,
@@ -608,10 +733,13 @@ impl Builder<'_> {
                 Err(error) => {
                     let hint = if error.contains("unauthorized")
                         || error.contains("authentication required")
-                        || error.contains("denied")
                     {
                         format!(
                             "; the registry refused the login: check username and password reference of registry {registry_shown}"
+                        )
+                    } else if error.contains("denied") {
+                        format!(
+                            "; the registry denied the push: check that the repository exists and that the user of registry {registry_shown} may push to it"
                         )
                     } else {
                         String::new()
@@ -625,7 +753,18 @@ impl Builder<'_> {
                             output: Vec::new(),
                         },
                     );
-                    self.finish(&mut log, project, &version, None, t0, false);
+                    let _ = self.finish(
+                        &mut log,
+                        &req,
+                        project,
+                        &host.name,
+                        &version,
+                        &image,
+                        Some(&image_id),
+                        None,
+                        Some(format!("push: {error}")),
+                        t0,
+                    );
                     return Err(BuildError::Push {
                         image,
                         error,
@@ -637,28 +776,27 @@ impl Builder<'_> {
         }
 
         let secs = t0.elapsed().as_secs_f64();
-        let record = Record {
-            ts: Utc::now(),
-            release: crate::rollout::executor::new_release_id(),
-            project: project.name.clone(),
-            env: String::new(),
-            user: req.user.clone(),
-            kind: RecordKind::Built {
-                version: version.clone(),
-                image: image.clone(),
-                image_id: image_id.clone(),
-                digest: digest.clone(),
-                pushed: req.push,
-                host: host.name.clone(),
-                log: log_shown.clone(),
-                duration_secs: secs,
-            },
-        };
-        let journaled = Journal::in_dir(self.state_dir)
-            .append(&record)
-            .map_err(|e| BuildError::Journal(e.to_string()));
-        self.finish(&mut log, project, &version, digest.clone(), t0, true);
-        journaled?;
+        self.finish(
+            &mut log,
+            &req,
+            project,
+            &host.name,
+            &version,
+            &image,
+            Some(&image_id),
+            digest.clone(),
+            None,
+            t0,
+        )
+        .map_err(|e| {
+            BuildError::Journal(format!(
+                "{image} was built{} but the journal could not be written: {e}; do not build it again, the image is there",
+                digest
+                    .as_deref()
+                    .map(|d| format!(" and pushed ({d})"))
+                    .unwrap_or_default()
+            ))
+        })?;
         Ok(BuildReport {
             version,
             image,
@@ -669,16 +807,48 @@ impl Builder<'_> {
         })
     }
 
+    /// Journals the build (failed ones too) and reports its end.
+    #[allow(clippy::too_many_arguments)]
     fn finish(
         &self,
         log: &mut Log,
+        req: &BuildRequest,
         project: &Project,
+        host: &str,
         version: &str,
+        image: &str,
+        image_id: Option<&str>,
         digest: Option<String>,
+        error: Option<String>,
         t0: Instant,
-        ok: bool,
-    ) {
+    ) -> Result<(), String> {
+        let ok = error.is_none();
         let shown = log.path.display().to_string();
+        let record = Record {
+            ts: Utc::now(),
+            release: crate::rollout::executor::new_release_id(),
+            project: project.name.clone(),
+            env: String::new(),
+            user: req.user.clone(),
+            kind: RecordKind::Built {
+                version: version.to_string(),
+                image: image.to_string(),
+                image_id: image_id.unwrap_or_default().to_string(),
+                digest: digest.clone(),
+                pushed: ok && req.push,
+                host: host.to_string(),
+                log: shown.clone(),
+                duration_secs: t0.elapsed().as_secs_f64(),
+                outcome: if ok { "succeeded" } else { "failed" }.into(),
+                error,
+            },
+        };
+        let journaled = Journal::in_dir(self.state_dir)
+            .append(&record)
+            .map_err(|e| e.to_string());
+        if let Err(e) = &journaled {
+            log.line(&format!("journal: {e}"));
+        }
         self.emit(
             log,
             BuildEvent::Finished {
@@ -690,6 +860,22 @@ impl Builder<'_> {
                 secs: t0.elapsed().as_secs_f64(),
             },
         );
+        journaled
+    }
+
+    /// Refuses a push that would move an existing tag. A registry that cannot
+    /// be asked here is no reason to refuse (the push will tell).
+    async fn check_tag_free(&self, project: &Project, version: &str) -> Result<(), BuildError> {
+        let Ok(client) = crate::registry::RegistryClient::for_project(self.config, project) else {
+            return Ok(());
+        };
+        match client.manifest_digest(version).await {
+            Ok(Some(digest)) => Err(BuildError::TagExists {
+                image: format!("{}:{version}", project.image),
+                digest,
+            }),
+            _ => Ok(()),
+        }
     }
 
     /// Asks the registry for the tag just pushed: it must resolve to the digest
@@ -783,7 +969,6 @@ impl Builder<'_> {
             Some(bollard::body_full(bytes::Bytes::from(tar))),
         );
         let mut steps = StepTracker::default();
-        let mut image_id = None;
         while let Some(item) = stream.next().await {
             let info = match item {
                 Ok(i) => i,
@@ -793,14 +978,14 @@ impl Builder<'_> {
                 }
             };
             if let Some(text) = info.stream {
-                steps.push_text(self, log, &text, &mut image_id);
+                steps.push_text(self, log, &text);
             }
             if let Some(status) = info.status {
                 let line = match info.id {
                     Some(id) => format!("{id}: {status}"),
                     None => status,
                 };
-                steps.line(self, log, &line, &mut image_id);
+                steps.line(self, log, &line);
             }
             let err = info
                 .error_detail
@@ -812,15 +997,13 @@ impl Builder<'_> {
             }
         }
         steps.flush(self, log);
-        match image_id {
-            Some(id) => Ok(id),
-            None => match docker.inspect_image(image).await {
-                Ok(i) => Ok(i.id.unwrap_or_default()),
-                Err(e) => Err(steps.failure(format!(
-                    "the engine reported no image: {}",
-                    connect::describe(&e)
-                ))),
-            },
+        // The tag is the truth (a step's own output may say "Successfully built").
+        match docker.inspect_image(image).await {
+            Ok(i) => Ok(i.id.unwrap_or_default()),
+            Err(e) => Err(steps.failure(format!(
+                "the engine reported no image {image}: {}",
+                connect::describe(&e)
+            ))),
         }
     }
 
@@ -883,23 +1066,24 @@ struct StepTracker {
 }
 
 impl StepTracker {
-    fn push_text(&mut self, b: &Builder<'_>, log: &mut Log, text: &str, id: &mut Option<String>) {
+    fn push_text(&mut self, b: &Builder<'_>, log: &mut Log, text: &str) {
         self.partial.push_str(text);
         while let Some(i) = self.partial.find('\n') {
             let line: String = self.partial.drain(..=i).collect();
-            self.line(b, log, line.trim_end_matches(['\n', '\r']), id);
+            self.line(b, log, line.trim_end_matches(['\n', '\r']));
         }
     }
 
     fn flush(&mut self, b: &Builder<'_>, log: &mut Log) {
         if !self.partial.is_empty() {
             let line = std::mem::take(&mut self.partial);
-            let mut none = None;
-            self.line(b, log, line.trim_end(), &mut none);
+            self.line(b, log, line.trim_end());
         }
     }
 
-    fn line(&mut self, b: &Builder<'_>, log: &mut Log, line: &str, id: &mut Option<String>) {
+    fn line(&mut self, b: &Builder<'_>, log: &mut Log, line: &str) {
+        let clean = strip_ansi(line);
+        let line = clean.as_str();
         if let Some((n, total, instr)) = parse_step(line) {
             self.step = Some(format!("{n}/{total} ({instr})"));
             self.output.clear();
@@ -912,9 +1096,6 @@ impl StepTracker {
                 },
             );
             return;
-        }
-        if let Some(rest) = line.strip_prefix("Successfully built ") {
-            *id = Some(rest.trim().to_string());
         }
         if self.output.len() == STEP_TAIL {
             self.output.pop_front();
@@ -935,6 +1116,31 @@ impl StepTracker {
             output: self.output.iter().cloned().collect(),
         }
     }
+}
+
+/// `line` without terminal escape sequences (the classic builder colours a
+/// step's stderr red) and other control characters.
+fn strip_ansi(line: &str) -> String {
+    let mut out = String::with_capacity(line.len());
+    let mut chars = line.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            // CSI: ESC [ parameters… final byte in @..~; other escapes: one char.
+            if chars.peek() == Some(&'[') {
+                chars.next();
+                for f in chars.by_ref() {
+                    if ('@'..='~').contains(&f) {
+                        break;
+                    }
+                }
+            } else {
+                chars.next();
+            }
+        } else if c == '\t' || !c.is_control() {
+            out.push(c);
+        }
+    }
+    out
 }
 
 /// `Step 3/7 : RUN make` → (3, 7, "RUN make").
@@ -966,6 +1172,16 @@ mod tests {
             Some((3, 7, "RUN make all"))
         );
         assert_eq!(parse_step(" ---> Running in abc"), None);
+    }
+
+    #[test]
+    fn ansi_is_stripped() {
+        assert_eq!(
+            strip_ansi("\u{1b}[91mls: /x: No such file\u{1b}[0m"),
+            "ls: /x: No such file"
+        );
+        assert_eq!(strip_ansi("\u{1b}[0mabout to fail"), "about to fail");
+        assert_eq!(strip_ansi("tab\there"), "tab\there");
     }
 
     #[test]

@@ -103,7 +103,12 @@ pub fn render(
     env.add_template_owned(name.clone(), src.to_string())
         .map_err(syntax)?;
     let tmpl = env.get_template(&name).map_err(syntax)?;
-    let used: BTreeSet<String> = tmpl.undeclared_variables(false).into_iter().collect();
+    // minijinja counts its own globals (range, dict, namespace…) as undeclared.
+    let used: BTreeSet<String> = tmpl
+        .undeclared_variables(false)
+        .into_iter()
+        .filter(|v| env.globals().all(|(g, _)| g != v.as_str()))
+        .collect();
 
     if let Some(var) = used.iter().find(|v| !vars.contains_key(*v)) {
         let hint = if var == "ENVT" || var == "PROJ" {
@@ -148,10 +153,11 @@ fn first_use(src: &str, var: &str) -> usize {
         let mut rest = line;
         while let Some(open) = rest.find(['{']) {
             let tail = &rest[open..];
-            let close = if tail.starts_with("{{") {
-                tail.find("}}")
-            } else if tail.starts_with("{%") {
-                tail.find("%}")
+            // Search for the closer after the opener (`{%}` must not match itself).
+            let close = if let Some(body) = tail.strip_prefix("{{") {
+                body.find("}}").map(|i| i + 2)
+            } else if let Some(body) = tail.strip_prefix("{%") {
+                body.find("%}").map(|i| i + 2)
             } else {
                 None
             };
@@ -246,6 +252,20 @@ mod tests {
         )
         .unwrap_err();
         assert!(matches!(e, TemplateError::Syntax { line: 2, .. }), "{e:?}");
+    }
+
+    #[test]
+    fn first_use_survives_odd_braces() {
+        assert_eq!(first_use("{%}\n{{ X }}\n", "X"), 2);
+        assert_eq!(first_use("{{}}{{", "X"), 1);
+    }
+
+    #[test]
+    fn builtin_functions_are_not_variables() {
+        let v = vars(&[("N", "3")]);
+        let src = "{% for i in range(N|int) %}RUN echo {{ i }}\n{% endfor %}";
+        let out = render(Path::new("t"), src, "p", &v, &v).unwrap();
+        assert_eq!(out.lines().count(), 3);
     }
 
     #[test]

@@ -96,6 +96,16 @@ impl RegistryClient {
                 q.append_pair("scope", s);
             }
         }
+        // The password goes to the token service: never over plain HTTP when
+        // the registry itself is reached over HTTPS.
+        if self.url.starts_with("https://") && realm_url.scheme() == "http" {
+            return Err(self.bad(
+                "the 401 challenge",
+                format!(
+                    "the registry (https) names a plain-http token realm '{realm}'; the login is not sent there: fix the registry's token realm"
+                ),
+            ));
+        }
         let mut req = self.http.get(realm_url);
         if let Some(l) = &self.login {
             req = req.basic_auth(&l.user, Some(l.password.expose()));

@@ -76,6 +76,12 @@ pub enum RecordKind {
         host: String,
         log: String,
         duration_secs: f64,
+        /// `succeeded` or `failed`.
+        #[serde(default)]
+        outcome: String,
+        /// What failed (`build: …` / `push: …`).
+        #[serde(default)]
+        error: Option<String>,
     },
 }
 

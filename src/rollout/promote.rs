@@ -52,6 +52,16 @@ pub enum PromoteError {
         problems: Vec<String>,
     },
     #[error(
+        "{project}/{env} only takes releases promoted from \"{from}\" (require_promotion_from), and {version} never ran here (no kept container of it on {hosts}); roll back to a release this environment ran, or promote {version}: `shipdeck promote {project} {from} {env}`"
+    )]
+    NotRanHere {
+        project: String,
+        env: String,
+        from: String,
+        version: String,
+        hosts: String,
+    },
+    #[error(
         "{project}/{to} requires promotion from \"{from}\" and version \"{version}\" does not run healthy there:\n{}\n  hint: deploy it to {from} first, then `shipdeck promote {project} {from} {to}`",
         problems.iter().map(|p| format!("  - {p}")).collect::<Vec<_>>().join("\n")
     )]
@@ -168,7 +178,9 @@ pub async fn source(
             .map(|(v, d, hs)| {
                 format!(
                     "{v} ({}) on {}",
-                    d.as_deref().map(short_digest).unwrap_or("no digest"),
+                    d.as_deref()
+                        .map(short_digest)
+                        .unwrap_or_else(|| "no digest".into()),
                     hs.join(", ")
                 )
             })
@@ -196,9 +208,9 @@ pub async fn source(
     }
 }
 
-fn short_digest(d: &str) -> &str {
+fn short_digest(d: &str) -> String {
     let hex = d.strip_prefix("sha256:").unwrap_or(d);
-    &hex[..hex.len().min(12)]
+    hex.chars().take(12).collect()
 }
 
 fn known_env(config: &Config, env: &str) -> Result<(), PromoteError> {
@@ -283,4 +295,48 @@ pub async fn gate(
         Err(PromoteError::NotPromotable { problems, .. }) => Err(gate_err(problems)),
         Err(e) => Err(e),
     }
+}
+
+/// `rollback --to VERSION` into an environment with `require_promotion_from`:
+/// only a release this environment ran before (a container of it is kept on
+/// one of its hosts). Anything else is a new release and goes through promotion.
+pub async fn check_rollback_target(
+    config: &Config,
+    project: &str,
+    env: &str,
+    version: &str,
+) -> Result<(), PromoteError> {
+    let Some(from) = config
+        .environment(env)
+        .and_then(|e| e.require_promotion_from.clone())
+    else {
+        return Ok(());
+    };
+    let p = config
+        .project(project)
+        .ok_or_else(|| PromoteError::UnknownProject(project.to_string()))?;
+    let timeout = Duration::from_secs(config.settings.docker_timeout_secs.max(1));
+    let found = join_all(p.hosts_in(env).iter().map(|name| async move {
+        let h = config.host(name)?;
+        let docker = connect(&h.endpoint, timeout).await.ok()?;
+        let eng = Engine {
+            host: name.clone(),
+            endpoint: h.endpoint.to_string(),
+            docker,
+            timeout,
+        };
+        let all = eng.app_containers(project, env).await.ok()?;
+        all.iter().any(|c| c.version == version).then_some(())
+    }))
+    .await;
+    if found.iter().any(Option::is_some) {
+        return Ok(());
+    }
+    Err(PromoteError::NotRanHere {
+        project: project.to_string(),
+        env: env.to_string(),
+        from,
+        version: version.to_string(),
+        hosts: p.hosts_in(env).join(", "),
+    })
 }

@@ -25,6 +25,11 @@ pub fn draw(state: &State, theme: &Theme, frame: &mut Frame) {
         View::Projects => views::projects::draw(state, theme, frame, body),
         View::Environments { project } => views::envs::draw(state, theme, frame, body, project),
         View::Hosts { project, env } => views::hosts::draw(state, theme, frame, body, project, env),
+        View::Dockerfile { project } => {
+            views::text::draw_dockerfile(state, theme, frame, body, project)
+        }
+        View::Tags { project } => views::tags::draw(state, theme, frame, body, project),
+        View::Build { project } => views::text::draw_build(state, theme, frame, body, project),
     }
     widgets::footer::draw(state, theme, frame, footer);
     if matches!(state.mode, crate::app::Mode::Help) {

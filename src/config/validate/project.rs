@@ -83,21 +83,9 @@ impl Validator<'_> {
         hosts: &[Table<RawHost>],
         templates: &Path,
     ) -> Option<BuildSpec> {
+        // Files (context, template, Dockerfile) are checked when a build runs:
+        // a machine that only deploys need not have the sources.
         let context = self.resolve_path(b.context.get_ref());
-        if !context.is_dir() {
-            self.fail(
-                b.context.span(),
-                &format!("{key}.context"),
-                quote(b.context.get_ref()),
-                problem(
-                    format!("build context {} is not a directory", context.display()),
-                    format!(
-                        "relative paths start at {}; point it at the project's source directory",
-                        super::display_dir(self.base)
-                    ),
-                ),
-            );
-        }
         let host_names: Vec<&str> = hosts.iter().map(|h| h.name.get_ref().as_str()).collect();
         if !host_names.contains(&b.host.get_ref().as_str()) {
             let mut hint = format!(
@@ -118,59 +106,12 @@ impl Validator<'_> {
             (Some(t), None) => {
                 self.name(t, &format!("{key}.template"));
                 let path = templates.join(format!("{}.Dockerfile", t.get_ref()));
-                if !path.is_file() {
-                    let mut known: Vec<String> = std::fs::read_dir(templates)
-                        .map(|rd| {
-                            rd.filter_map(|e| e.ok())
-                                .filter_map(|e| {
-                                    e.file_name()
-                                        .to_str()
-                                        .and_then(|n| n.strip_suffix(".Dockerfile"))
-                                        .map(str::to_string)
-                                })
-                                .collect()
-                        })
-                        .unwrap_or_default();
-                    known.sort();
-                    let names: Vec<&str> = known.iter().map(String::as_str).collect();
-                    let mut hint = if names.is_empty() {
-                        format!(
-                            "no templates in {} (set [settings] templates to their directory)",
-                            templates.display()
-                        )
-                    } else {
-                        format!("templates in {}: {}", templates.display(), list(&names, 12))
-                    };
-                    if let Some(s) = suggest(t.get_ref(), names.iter().copied()) {
-                        hint = format!("did you mean {}? {hint}", quote(s));
-                    }
-                    self.fail(
-                        t.span(),
-                        &format!("{key}.template"),
-                        quote(t.get_ref()),
-                        problem(format!("no template file {}", path.display()), hint),
-                    );
-                }
                 DockerfileSource::Template {
                     name: t.get_ref().clone(),
                     path,
                 }
             }
-            (None, Some(d)) => {
-                let path = context.join(d.get_ref());
-                if !path.is_file() {
-                    self.fail(
-                        d.span(),
-                        &format!("{key}.dockerfile"),
-                        quote(d.get_ref()),
-                        problem(
-                            format!("no Dockerfile at {}", path.display()),
-                            "the path is relative to the build context",
-                        ),
-                    );
-                }
-                DockerfileSource::File(d.get_ref().into())
-            }
+            (None, Some(d)) => DockerfileSource::File(d.get_ref().into()),
             (Some(t), Some(_)) => {
                 self.fail(
                     t.span(),
@@ -207,6 +148,16 @@ impl Validator<'_> {
                     problem(
                         "not a valid template variable name",
                         "use letters, digits and '_', not starting with a digit, e.g. BASE_IMAGE",
+                    ),
+                );
+            } else if v.get_ref().chars().any(char::is_control) {
+                self.fail(
+                    v.span(),
+                    &vkey,
+                    quote(v.get_ref()),
+                    problem(
+                        "a template value with a line break or control character",
+                        "write it on one line: a line break would add Dockerfile instructions",
                     ),
                 );
             } else if ["PROJECT", "IMAGE"].contains(&k.get_ref().as_str()) {

@@ -31,21 +31,8 @@ impl Validator<'_> {
             "seconds",
         ) as u64;
         if let Some(t) = &raw.templates {
+            // Checked when a build needs it (a deploy-only machine has no templates).
             let path = self.resolve_path(t.get_ref());
-            if !path.is_dir() {
-                self.fail(
-                    t.span(),
-                    "settings.templates",
-                    quote(t.get_ref()),
-                    problem(
-                        format!("templates directory {} does not exist", path.display()),
-                        format!(
-                            "relative paths start at {}; point it at a directory of NAME.Dockerfile templates",
-                            display_dir(self.base)
-                        ),
-                    ),
-                );
-            }
             s.templates = path;
         }
         s
@@ -231,11 +218,31 @@ impl Validator<'_> {
         for (i, r) in raw.iter().enumerate() {
             let key = format!("registries[{i}]");
             self.name(&r.name, &format!("{key}.name"));
-            self.check(
-                &r.url,
-                &format!("{key}.url"),
-                check_registry_url(r.url.get_ref()),
-            );
+            // A login inside the URL would be shown wherever the URL is: refuse
+            // it without echoing the value.
+            let authority = r
+                .url
+                .get_ref()
+                .split_once("://")
+                .map(|(_, rest)| rest.split('/').next().unwrap_or(""))
+                .unwrap_or("");
+            if authority.contains('@') {
+                self.fail(
+                    r.url.span(),
+                    &format!("{key}.url"),
+                    crate::config::error::HIDDEN.to_string(),
+                    problem(
+                        "the URL carries a user name or password",
+                        "remove \"user:password@\" from the URL; set `username` and `password = \"env:…\"` or \"file:…\" instead",
+                    ),
+                );
+            } else {
+                self.check(
+                    &r.url,
+                    &format!("{key}.url"),
+                    check_registry_url(r.url.get_ref()),
+                );
+            }
             if let Some(u) = &r.username {
                 let ok = if u.get_ref().trim().is_empty() {
                     Err(problem(

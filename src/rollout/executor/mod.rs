@@ -325,6 +325,9 @@ impl Runner {
             Kind::Deploy { digest, .. } => digest.clone(),
             Kind::Rollback { .. } => None,
         };
+        if let Some(d) = &pinned {
+            plan.image = format!("{}@{d}", project.image);
+        }
         // Per host: skip, restart a kept container, or create from the image.
         for h in &mut hosts {
             if let Some(c) = &h.current

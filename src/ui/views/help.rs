@@ -25,7 +25,7 @@ pub fn draw(state: &State, theme: &Theme, frame: &mut Frame, area: Rect) {
     }
     lines.push(Line::from(""));
     lines.push(Line::from(Span::styled(
-        "  palette: :projects  :project NAME  :env NAME  :env PROJECT/NAME  :q",
+        "  palette: :projects :project P :env [P/]ENV :tags :dockerfile :build :q",
         Style::default().fg(theme.muted),
     )));
     let height = u16::try_from(lines.len() + 2).unwrap_or(u16::MAX);

@@ -4,6 +4,8 @@ pub mod envs;
 pub mod help;
 pub mod hosts;
 pub mod projects;
+pub mod tags;
+pub mod text;
 
 use ratatui::style::{Color, Style};
 

@@ -6,7 +6,7 @@ use ratatui::style::{Modifier, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 
-use crate::app::{Command, Mode, State};
+use crate::app::{Command, Mode, State, View};
 use crate::theme::Theme;
 
 pub fn draw(state: &State, theme: &Theme, frame: &mut Frame, area: Rect) {
@@ -42,14 +42,53 @@ pub fn draw(state: &State, theme: &Theme, frame: &mut Frame, area: Rect) {
             base.fg(theme.filter_match).add_modifier(Modifier::BOLD),
         ));
     }
-    for (cmd, what) in [
-        (Command::Enter, "open"),
-        (Command::Back, "back"),
-        (Command::Filter, "filter"),
-        (Command::Palette, "palette"),
-        (Command::Help, "help"),
-        (Command::Quit, "quit"),
-    ] {
+    let hints: &[(Command, &str)] = match &state.screen().view {
+        View::Projects => &[
+            (Command::Enter, "open"),
+            (Command::Tags, "tags"),
+            (Command::Build, "build"),
+            (Command::Dockerfile, "dockerfile"),
+            (Command::Filter, "filter"),
+            (Command::Palette, "palette"),
+            (Command::Help, "help"),
+            (Command::Quit, "quit"),
+        ],
+        View::Environments { .. } | View::Hosts { .. } => &[
+            (Command::Enter, "open"),
+            (Command::Back, "back"),
+            (Command::Tags, "tags"),
+            (Command::Build, "build"),
+            (Command::Filter, "filter"),
+            (Command::Palette, "palette"),
+            (Command::Help, "help"),
+            (Command::Quit, "quit"),
+        ],
+        View::Dockerfile { .. } => &[
+            (Command::Back, "back"),
+            (Command::Build, "build"),
+            (Command::Tags, "tags"),
+            (Command::Filter, "find"),
+            (Command::Help, "help"),
+            (Command::Quit, "quit"),
+        ],
+        View::Tags { .. } => &[
+            (Command::Back, "back"),
+            (Command::Tags, "refresh"),
+            (Command::Build, "build"),
+            (Command::Filter, "filter"),
+            (Command::Help, "help"),
+            (Command::Quit, "quit"),
+        ],
+        View::Build { .. } => &[
+            (Command::Back, "back"),
+            (Command::Bottom, "follow"),
+            (Command::Tags, "tags"),
+            (Command::Filter, "find"),
+            (Command::Help, "help"),
+            (Command::Quit, "quit"),
+        ],
+    };
+    for (cmd, what) in hints.iter().copied() {
         let keys = state.keymap.keys_for(cmd);
         let Some(key) = keys.first() else { continue };
         spans.push(Span::styled(

@@ -34,6 +34,7 @@ pub fn draw(state: &State, theme: &Theme, frame: &mut Frame, area: Rect) {
             ));
             spans.push(Span::styled(" › hosts", base));
         }
+        other => spans.push(Span::styled(other.title(), base)),
     }
     let total = state.fleet.hosts.len();
     let up = state

@@ -20,6 +20,21 @@ pub fn selection_style(theme: &Theme) -> Style {
     }
 }
 
+/// The bordered block every list and pane sits in.
+pub fn block(theme: &Theme, title: String) -> Block<'static> {
+    Block::default()
+        .borders(Borders::ALL)
+        .border_type(BorderType::Rounded)
+        .border_style(Style::default().fg(theme.border_focus))
+        .title(title)
+        .title_style(
+            Style::default()
+                .fg(theme.title)
+                .add_modifier(Modifier::BOLD),
+        )
+        .style(Style::default().fg(theme.fg).bg(theme.bg))
+}
+
 /// Draw `rows` under `header` with the row `selected` highlighted.
 #[allow(clippy::too_many_arguments)]
 pub fn draw(
@@ -33,17 +48,7 @@ pub fn draw(
     selected: usize,
     empty: &str,
 ) {
-    let block = Block::default()
-        .borders(Borders::ALL)
-        .border_type(BorderType::Rounded)
-        .border_style(Style::default().fg(theme.border_focus))
-        .title(title)
-        .title_style(
-            Style::default()
-                .fg(theme.title)
-                .add_modifier(Modifier::BOLD),
-        )
-        .style(Style::default().fg(theme.fg).bg(theme.bg));
+    let block = block(theme, title);
     let is_empty = rows.is_empty();
     let rows = if is_empty {
         vec![Row::new(vec![empty.to_string()]).style(Style::default().fg(theme.muted))]

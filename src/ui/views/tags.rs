@@ -1,0 +1,129 @@
+//! Tags (`t`): the project's image tags from its registry, newest first, with
+//! digest, age, size and the environments that run each one now.
+
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Rect};
+use ratatui::style::{Modifier, Style};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Cell, Row};
+
+use crate::app::State;
+use crate::app::rows::tag_rows;
+use crate::app::state::Loadable;
+use crate::theme::Theme;
+use crate::ui::format::duration_short;
+use crate::ui::widgets::table;
+
+fn short_digest(d: &str) -> String {
+    let hex = d.split_once(':').map(|(_, h)| h).unwrap_or(d);
+    hex.chars().take(12).collect()
+}
+
+fn size_text(bytes: u64) -> String {
+    const MIB: u64 = 1024 * 1024;
+    if bytes >= MIB {
+        format!("{:.1} MiB", bytes as f64 / MIB as f64)
+    } else {
+        format!("{} KiB", bytes.div_ceil(1024))
+    }
+}
+
+pub fn draw(state: &State, theme: &Theme, frame: &mut Frame, area: Rect, project: &str) {
+    let screen = state.screen();
+    let image = state
+        .config
+        .project(project)
+        .map(|p| p.image.clone())
+        .unwrap_or_default();
+    let title = format!(" {project} › tags ({image}) ");
+    let failed = match state.tags.get(project) {
+        Some(Loadable::Failed(e)) => Some(e.clone()),
+        _ => None,
+    };
+    if let Some(e) = failed {
+        let text = format!("{e}\n\npress t to try again");
+        super::text::message(theme, frame, area, title, &text, true);
+        return;
+    }
+    let loading = matches!(state.tags.get(project), None | Some(Loadable::Loading));
+    let rows = tag_rows(state, project, &screen.filter);
+    let title = if loading {
+        title
+    } else {
+        format!(" {project} › tags ({}) · {image} ", rows.len())
+    };
+    let body: Vec<Row> = rows
+        .into_iter()
+        .map(|r| {
+            let running: Vec<Span> = r
+                .running_in
+                .iter()
+                .flat_map(|(env, n)| {
+                    let accent = state
+                        .config
+                        .environment(env)
+                        .map(|e| theme.env_accent(e))
+                        .unwrap_or(theme.env_default);
+                    [
+                        Span::styled(env.clone(), Style::default().fg(accent)),
+                        Span::styled(format!(" ×{n}  "), Style::default().fg(theme.muted)),
+                    ]
+                })
+                .collect();
+            Row::new(vec![
+                Cell::from(r.tag.tag.clone()).style(Style::default().add_modifier(Modifier::BOLD)),
+                Cell::from(
+                    r.tag
+                        .digest
+                        .as_deref()
+                        .map(short_digest)
+                        .unwrap_or("-".into()),
+                )
+                .style(Style::default().fg(theme.muted)),
+                Cell::from(
+                    r.tag
+                        .created
+                        .map(|c| c.format("%Y-%m-%d %H:%M").to_string())
+                        .unwrap_or("-".into()),
+                ),
+                Cell::from(
+                    r.tag
+                        .created
+                        .map(|c| duration_short((state.now - c).num_seconds()))
+                        .unwrap_or("-".into()),
+                ),
+                Cell::from(r.tag.size.map(size_text).unwrap_or("-".into())),
+                Cell::from(Line::from(running)),
+            ])
+        })
+        .collect();
+    table::draw(
+        theme,
+        frame,
+        area,
+        title,
+        Row::new(vec![
+            "TAG",
+            "DIGEST",
+            "CREATED (UTC)",
+            "AGE",
+            "SIZE",
+            "RUNNING IN",
+        ]),
+        body,
+        &[
+            Constraint::Length(26),
+            Constraint::Length(12),
+            Constraint::Length(16),
+            Constraint::Length(7),
+            Constraint::Length(10),
+            Constraint::Min(12),
+        ],
+        screen.selected,
+        if loading {
+            "reading the registry…"
+        } else {
+            "no tags"
+        },
+    );
+}
