@@ -143,6 +143,22 @@ fn matches_or_parent(glob: &GlobMatcher, rel: &str) -> bool {
     false
 }
 
+/// A header as the Docker CLI writes it: the file's mode and mtime kept (a
+/// web server's Last-Modified, a 0600 file staying private), owned by root.
+fn header_for(meta: &std::fs::Metadata) -> tar::Header {
+    let mut h = tar::Header::new_gnu();
+    h.set_metadata_in_mode(meta, tar::HeaderMode::Complete);
+    h.set_uid(0);
+    h.set_gid(0);
+    let _ = h.set_username("");
+    let _ = h.set_groupname("");
+    if let Some(g) = h.as_gnu_mut() {
+        g.set_atime(0);
+        g.set_ctime(0);
+    }
+    h
+}
+
 /// Packs `dir` (honouring its `.dockerignore`) with `dockerfile` added as
 /// [`DOCKERFILE`]. Symlinks are stored as links, never followed.
 pub fn pack(dir: &Path, dockerfile: &str) -> Result<Context, ContextError> {
@@ -152,7 +168,6 @@ pub fn pack(dir: &Path, dockerfile: &str) -> Result<Context, ContextError> {
         reason: e.to_string(),
     };
     let mut tar = tar::Builder::new(Vec::new());
-    tar.mode(tar::HeaderMode::Deterministic);
     tar.follow_symlinks(false);
     let (mut files, mut bytes, mut ignored) = (0usize, 0u64, 0usize);
     let negations = ignore.has_negations();
@@ -182,14 +197,24 @@ pub fn pack(dir: &Path, dockerfile: &str) -> Result<Context, ContextError> {
             }
             continue;
         }
+        let meta = entry.metadata().map_err(|e| io(entry.path(), &e))?;
+        let mut header = header_for(&meta);
         if ft.is_dir() {
-            tar.append_dir(&rel, entry.path())
+            header.set_entry_type(tar::EntryType::Directory);
+            header.set_size(0);
+            tar.append_data(&mut header, format!("{rel}/"), std::io::empty())
                 .map_err(|e| io(entry.path(), &e))?;
-        } else if ft.is_file() || ft.is_symlink() {
-            if ft.is_file() {
-                bytes += entry.metadata().map(|m| m.len()).unwrap_or(0);
-            }
-            tar.append_path_with_name(entry.path(), &rel)
+        } else if ft.is_file() {
+            let file = std::fs::File::open(entry.path()).map_err(|e| io(entry.path(), &e))?;
+            bytes += meta.len();
+            tar.append_data(&mut header, &rel, file)
+                .map_err(|e| io(entry.path(), &e))?;
+            files += 1;
+        } else if ft.is_symlink() {
+            let target = std::fs::read_link(entry.path()).map_err(|e| io(entry.path(), &e))?;
+            header.set_entry_type(tar::EntryType::Symlink);
+            header.set_size(0);
+            tar.append_link(&mut header, &rel, &target)
                 .map_err(|e| io(entry.path(), &e))?;
             files += 1;
         }
@@ -283,5 +308,27 @@ mod tests {
             "{names:?}"
         );
         assert_eq!(ctx.ignored, 2);
+        // Modes and mtimes are the files' own; the owner is root.
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(p.join("app.sh"), std::fs::Permissions::from_mode(0o750)).unwrap();
+        let ctx = pack(p, "FROM scratch\n").unwrap();
+        let mut ar = tar::Archive::new(ctx.tar.as_slice());
+        let e = ar
+            .entries()
+            .unwrap()
+            .map(|e| e.unwrap())
+            .find(|e| e.path().unwrap().to_str() == Some("app.sh"))
+            .unwrap();
+        assert_eq!(e.header().mode().unwrap() & 0o777, 0o750);
+        assert_eq!(e.header().uid().unwrap(), 0);
+        let mtime = std::fs::metadata(p.join("app.sh"))
+            .unwrap()
+            .modified()
+            .unwrap();
+        let secs = mtime
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs();
+        assert_eq!(e.header().mtime().unwrap(), secs);
     }
 }
