@@ -791,7 +791,10 @@ async fn registry_login_pushes_lists_and_never_leaks_the_secret() {
     outputs.push_str(&all);
     assert_eq!(code, 1, "{all}");
     assert!(
-        all.contains("push of") && all.contains("refused the login"),
+        all.contains("push of")
+            && all.contains("401 Unauthorized")
+            && all.contains("refused the login")
+            && all.contains(&format!("password file:{}", wrong_file.display())),
         "{all}"
     );
     assert_eq!(

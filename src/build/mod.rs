@@ -477,7 +477,15 @@ fn credentials(
         None => None,
     };
     Ok((
-        format!("{} ({}, user {user})", reg.name, reg.url),
+        format!(
+            "{} ({}, user '{user}', password {})",
+            reg.name,
+            reg.url,
+            reg.password
+                .as_ref()
+                .map(|r| format!("{r:?}"))
+                .unwrap_or_else(|| "(none)".into())
+        ),
         Some(DockerCredentials {
             username: Some(user.clone()),
             password,
@@ -731,11 +739,15 @@ impl Builder<'_> {
                     digest = Some(d);
                 }
                 Err(error) => {
+                    let error = error
+                        .strip_prefix("Docker stream error: ")
+                        .unwrap_or(&error)
+                        .to_string();
                     let hint = if error.contains("unauthorized")
                         || error.contains("authentication required")
                     {
                         format!(
-                            "; the registry refused the login: check username and password reference of registry {registry_shown}"
+                            " (401 Unauthorized); the registry refused the login: check the user name and the password reference of registry {registry_shown}"
                         )
                     } else if error.contains("denied") {
                         format!(
