@@ -89,6 +89,10 @@ async fn event_loop(
             }
             Some(a) = work_rx.recv() => {
                 effects = update(&mut state, a);
+                // A burst (build output) is taken in one go: one redraw.
+                while let Ok(a) = work_rx.try_recv() {
+                    effects.extend(update(&mut state, a));
+                }
             }
             _ = tick.tick() => {
                 update(&mut state, Action::Tick);
@@ -128,13 +132,18 @@ fn spawn_effect(
     match effect {
         Effect::Quit => {}
         Effect::LoadDockerfile { project } => {
-            tokio::task::spawn_blocking(move || {
-                let result = crate::build::build_target(&config, &project)
-                    .and_then(|(p, spec)| {
-                        crate::build::template::dockerfile(p, spec)
-                            .map_err(crate::build::BuildError::from)
-                    })
-                    .map_err(|e| e.to_string());
+            tokio::spawn(async move {
+                let p = project.clone();
+                let result = tokio::task::spawn_blocking(move || {
+                    crate::build::build_target(&config, &p)
+                        .and_then(|(p, spec)| {
+                            crate::build::template::dockerfile(p, spec)
+                                .map_err(crate::build::BuildError::from)
+                        })
+                        .map_err(|e| e.to_string())
+                })
+                .await
+                .unwrap_or_else(|e| Err(format!("rendering ended abnormally: {e}")));
                 let _ = tx.send(Action::Dockerfile { project, result });
             });
         }
@@ -174,17 +183,26 @@ fn spawn_effect(
                     force: false,
                     user: crate::rollout::lock::current_owner(),
                 };
-                let run = async {
+                // Its own task: whatever happens to it (even a panic), the
+                // pane hears how it ended.
+                let run = tokio::spawn(async move {
                     let builder = crate::build::Builder {
                         config: &config,
                         state_dir: &state_dir,
                         events: ev_tx,
                     };
                     builder.run(req).await
-                };
+                });
+                let abort = run.abort_handle();
                 let result = tokio::select! {
-                    r = run => r.map(|report| report.digest).map_err(|e| e.to_string()),
-                    _ = cancel.cancelled() => Err("the console closed during the build".into()),
+                    r = run => match r {
+                        Ok(r) => r.map(|report| report.digest).map_err(|e| e.to_string()),
+                        Err(e) => Err(format!("the build task ended abnormally: {e}")),
+                    },
+                    _ = cancel.cancelled() => {
+                        abort.abort();
+                        Err("the console closed during the build".into())
+                    }
                 };
                 // Every event is forwarded before the end is reported.
                 let _ = forward.await;

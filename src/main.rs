@@ -377,7 +377,7 @@ fn main() -> ExitCode {
                 &paths,
                 &project,
                 &env,
-                Kind::Rollback { to },
+                Kind::Rollback { to, digest: None },
                 opts,
                 &mut std::io::stdout().lock(),
             )))

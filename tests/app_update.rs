@@ -247,12 +247,37 @@ fn dockerfile_and_tags_open_views_and_ask_the_runner() {
             "registry unreachable".into()
         ))
     );
+    // `t` replaced the Dockerfile view: Esc goes back to where `d` was pressed,
+    // and d/t/d/t never pile views up.
+    assert_eq!(s.stack.len(), 2);
+    update(&mut s, key(KeyCode::Char('d')));
+    update(&mut s, key(KeyCode::Char('t')));
+    assert_eq!(s.stack.len(), 2);
     update(&mut s, key(KeyCode::Esc));
+    assert_eq!(s.screen().view, View::Projects);
+    // A second `t` while the first answer is pending asks nothing more.
+    let mut s = state();
+    assert_eq!(update(&mut s, key(KeyCode::Char('t'))).len(), 1);
+    assert!(update(&mut s, key(KeyCode::Char('t'))).is_empty());
+    // Alt chords are not the plain key (readline's alt-b must not build).
+    let alt_b = Action::Key(KeyEvent::new(KeyCode::Char('b'), KeyModifiers::ALT));
+    assert!(update(&mut s, alt_b).is_empty());
+    // `:tags NAME` names the project; an unknown one is refused.
+    let mut s = state();
+    typed(&mut s, ":tags beta");
+    let fx = update(&mut s, key(KeyCode::Enter));
     assert_eq!(
-        s.screen().view,
-        View::Dockerfile {
-            project: "alpha".into()
-        }
+        fx,
+        vec![Effect::LoadTags {
+            project: "beta".into()
+        }]
+    );
+    typed(&mut s, ":build nope");
+    assert!(update(&mut s, key(KeyCode::Enter)).is_empty());
+    assert!(
+        s.flash
+            .as_ref()
+            .is_some_and(|f| f.error && f.text.contains("nope"))
     );
     // Inside an environment, the project of the view.
     let mut s = state();

@@ -224,9 +224,15 @@ fn unique(prefix: &str) -> String {
     format!("{prefix}-{}-{nanos}", std::process::id())
 }
 
-fn is_git_version(v: &str) -> bool {
+/// `SHA-YYYYMMDDTHHMMSSZ`, or `SHA-dirty-…` when `dirty`.
+fn is_git_version(v: &str, dirty: bool) -> bool {
     let Some((sha, ts)) = v.split_once('-') else {
         return false;
+    };
+    let ts = match (dirty, ts.strip_prefix("dirty-")) {
+        (true, Some(rest)) => rest,
+        (false, None) => ts,
+        _ => return false,
     };
     sha.len() >= 7
         && sha.chars().all(|c| c.is_ascii_hexdigit())
@@ -278,7 +284,7 @@ async fn build_push_tags_deploy_and_promote_one_digest() {
     let started = one(&ev, "started");
     let version = started["version"].as_str().expect("version").to_string();
     assert!(
-        is_git_version(&version),
+        is_git_version(&version, false),
         "git sha + UTC timestamp: {version}"
     );
     assert!(
@@ -332,6 +338,17 @@ async fn build_push_tags_deploy_and_promote_one_digest() {
         .find(|t| t["tag"] == version.as_str())
         .unwrap_or_else(|| panic!("{version} not in {tags}"));
     assert_eq!(listed["digest"], digest.as_str());
+
+    // Uncommitted changes in the context show in the version (built, not pushed).
+    std::fs::write(ctx.join("app/www/draft.txt"), "not committed\n").expect("write");
+    let (code, ev, all) = json_run(&["build", p], &cfg, &state);
+    assert_eq!(code, 0, "{all}");
+    let dirty = one(&ev, "started")["version"]
+        .as_str()
+        .unwrap_or("")
+        .to_string();
+    assert!(is_git_version(&dirty, true), "-dirty version: {dirty}");
+    std::fs::remove_file(ctx.join("app/www/draft.txt")).expect("rm");
 
     // test takes only promotions from dev: a direct deploy is refused.
     let (code, _, all) = json_run(&["deploy", p, "test", &version, "--yes"], &cfg, &state);
@@ -672,6 +689,43 @@ fn base64(s: &str) -> String {
     out
 }
 
+/// Every run of 16+ base64/base64url characters in `text`, decoded (lossy).
+fn base64_tokens(text: &str) -> Vec<String> {
+    let value = |c: u8| -> Option<u32> {
+        Some(match c {
+            b'A'..=b'Z' => u32::from(c - b'A'),
+            b'a'..=b'z' => u32::from(c - b'a') + 26,
+            b'0'..=b'9' => u32::from(c - b'0') + 52,
+            b'+' | b'-' => 62,
+            b'/' | b'_' => 63,
+            _ => return None,
+        })
+    };
+    let mut out = Vec::new();
+    for token in text.split(|c: char| value(c as u8).is_none() || !c.is_ascii()) {
+        if token.len() < 16 {
+            continue;
+        }
+        // Try every alignment: the token may start mid-way.
+        for skip in 0..4 {
+            let mut bytes = Vec::new();
+            let (mut acc, mut bits) = (0u32, 0u32);
+            for c in token.bytes().skip(skip) {
+                let Some(v) = value(c) else { break };
+                acc = (acc << 6) | v;
+                bits += 6;
+                if bits >= 8 {
+                    bits -= 8;
+                    bytes.push((acc >> bits) as u8);
+                    acc &= (1 << bits) - 1;
+                }
+            }
+            out.push(String::from_utf8_lossy(&bytes).into_owned());
+        }
+    }
+    out
+}
+
 /// Every file under `dir`, read as text (lossy).
 fn all_files(dir: &Path, out: &mut Vec<(PathBuf, String)>) {
     let Ok(rd) = std::fs::read_dir(dir) else {
@@ -737,6 +791,13 @@ async fn registry_login_pushes_lists_and_never_leaks_the_secret() {
     );
     let tag = unique("d");
     let mut outputs = String::new();
+    // The decoder below finds a login wherever it sits in a token.
+    let probe = base64("{\"username\":\"shipdeck\",\"password\":\"probe-secret-42\"}");
+    assert!(
+        base64_tokens(&format!("X-Registry-Auth: {probe}"))
+            .iter()
+            .any(|d| d.contains("probe-secret-42"))
+    );
 
     // Right credentials: push, and list. Logged at trace level: bollard and
     // reqwest log requests there, and the secret must not be among them.
@@ -835,6 +896,22 @@ async fn registry_login_pushes_lists_and_never_leaks_the_secret() {
         base64(&format!("shipdeck:{password}")),
         base64(&format!("shipdeck:{wrong}")),
     ];
+    // Logins travel base64-encoded (Basic headers, X-Registry-Auth JSON in
+    // base64url): decode every base64-looking token and look inside too.
+    for text in files
+        .iter()
+        .map(|(_, t)| t.as_str())
+        .chain(std::iter::once(outputs.as_str()))
+    {
+        for decoded in base64_tokens(text) {
+            for secret in [&password, &wrong] {
+                assert!(
+                    !decoded.contains(secret.as_str()),
+                    "a password is in a base64 token"
+                );
+            }
+        }
+    }
     for secret in [&password, &wrong, &basic[0], &basic[1]] {
         assert!(!outputs.contains(secret.as_str()), "a password was printed");
         for (path, text) in &files {

@@ -234,6 +234,7 @@ async fn console_previews_builds_and_lists_tags() {
     // The title names the version: `… › build VERSION · pushed …`.
     let version = s
         .lines()
+        .filter(|l| l.contains("· pushed"))
         .find_map(|l| l.split(" › build ").nth(1))
         .and_then(|rest| rest.split_whitespace().next())
         .unwrap_or_else(|| panic!("no version in the title:\n{s}"))

@@ -65,7 +65,7 @@ fn container(project: &str, env: &str, version: &str, health: Health, up: i64) -
         env: env.into(),
         version: version.into(),
         release: Some("r-20261121-1".into()),
-        digest: Some("sha256:abc".into()),
+        digest: Some(format!("sha256:{}", version.repeat(8))),
         image: format!("registry.example.com/shop/{project}:{version}"),
         role: "current".into(),
         deployed_by: Some("ops@laptop".into()),
@@ -200,6 +200,8 @@ fn tags_view_shows_where_each_tag_runs() {
     use shipdeck::registry::TagInfo;
     let mut s = state();
     update(&mut s, Action::Command(Command::Tags)); // storefront
+    // Digests as the fleet's containers carry them (see `container`); v1's
+    // tag was moved since prod pulled it, so prod's v1 is not this image.
     let tag = |t: &str, d: &str, ago: i64, size: u64| TagInfo {
         tag: t.into(),
         digest: Some(format!("sha256:{d}")),
@@ -211,8 +213,8 @@ fn tags_view_shows_where_each_tag_runs() {
         Action::Tags {
             project: "storefront".into(),
             result: Ok(vec![
-                tag("v3", "3333333333333333aaaa", 300, 12_582_912),
-                tag("v2", "2222222222222222bbbb", 7_200, 12_400_000),
+                tag("v3", &"v3".repeat(8), 300, 12_582_912),
+                tag("v2", &"v2".repeat(8), 7_200, 12_400_000),
                 tag("v1", "1111111111111111cccc", 3 * 86_400, 900_000),
             ]),
         },

@@ -104,6 +104,14 @@ impl Default for Keymap {
 impl Keymap {
     /// The command bound to `key`, if any.
     pub fn command(&self, key: KeyEvent) -> Option<Command> {
+        // Alt/Super chords (readline's alt-b, a window manager's keys) are
+        // not the plain key: nothing is bound to them.
+        if key
+            .modifiers
+            .intersects(KeyModifiers::ALT | KeyModifiers::SUPER | KeyModifiers::META)
+        {
+            return None;
+        }
         // Shifted letters arrive as the upper-case char (SHIFT is ignored here).
         let key = Key::from(key);
         self.map.iter().find(|(k, _)| *k == key).map(|(_, c)| *c)

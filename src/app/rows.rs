@@ -177,23 +177,45 @@ pub fn tag_rows(state: &State, project: &str, filter: &str) -> Vec<TagRow> {
     let Some(Loadable::Ready(tags)) = state.tags.get(project) else {
         return Vec::new();
     };
-    let summaries: Vec<EnvSummary> = state
+    // What runs per environment: (version, digest) of each serving container.
+    let Some(p) = state.config.project(project) else {
+        return Vec::new();
+    };
+    type Serving = Vec<(String, Option<String>)>;
+    let running: Vec<(String, Serving)> = state
         .config
         .environments
         .iter()
-        .map(|e| env_summary(state, project, &e.name))
+        .map(|e| {
+            let here = p
+                .hosts_in(&e.name)
+                .iter()
+                .filter_map(|h| state.fleet.hosts.get(h))
+                .filter(|h| h.reach.is_reachable())
+                .filter_map(|h| h.app_container(project, &e.name))
+                .filter(|c| c.state == ContainerState::Running)
+                .map(|c| (c.version.clone(), c.digest.clone()))
+                .collect();
+            (e.name.clone(), here)
+        })
         .collect();
     tags.iter()
         .filter(|t| matches(filter, &t.tag))
         .map(|t| TagRow {
             tag: t.clone(),
-            running_in: summaries
+            running_in: running
                 .iter()
-                .filter_map(|s| {
-                    s.versions
+                .filter_map(|(env, here)| {
+                    // The same image: by digest when both are known (a tag
+                    // moved with --force is not the image that runs).
+                    let n = here
                         .iter()
-                        .find(|(v, _)| *v == t.tag)
-                        .map(|(_, n)| (s.env.clone(), *n))
+                        .filter(|(v, d)| match (d, &t.digest) {
+                            (Some(d), Some(td)) => d == td,
+                            _ => *v == t.tag,
+                        })
+                        .count();
+                    (n > 0).then(|| (env.clone(), n))
                 })
                 .collect(),
         })
@@ -215,6 +237,20 @@ pub fn text_rows(state: &State, view: &View, filter: &str) -> Vec<String> {
         _ => Vec::new(),
     };
     lines.into_iter().filter(|l| matches(filter, l)).collect()
+}
+
+/// How many rows the current view has (text views counted without copying).
+pub fn row_count(state: &State) -> usize {
+    let screen = state.screen();
+    match &screen.view {
+        View::Build { project } => state.builds.get(project).map_or(0, |b| {
+            b.lines
+                .iter()
+                .filter(|l| matches(&screen.filter, l))
+                .count()
+        }),
+        _ => row_names(state).len(),
+    }
 }
 
 /// Names of the rows in the current view (what selection indexes into).

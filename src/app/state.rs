@@ -83,6 +83,8 @@ pub enum BuildStatus {
 
 /// Lines of a build's output the console keeps (older ones are in the log file).
 pub const BUILD_LINES: usize = 5000;
+/// Longest line the console keeps (a progress bar without newlines…).
+pub const LINE_MAX: usize = 2000;
 
 /// A build started from the console: its output as it streams in.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -103,12 +105,19 @@ impl BuildPane {
         }
     }
 
-    /// Append a line, dropping the oldest beyond [`BUILD_LINES`].
-    pub fn push(&mut self, line: String) {
-        if self.lines.len() == BUILD_LINES {
+    /// Append a line (cut at [`LINE_MAX`] chars), dropping the oldest beyond
+    /// [`BUILD_LINES`]. True when a line was dropped.
+    pub fn push(&mut self, mut line: String) -> bool {
+        if let Some((cut, _)) = line.char_indices().nth(LINE_MAX) {
+            line.truncate(cut);
+            line.push('…');
+        }
+        let dropped = self.lines.len() >= BUILD_LINES;
+        if dropped {
             self.lines.pop_front();
         }
         self.lines.push_back(line);
+        dropped
     }
 }
 

@@ -5,7 +5,7 @@ use crossterm::event::{Event, KeyCode, KeyEvent};
 use tui_input::Input;
 use tui_input::backend::crossterm::EventHandler;
 
-use super::rows::row_names;
+use super::rows::{row_count, row_names};
 use super::state::{BuildPane, BuildStatus, Flash, Loadable, Mode, Screen, State, View};
 use super::{Action, Command, Effect};
 
@@ -84,34 +84,45 @@ pub fn update(state: &mut State, action: Action) -> Vec<Effect> {
 /// A console build's event: its lines go to the pane; a view at the bottom
 /// of the output follows it.
 fn on_build_event(state: &mut State, project: &str, event: &crate::build::BuildEvent) {
-    let following = match &state.screen().view {
-        View::Build { project: p } if p == project => {
-            let n = row_names(state).len();
-            n == 0 || state.screen().selected + 1 >= n
-        }
-        _ => false,
+    let watching = matches!(&state.screen().view, View::Build { project: p } if p == project);
+    let following = watching && {
+        let n = row_count(state);
+        n == 0 || state.screen().selected + 1 >= n
     };
     let pane = state.builds.entry(project.to_string()).or_default();
     if let crate::build::BuildEvent::Started { version, log, .. } = event {
         pane.version = Some(version.clone());
         pane.log = Some(log.clone());
     }
+    let mut dropped = 0;
     for line in event.human().lines() {
-        pane.push(line.to_string());
+        if pane.push(line.to_string()) {
+            dropped += 1;
+        }
     }
     if following {
-        let n = row_names(state).len();
+        let n = row_count(state);
         state.screen_mut().selected = n.saturating_sub(1);
+    } else if watching && state.screen().filter.is_empty() {
+        // Scrolled up: stay on the same line while old ones fall off the top.
+        let s = state.screen_mut();
+        s.selected = s.selected.saturating_sub(dropped);
     }
     state.dirty = true;
 }
 
 fn on_key(state: &mut State, key: KeyEvent) -> Vec<Effect> {
     match &mut state.mode {
-        Mode::Normal => match state.keymap.command(key) {
-            Some(c) => on_command(state, c),
-            None => Vec::new(),
-        },
+        Mode::Normal => {
+            // A message stays until the next key.
+            if state.flash.take().is_some() {
+                state.dirty = true;
+            }
+            match state.keymap.command(key) {
+                Some(c) => on_command(state, c),
+                None => Vec::new(),
+            }
+        }
         Mode::Help => {
             // Any key closes help; q still quits.
             state.mode = Mode::Normal;
@@ -166,7 +177,7 @@ fn set_filter(state: &mut State, text: String) {
 
 fn on_command(state: &mut State, command: Command) -> Vec<Effect> {
     state.dirty = true;
-    let n = row_names(state).len();
+    let n = row_count(state);
     let page = (state.page_rows / 2).max(1);
     let screen = state.screen_mut();
     match command {
@@ -187,9 +198,9 @@ fn on_command(state: &mut State, command: Command) -> Vec<Effect> {
         Command::HalfPageUp => screen.selected = screen.selected.saturating_sub(page),
         Command::Enter => enter(state),
         Command::Back => back(state),
-        Command::Dockerfile => return open_dockerfile(state),
-        Command::Tags => return open_tags(state),
-        Command::Build => return start_build(state),
+        Command::Dockerfile => return open_dockerfile(state, None),
+        Command::Tags => return open_tags(state, None),
+        Command::Build => return start_build(state, None),
     }
     Vec::new()
 }
@@ -207,43 +218,62 @@ fn target_project(state: &mut State) -> Option<String> {
     found
 }
 
-/// Push `view` unless it is already on top.
+/// Push `view` unless it is already on top; a Dockerfile, tags or build
+/// view replaces another one of those (Esc goes back to where `d`/`t`/`b`
+/// were pressed).
 fn open(state: &mut State, view: View) {
-    if state.screen().view != view {
-        state.stack.push(Screen::new(view));
+    if state.screen().view == view {
+        return;
     }
+    let leaf = |v: &View| {
+        matches!(
+            v,
+            View::Dockerfile { .. } | View::Tags { .. } | View::Build { .. }
+        )
+    };
+    if leaf(&state.screen().view) && state.stack.len() > 1 {
+        state.stack.pop();
+    }
+    state.stack.push(Screen::new(view));
 }
 
-fn open_dockerfile(state: &mut State) -> Vec<Effect> {
-    let Some(project) = target_project(state) else {
+fn open_dockerfile(state: &mut State, named: Option<String>) -> Vec<Effect> {
+    let Some(project) = named.or_else(|| target_project(state)) else {
         return Vec::new();
     };
-    state.dockerfiles.insert(project.clone(), Loadable::Loading);
     open(
         state,
         View::Dockerfile {
             project: project.clone(),
         },
     );
+    // One request at a time per project; its answer refreshes the view.
+    if state.dockerfiles.get(&project) == Some(&Loadable::Loading) {
+        return Vec::new();
+    }
+    state.dockerfiles.insert(project.clone(), Loadable::Loading);
     vec![Effect::LoadDockerfile { project }]
 }
 
-fn open_tags(state: &mut State) -> Vec<Effect> {
-    let Some(project) = target_project(state) else {
+fn open_tags(state: &mut State, named: Option<String>) -> Vec<Effect> {
+    let Some(project) = named.or_else(|| target_project(state)) else {
         return Vec::new();
     };
-    state.tags.insert(project.clone(), Loadable::Loading);
     open(
         state,
         View::Tags {
             project: project.clone(),
         },
     );
+    if state.tags.get(&project) == Some(&Loadable::Loading) {
+        return Vec::new();
+    }
+    state.tags.insert(project.clone(), Loadable::Loading);
     vec![Effect::LoadTags { project }]
 }
 
-fn start_build(state: &mut State) -> Vec<Effect> {
-    let Some(project) = target_project(state) else {
+fn start_build(state: &mut State, named: Option<String>) -> Vec<Effect> {
+    let Some(project) = named.or_else(|| target_project(state)) else {
         return Vec::new();
     };
     if state.readonly {
@@ -314,7 +344,7 @@ fn back(state: &mut State) {
 }
 
 fn clamp_selection(state: &mut State) {
-    let n = row_names(state).len();
+    let n = row_count(state);
     let screen = state.screen_mut();
     screen.selected = screen.selected.min(n.saturating_sub(1));
 }
@@ -333,9 +363,14 @@ fn run_palette(state: &mut State, line: &str) -> Vec<Effect> {
         ("", _) => {}
         ("q" | "q!" | "quit", _) => return vec![Effect::Quit],
         ("help", _) => state.mode = Mode::Help,
-        ("dockerfile" | "df", _) => return on_command(state, Command::Dockerfile),
-        ("tags", _) => return on_command(state, Command::Tags),
-        ("build", _) => return on_command(state, Command::Build),
+        ("dockerfile" | "df" | "tags" | "build", Some(name))
+            if state.config.project(name).is_none() =>
+        {
+            flash_error(state, format!("no project \"{name}\""));
+        }
+        ("dockerfile" | "df", named) => return open_dockerfile(state, named.map(str::to_string)),
+        ("tags", named) => return open_tags(state, named.map(str::to_string)),
+        ("build", named) => return start_build(state, named.map(str::to_string)),
         ("projects" | "p", _) => state.stack.truncate(1),
         ("project", Some(name)) => {
             if state.config.project(name).is_some() {

@@ -31,6 +31,8 @@ pub use template::TemplateError;
 const BUILD_TIMEOUT: Duration = Duration::from_secs(30 * 60);
 /// Lines of the failing step's output kept for the failure report.
 const STEP_TAIL: usize = 60;
+/// Bytes of output without a newline after which they count as a line.
+const PARTIAL_MAX: usize = 64 * 1024;
 
 /// What `build` reports while it runs (`--json`: one object a line).
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -184,7 +186,7 @@ pub enum BuildError {
     )]
     BadVersion { version: String },
     #[error(
-        "no version for project \"{project}\": its context {context} is not a git checkout ({reason}); pass --version V"
+        "no version for project \"{project}\": its context {context} is not a git checkout ({reason}); name one: `shipdeck build {project} --version V`"
     )]
     NoVersion {
         project: String,
@@ -498,7 +500,8 @@ fn credentials(
 /// The build log: every line also goes to the file.
 struct Log {
     path: PathBuf,
-    file: std::fs::File,
+    /// Buffered: flushed when the build ends (and on drop).
+    file: std::io::BufWriter<std::fs::File>,
 }
 
 impl Log {
@@ -515,7 +518,10 @@ impl Log {
             .append(true)
             .open(&path)
             .map_err(err)?;
-        Ok(Self { path, file })
+        Ok(Self {
+            path,
+            file: std::io::BufWriter::new(file),
+        })
     }
 
     fn line(&mut self, l: &str) {
@@ -543,25 +549,42 @@ impl Builder<'_> {
     pub async fn run(&self, req: BuildRequest) -> Result<BuildReport, BuildError> {
         let t0 = Instant::now();
         let (project, spec) = build_target(self.config, &req.project)?;
-        let version = match &req.version {
-            Some(v) => {
-                check_tag(v)?;
-                v.clone()
-            }
-            None => version_from_git(&spec.context, Utc::now()).map_err(|reason| {
-                BuildError::NoVersion {
-                    project: project.name.clone(),
-                    context: spec.context.display().to_string(),
-                    reason,
-                }
-            })?,
-        };
-        let dockerfile = template::dockerfile(project, spec)?;
+        if let Some(v) = &req.version {
+            check_tag(v)?;
+        }
+        // git and the template files: blocking work, off the async workers.
+        let (p, sp, explicit) = (project.clone(), spec.clone(), req.version.clone());
+        let (version, dockerfile) = tokio::task::spawn_blocking(move || {
+            let version = match explicit {
+                Some(v) => v,
+                None => version_from_git(&sp.context, Utc::now()).map_err(|reason| {
+                    BuildError::NoVersion {
+                        project: p.name.clone(),
+                        context: sp.context.display().to_string(),
+                        reason,
+                    }
+                })?,
+            };
+            let dockerfile = template::dockerfile(&p, &sp)?;
+            Ok::<_, BuildError>((version, dockerfile))
+        })
+        .await
+        .map_err(|e| {
+            BuildError::Context(ContextError::Io {
+                path: spec.context.clone(),
+                reason: format!("preparing the build ended abnormally: {e}"),
+            })
+        })??;
         if req.push && !req.force {
             self.check_tag_free(project, &version).await?;
         }
-        // The registry login also lets the builder pull FROM images there.
-        let (registry_shown, creds) = credentials(self.config, project)?;
+        // The registry login also lets the builder pull FROM images there; a
+        // build that does not push can go on without it.
+        let (registry_shown, creds) = match credentials(self.config, project) {
+            Ok(c) => c,
+            Err(e) if req.push => return Err(e),
+            Err(_) => (String::new(), None),
+        };
         let host = self
             .config
             .host(&spec.host)
@@ -872,6 +895,7 @@ impl Builder<'_> {
                 secs: t0.elapsed().as_secs_f64(),
             },
         );
+        let _ = log.file.flush();
         journaled
     }
 
@@ -1083,6 +1107,10 @@ impl StepTracker {
         while let Some(i) = self.partial.find('\n') {
             let line: String = self.partial.drain(..=i).collect();
             self.line(b, log, line.trim_end_matches(['\n', '\r']));
+        }
+        // Output that never ends its line (a progress bar) is cut into lines.
+        if self.partial.len() > PARTIAL_MAX {
+            self.flush(b, log);
         }
     }
 

@@ -305,12 +305,12 @@ pub async fn check_rollback_target(
     project: &str,
     env: &str,
     version: &str,
-) -> Result<(), PromoteError> {
+) -> Result<Option<String>, PromoteError> {
     let Some(from) = config
         .environment(env)
         .and_then(|e| e.require_promotion_from.clone())
     else {
-        return Ok(());
+        return Ok(None);
     };
     let p = config
         .project(project)
@@ -326,11 +326,13 @@ pub async fn check_rollback_target(
             timeout,
         };
         let all = eng.app_containers(project, env).await.ok()?;
-        all.iter().any(|c| c.version == version).then_some(())
+        all.into_iter()
+            .find(|c| c.version == version)
+            .map(|c| c.digest.filter(|d| !d.is_empty()))
     }))
     .await;
-    if found.iter().any(Option::is_some) {
-        return Ok(());
+    if let Some(pin) = found.into_iter().flatten().next() {
+        return Ok(pin);
     }
     Err(PromoteError::NotRanHere {
         project: project.to_string(),

@@ -220,13 +220,10 @@ impl Validator<'_> {
             self.name(&r.name, &format!("{key}.name"));
             // A login inside the URL would be shown wherever the URL is: refuse
             // it without echoing the value.
-            let authority = r
-                .url
-                .get_ref()
-                .split_once("://")
-                .map(|(_, rest)| rest.split('/').next().unwrap_or(""))
-                .unwrap_or("");
-            if authority.contains('@') {
+            // Anywhere before the path: with or without a (mistyped) scheme.
+            let url = r.url.get_ref();
+            let rest = url.split_once("://").map(|(_, r)| r).unwrap_or(url);
+            if rest.split('/').next().unwrap_or("").contains('@') || url.contains('@') {
                 self.fail(
                     r.url.span(),
                     &format!("{key}.url"),

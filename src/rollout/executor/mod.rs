@@ -39,8 +39,12 @@ pub enum Kind {
         version: String,
         digest: Option<String>,
     },
-    /// Go back to `to`, or to the previous release.
-    Rollback { to: Option<String> },
+    /// Go back to `to`, or to the previous release; with `digest`, hosts
+    /// without a kept container of it pull exactly that image.
+    Rollback {
+        to: Option<String>,
+        digest: Option<String>,
+    },
 }
 
 /// A rollout request.
@@ -299,8 +303,8 @@ impl Runner {
 
         let (version, action) = match &req.kind {
             Kind::Deploy { version, .. } => (version.clone(), "deploy"),
-            Kind::Rollback { to: Some(v) } => (v.clone(), "rollback"),
-            Kind::Rollback { to: None } => {
+            Kind::Rollback { to: Some(v), .. } => (v.clone(), "rollback"),
+            Kind::Rollback { to: None, .. } => {
                 let v = previous_version(&hosts, &history, &req).ok_or_else(|| {
                     RolloutError::NothingToRollBackTo {
                         project: req.project.clone(),
@@ -323,7 +327,7 @@ impl Runner {
 
         let pinned = match &req.kind {
             Kind::Deploy { digest, .. } => digest.clone(),
-            Kind::Rollback { .. } => None,
+            Kind::Rollback { digest, .. } => digest.clone(),
         };
         if let Some(d) = &pinned {
             plan.image = format!("{}@{d}", project.image);
