@@ -1,0 +1,628 @@
+//! Running a build: the engine's build and push streams, the build log, the
+//! journal record, and the step tracking that finds the failing step.
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::path::Path;
+use std::time::Instant;
+
+use bollard::Docker;
+use bollard::auth::DockerCredentials;
+use bollard::query_parameters::{BuildImageOptionsBuilder, PushImageOptionsBuilder};
+use chrono::Utc;
+use futures::StreamExt;
+use tokio::sync::mpsc;
+
+use super::output::{Log, StepFailure, StepTracker};
+use super::*;
+use crate::config::{Config, DockerfileSource, Project};
+use crate::engine::connect;
+use crate::rollout::journal::{Journal, Record, RecordKind};
+
+/// Push credentials for `project` from its `[[registries]]` entry, if it has
+/// a username. The password is resolved here and goes only into the engine call.
+fn credentials(
+    config: &Config,
+    project: &Project,
+) -> Result<(String, Option<DockerCredentials>), BuildError> {
+    let host = registry_host(&project.image).to_string();
+    let Some(reg) = project
+        .registry
+        .as_deref()
+        .and_then(|n| config.registries.iter().find(|r| r.name == n))
+    else {
+        return Ok((host, None));
+    };
+    let Some(user) = &reg.username else {
+        return Ok((format!("{} ({})", reg.name, reg.url), None));
+    };
+    let password = match &reg.password {
+        Some(r) => Some(
+            r.resolve()
+                .map_err(|e| BuildError::Credentials {
+                    registry: reg.name.clone(),
+                    reason: format!(
+                        "cannot read the password {}: {}; fix the reference",
+                        e.reference(),
+                        e.reason()
+                    ),
+                })?
+                .expose()
+                .to_string(),
+        ),
+        None => None,
+    };
+    Ok((
+        format!(
+            "{} ({}, user '{user}', password {})",
+            reg.name,
+            reg.url,
+            reg.password
+                .as_ref()
+                .map(|r| format!("{r:?}"))
+                .unwrap_or_else(|| "(none)".into())
+        ),
+        Some(DockerCredentials {
+            username: Some(user.clone()),
+            password,
+            serveraddress: Some(host),
+            ..Default::default()
+        }),
+    ))
+}
+
+/// Builds (and pushes) one project. Events go to `events`; the result is
+/// journaled either way.
+pub struct Builder<'a> {
+    pub config: &'a Config,
+    pub state_dir: &'a Path,
+    pub events: mpsc::UnboundedSender<BuildEvent>,
+}
+
+impl Builder<'_> {
+    pub(super) fn emit(&self, log: &mut Log, e: BuildEvent) {
+        match &e {
+            BuildEvent::Output { line } => log.line(line),
+            other => log.line(&other.human()),
+        }
+        let _ = self.events.send(e);
+    }
+
+    pub async fn run(&self, req: BuildRequest) -> Result<BuildReport, BuildError> {
+        let t0 = Instant::now();
+        let (project, spec) = build_target(self.config, &req.project)?;
+        if let Some(v) = &req.version {
+            check_tag(v)?;
+        }
+        // git and the template files: blocking work, off the async workers.
+        let (p, sp, explicit) = (project.clone(), spec.clone(), req.version.clone());
+        let (version, dockerfile) = tokio::task::spawn_blocking(move || {
+            let version = match explicit {
+                Some(v) => v,
+                None => version_from_git(&sp.context, Utc::now()).map_err(|reason| {
+                    BuildError::NoVersion {
+                        project: p.name.clone(),
+                        context: sp.context.display().to_string(),
+                        reason,
+                    }
+                })?,
+            };
+            let dockerfile = template::dockerfile(&p, &sp)?;
+            Ok::<_, BuildError>((version, dockerfile))
+        })
+        .await
+        .map_err(|e| {
+            BuildError::Context(ContextError::Io {
+                path: spec.context.clone(),
+                reason: format!("preparing the build ended abnormally: {e}"),
+            })
+        })??;
+        if req.push && !req.force {
+            self.check_tag_free(project, &version).await?;
+        }
+        // The registry login also lets the builder pull FROM images there; a
+        // build that does not push can go on without it.
+        let (registry_shown, creds) = match credentials(self.config, project) {
+            Ok(c) => c,
+            Err(e) if req.push => return Err(e),
+            Err(_) => (String::new(), None),
+        };
+        let host = self
+            .config
+            .host(&spec.host)
+            .ok_or_else(|| BuildError::Host {
+                host: spec.host.clone(),
+                endpoint: "-".into(),
+                reason: "not in the inventory".into(),
+            })?;
+        let host_err = |reason: String| BuildError::Host {
+            host: host.name.clone(),
+            endpoint: host.endpoint.to_string(),
+            reason,
+        };
+        let timeout = Duration::from_secs(self.config.settings.docker_timeout_secs.max(1));
+        // Reachability is checked with the usual timeout; the build itself
+        // (context upload, steps, push) is bounded by BUILD_TIMEOUT, since the
+        // engine answers the build call only once it has the whole context.
+        let docker = connect::connect(&host.endpoint, timeout)
+            .await
+            .map_err(|e| host_err(e.short()))?
+            .with_timeout(BUILD_TIMEOUT);
+
+        let dir = spec.context.clone();
+        let df = dockerfile.clone();
+        let ctx = tokio::task::spawn_blocking(move || context::pack(&dir, &df))
+            .await
+            .map_err(|e| {
+                BuildError::Context(ContextError::Io {
+                    path: spec.context.clone(),
+                    reason: e.to_string(),
+                })
+            })??;
+
+        let image = format!("{}:{version}", project.image);
+        let mut log = Log::open(self.state_dir, &project.name, &version)?;
+        log.line(&format!(
+            "=== {} shipdeck build {} {version} by {} on {} ({})",
+            Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            project.name,
+            req.user,
+            host.name,
+            host.endpoint
+        ));
+        log.line("--- Dockerfile");
+        for l in dockerfile.lines() {
+            log.line(l);
+        }
+        log.line("---");
+        let shown_df = match &spec.dockerfile {
+            DockerfileSource::Template { name, .. } => format!("template {name}"),
+            DockerfileSource::File(p) => format!("Dockerfile {}", p.display()),
+        };
+        let log_shown = log.path.display().to_string();
+        self.emit(
+            &mut log,
+            BuildEvent::Started {
+                project: project.name.clone(),
+                version: version.clone(),
+                image: image.clone(),
+                host: host.name.clone(),
+                dockerfile: shown_df,
+                context_files: ctx.files,
+                context_bytes: ctx.bytes,
+                ignored: ctx.ignored,
+                log: log_shown.clone(),
+            },
+        );
+
+        let built = tokio::time::timeout(
+            BUILD_TIMEOUT,
+            self.build(
+                &docker,
+                &mut log,
+                project,
+                spec,
+                &version,
+                &image,
+                ctx.tar,
+                creds.clone(),
+            ),
+        )
+        .await
+        .unwrap_or_else(|_| {
+            Err(StepFailure {
+                step: None,
+                error: format!("no result within {} min", BUILD_TIMEOUT.as_secs() / 60),
+                output: Vec::new(),
+            })
+        });
+        let image_id = match built {
+            Ok(id) => id,
+            Err(f) => {
+                self.emit(
+                    &mut log,
+                    BuildEvent::Failed {
+                        stage: "build".into(),
+                        step: f.step.clone(),
+                        error: f.error.clone(),
+                        output: f.output,
+                    },
+                );
+                let _ = self.finish(
+                    &mut log,
+                    &req,
+                    project,
+                    &host.name,
+                    &version,
+                    &image,
+                    None,
+                    None,
+                    Some(format!("build: {}", f.error)),
+                    t0,
+                );
+                return Err(BuildError::Failed {
+                    project: project.name.clone(),
+                    version,
+                    step: f.step,
+                    error: f.error,
+                    log: log_shown,
+                });
+            }
+        };
+        let layers = docker
+            .inspect_image(&image)
+            .await
+            .ok()
+            .and_then(|i| i.root_fs)
+            .and_then(|r| r.layers)
+            .map(|l| l.len())
+            .unwrap_or(0);
+        self.emit(
+            &mut log,
+            BuildEvent::Built {
+                image_id: image_id.clone(),
+                layers,
+                secs: t0.elapsed().as_secs_f64(),
+            },
+        );
+
+        let mut digest = None;
+        if req.push {
+            self.emit(
+                &mut log,
+                BuildEvent::PushStarted {
+                    image: image.clone(),
+                    registry: registry_shown.clone(),
+                },
+            );
+            let tp = Instant::now();
+            let pushed = tokio::time::timeout(
+                BUILD_TIMEOUT,
+                self.push(&docker, &mut log, project, &version, creds),
+            )
+            .await
+            .unwrap_or_else(|_| {
+                Err(format!(
+                    "no result within {} min",
+                    BUILD_TIMEOUT.as_secs() / 60
+                ))
+            });
+            // The registry must now serve that tag at that digest.
+            let pushed = match pushed {
+                Ok(d) => self.confirm_push(&mut log, project, &version, d).await,
+                Err(e) => Err(e),
+            };
+            match pushed {
+                Ok(d) => {
+                    self.emit(
+                        &mut log,
+                        BuildEvent::Pushed {
+                            digest: d.clone(),
+                            secs: tp.elapsed().as_secs_f64(),
+                        },
+                    );
+                    digest = Some(d);
+                }
+                Err(error) => {
+                    let error = error
+                        .strip_prefix("Docker stream error: ")
+                        .unwrap_or(&error)
+                        .to_string();
+                    let hint = if error.contains("unauthorized")
+                        || error.contains("authentication required")
+                    {
+                        format!(
+                            " (401 Unauthorized); the registry refused the login: check the user name and the password reference of registry {registry_shown}"
+                        )
+                    } else if error.contains("denied") {
+                        format!(
+                            "; the registry denied the push: check that the repository exists and that the user of registry {registry_shown} may push to it"
+                        )
+                    } else {
+                        String::new()
+                    };
+                    self.emit(
+                        &mut log,
+                        BuildEvent::Failed {
+                            stage: "push".into(),
+                            step: None,
+                            error: format!("{error}{hint}"),
+                            output: Vec::new(),
+                        },
+                    );
+                    let _ = self.finish(
+                        &mut log,
+                        &req,
+                        project,
+                        &host.name,
+                        &version,
+                        &image,
+                        Some(&image_id),
+                        None,
+                        Some(format!("push: {error}")),
+                        t0,
+                    );
+                    return Err(BuildError::Push {
+                        image,
+                        error,
+                        hint,
+                        log: log_shown,
+                    });
+                }
+            }
+        }
+
+        let secs = t0.elapsed().as_secs_f64();
+        self.finish(
+            &mut log,
+            &req,
+            project,
+            &host.name,
+            &version,
+            &image,
+            Some(&image_id),
+            digest.clone(),
+            None,
+            t0,
+        )
+        .map_err(|e| {
+            BuildError::Journal(format!(
+                "{image} was built{} but the journal could not be written: {e}; do not build it again, the image is there",
+                digest
+                    .as_deref()
+                    .map(|d| format!(" and pushed ({d})"))
+                    .unwrap_or_default()
+            ))
+        })?;
+        Ok(BuildReport {
+            version,
+            image,
+            image_id,
+            digest,
+            log: log.path,
+            secs,
+        })
+    }
+
+    /// Journals the build (failed ones too) and reports its end.
+    #[allow(clippy::too_many_arguments)]
+    fn finish(
+        &self,
+        log: &mut Log,
+        req: &BuildRequest,
+        project: &Project,
+        host: &str,
+        version: &str,
+        image: &str,
+        image_id: Option<&str>,
+        digest: Option<String>,
+        error: Option<String>,
+        t0: Instant,
+    ) -> Result<(), String> {
+        let ok = error.is_none();
+        let shown = log.path.display().to_string();
+        let record = Record {
+            ts: Utc::now(),
+            release: crate::rollout::executor::new_release_id(),
+            project: project.name.clone(),
+            env: String::new(),
+            user: req.user.clone(),
+            kind: RecordKind::Built {
+                version: version.to_string(),
+                image: image.to_string(),
+                image_id: image_id.unwrap_or_default().to_string(),
+                digest: digest.clone(),
+                pushed: ok && req.push,
+                host: host.to_string(),
+                log: shown.clone(),
+                duration_secs: t0.elapsed().as_secs_f64(),
+                outcome: if ok { "succeeded" } else { "failed" }.into(),
+                error,
+            },
+        };
+        let journaled = Journal::in_dir(self.state_dir)
+            .append(&record)
+            .map_err(|e| e.to_string());
+        if let Err(e) = &journaled {
+            log.line(&format!("journal: {e}"));
+        }
+        self.emit(
+            log,
+            BuildEvent::Finished {
+                outcome: if ok { "succeeded" } else { "failed" }.into(),
+                version: version.to_string(),
+                image: project.image.clone(),
+                digest,
+                log: shown,
+                secs: t0.elapsed().as_secs_f64(),
+            },
+        );
+        let _ = log.file.flush();
+        journaled
+    }
+
+    /// Refuses a push that would move an existing tag. A registry that cannot
+    /// be asked here is no reason to refuse (the push will tell).
+    async fn check_tag_free(&self, project: &Project, version: &str) -> Result<(), BuildError> {
+        let Ok(client) = crate::registry::RegistryClient::for_project(self.config, project) else {
+            return Ok(());
+        };
+        match client.manifest_digest(version).await {
+            Ok(Some(digest)) => Err(BuildError::TagExists {
+                image: format!("{}:{version}", project.image),
+                digest,
+            }),
+            _ => Ok(()),
+        }
+    }
+
+    /// Asks the registry for the tag just pushed: it must resolve to the digest
+    /// the engine reported. A registry that cannot be asked (no API access
+    /// from here) leaves the engine's word standing, with a note in the log.
+    async fn confirm_push(
+        &self,
+        log: &mut Log,
+        project: &Project,
+        version: &str,
+        digest: String,
+    ) -> Result<String, String> {
+        let client = match crate::registry::RegistryClient::for_project(self.config, project) {
+            Ok(c) => c,
+            Err(e) => {
+                self.emit(
+                    log,
+                    BuildEvent::Output {
+                        line: format!("push: digest not confirmed with the registry: {e}"),
+                    },
+                );
+                return Ok(digest);
+            }
+        };
+        match client.manifest_digest(version).await {
+            Ok(Some(d)) if d == digest => Ok(digest),
+            Ok(Some(d)) => Err(format!(
+                "the engine pushed {digest} but the registry serves {d} for tag {version}; another push raced this one"
+            )),
+            Ok(None) => Err(format!("the registry has no tag {version} after the push")),
+            Err(e) => {
+                self.emit(
+                    log,
+                    BuildEvent::Output {
+                        line: format!("push: digest not confirmed with the registry: {e}"),
+                    },
+                );
+                Ok(digest)
+            }
+        }
+    }
+
+    /// Runs the classic builder; the image id, or what failed.
+    #[allow(clippy::too_many_arguments)]
+    async fn build(
+        &self,
+        docker: &Docker,
+        log: &mut Log,
+        project: &Project,
+        spec: &crate::config::BuildSpec,
+        version: &str,
+        image: &str,
+        tar: Vec<u8>,
+        creds: Option<DockerCredentials>,
+    ) -> Result<String, StepFailure> {
+        let mut args: HashMap<String, String> = spec.args.clone().into_iter().collect();
+        args.insert("SHIPDECK_VERSION".into(), version.to_string());
+        // Differs on every build: the layers after `ARG SHIPDECK_CACHE_BUST` are rebuilt.
+        args.insert(
+            "SHIPDECK_CACHE_BUST".into(),
+            format!(
+                "{version}.{}",
+                Utc::now().timestamp_nanos_opt().unwrap_or(0)
+            ),
+        );
+        let labels: HashMap<String, String> = HashMap::from([
+            (
+                "org.opencontainers.image.version".to_string(),
+                version.to_string(),
+            ),
+            (
+                "org.opencontainers.image.title".to_string(),
+                project.name.clone(),
+            ),
+        ]);
+        let opts = BuildImageOptionsBuilder::default()
+            .dockerfile(DOCKERFILE)
+            .t(image)
+            .rm(true)
+            .forcerm(true)
+            .buildargs(&args)
+            .labels(&labels)
+            .build();
+        let auth = creds.map(|c| {
+            let key = c.serveraddress.clone().unwrap_or_default();
+            HashMap::from([(key, c)])
+        });
+        let mut stream = docker.build_image(
+            opts,
+            auth,
+            Some(bollard::body_full(bytes::Bytes::from(tar))),
+        );
+        let mut steps = StepTracker::default();
+        while let Some(item) = stream.next().await {
+            let info = match item {
+                Ok(i) => i,
+                Err(e) => {
+                    steps.flush(self, log);
+                    return Err(steps.failure(connect::describe(&e)));
+                }
+            };
+            if let Some(text) = info.stream {
+                steps.push_text(self, log, &text);
+            }
+            if let Some(status) = info.status {
+                let line = match info.id {
+                    Some(id) => format!("{id}: {status}"),
+                    None => status,
+                };
+                steps.line(self, log, &line);
+            }
+            let err = info
+                .error_detail
+                .and_then(|d| d.message)
+                .filter(|m| !m.is_empty());
+            if let Some(e) = err {
+                steps.flush(self, log);
+                return Err(steps.failure(e.trim().to_string()));
+            }
+        }
+        steps.flush(self, log);
+        // The tag is the truth (a step's own output may say "Successfully built").
+        match docker.inspect_image(image).await {
+            Ok(i) => Ok(i.id.unwrap_or_default()),
+            Err(e) => Err(steps.failure(format!(
+                "the engine reported no image {image}: {}",
+                connect::describe(&e)
+            ))),
+        }
+    }
+
+    /// Pushes `project.image:version`; the registry digest, or the error.
+    async fn push(
+        &self,
+        docker: &Docker,
+        log: &mut Log,
+        project: &Project,
+        version: &str,
+        creds: Option<DockerCredentials>,
+    ) -> Result<String, String> {
+        let opts = PushImageOptionsBuilder::default().tag(version).build();
+        let mut stream = docker.push_image(&project.image, Some(opts), creds);
+        let mut last: Option<String> = None;
+        let mut digest = None;
+        while let Some(item) = stream.next().await {
+            let info = item.map_err(|e| connect::describe(&e))?;
+            if let Some(e) = info.error_detail.and_then(|d| d.message) {
+                log.line(&format!("push error: {e}"));
+                return Err(e);
+            }
+            let Some(status) = info.status else { continue };
+            if let Some(d) = status
+                .split_whitespace()
+                .skip_while(|w| *w != "digest:")
+                .nth(1)
+            {
+                digest = Some(d.to_string());
+                log.line(&status);
+                continue;
+            }
+            // State changes only ("Preparing", "Pushing", "Pushed"…), not every tick.
+            if last.as_deref() != Some(status.as_str()) {
+                last = Some(status.clone());
+                self.emit(log, BuildEvent::PushProgress { status });
+            }
+        }
+        match digest {
+            Some(d) => Ok(d),
+            None => Err("the engine reported no digest for the pushed image".into()),
+        }
+    }
+}
