@@ -352,3 +352,23 @@ fn build_output_streams_into_its_pane_and_follows_the_bottom() {
     );
     assert!(s.flash.as_ref().is_some_and(|f| f.error));
 }
+
+#[test]
+fn quitting_during_a_build_asks_for_a_second_q() {
+    use shipdeck::app::state::BuildPane;
+    let mut s = state();
+    s.builds.insert("alpha".into(), BuildPane::new());
+    assert!(update(&mut s, key(KeyCode::Char('q'))).is_empty());
+    assert!(
+        s.flash
+            .as_ref()
+            .is_some_and(|f| f.text.contains("build of alpha is running"))
+    );
+    // Any other key disarms; q then asks again.
+    update(&mut s, key(KeyCode::Char('j')));
+    assert!(update(&mut s, key(KeyCode::Char('q'))).is_empty());
+    assert_eq!(update(&mut s, key(KeyCode::Char('q'))), vec![Effect::Quit]);
+    // With no build running, q quits at once.
+    let mut s = state();
+    assert_eq!(update(&mut s, key(KeyCode::Char('q'))), vec![Effect::Quit]);
+}

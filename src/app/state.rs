@@ -183,6 +183,8 @@ pub struct State {
     pub page_rows: usize,
     /// Something changed since the last draw.
     pub dirty: bool,
+    /// `q` was pressed while a build runs: the next `q` quits.
+    pub quit_armed: bool,
     /// Rendered Dockerfiles by project (loaded when the view opens).
     pub dockerfiles: BTreeMap<String, Loadable<String>>,
     /// Registry tags by project (loaded when the view opens).
@@ -214,6 +216,7 @@ impl State {
             now,
             page_rows: 20,
             dirty: true,
+            quit_armed: false,
             dockerfiles: BTreeMap::new(),
             tags: BTreeMap::new(),
             builds: BTreeMap::new(),

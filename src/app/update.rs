@@ -114,9 +114,13 @@ fn on_build_event(state: &mut State, project: &str, event: &crate::build::BuildE
 fn on_key(state: &mut State, key: KeyEvent) -> Vec<Effect> {
     match &mut state.mode {
         Mode::Normal => {
-            // A message stays until the next key.
+            // A message stays until the next key; so does an armed quit.
             if state.flash.take().is_some() {
                 state.dirty = true;
+            }
+            let armed = std::mem::take(&mut state.quit_armed);
+            if armed && state.keymap.command(key) == Some(Command::Quit) {
+                return vec![Effect::Quit];
             }
             match state.keymap.command(key) {
                 Some(c) => on_command(state, c),
@@ -181,7 +185,7 @@ fn on_command(state: &mut State, command: Command) -> Vec<Effect> {
     let page = (state.page_rows / 2).max(1);
     let screen = state.screen_mut();
     match command {
-        Command::Quit => return vec![Effect::Quit],
+        Command::Quit => return quit(state),
         Command::Help => state.mode = Mode::Help,
         Command::Filter => {
             let current = state.screen().filter.clone();
@@ -202,6 +206,26 @@ fn on_command(state: &mut State, command: Command) -> Vec<Effect> {
         Command::Tags => return open_tags(state, None),
         Command::Build => return start_build(state, None),
     }
+    Vec::new()
+}
+
+/// Quit, unless a build is running: then say so and wait for a second `q`.
+fn quit(state: &mut State) -> Vec<Effect> {
+    let running: Vec<&str> = state
+        .builds
+        .iter()
+        .filter(|(_, b)| b.status == BuildStatus::Running)
+        .map(|(p, _)| p.as_str())
+        .collect();
+    if running.is_empty() || state.quit_armed {
+        return vec![Effect::Quit];
+    }
+    let text = format!(
+        "a build of {} is running and stops if the console quits: press q again to quit, any other key to stay",
+        running.join(", ")
+    );
+    state.flash = Some(Flash { text, error: true });
+    state.quit_armed = true;
     Vec::new()
 }
 
