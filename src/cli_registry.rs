@@ -11,6 +11,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use crate::config::Config;
+use crate::domain::labels::digest_hex12;
 use crate::registry::{RegistryClient, TagInfo};
 
 #[derive(Serialize)]
@@ -31,12 +32,6 @@ pub fn age_short(secs: i64) -> String {
         3600..=86_399 => format!("{}h", s / 3600),
         _ => format!("{}d", s / 86_400),
     }
-}
-
-/// The first 12 hex digits of a `sha256:…` digest.
-fn short_digest(d: &str) -> String {
-    let hex = d.split_once(':').map(|(_, h)| h).unwrap_or(d);
-    hex.chars().take(12).collect()
 }
 
 /// Writes `tags` as a table (or JSON) relative to `now`.
@@ -66,7 +61,7 @@ pub fn print_tags(
         .map(|t| {
             [
                 t.tag.clone(),
-                t.digest.as_deref().map(short_digest).unwrap_or("-".into()),
+                t.digest.as_deref().map(digest_hex12).unwrap_or("-".into()),
                 t.created
                     .map(|c| c.format("%Y-%m-%d %H:%M:%S").to_string())
                     .unwrap_or("-".into()),

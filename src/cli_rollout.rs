@@ -112,41 +112,11 @@ pub async fn run(
     paths: &Paths,
     project: &str,
     env: &str,
-    mut kind: Kind,
+    kind: Kind,
     opts: RunOpts,
     out: &mut dyn Write,
 ) -> i32 {
     let journal = Journal::in_dir(&paths.state_dir);
-    // An environment that takes only promoted releases: the version must run
-    // healthy in the environment before it, and exactly that digest is deployed
-    // (a resumed rollout's own pin must be that same digest).
-    if let Kind::Deploy { version, digest } = &mut kind {
-        match promote::gate(&config, project, env, version, &probe_client()).await {
-            Ok(Some(pin)) => match digest {
-                Some(d) if *d != pin => {
-                    let msg = format!(
-                        "{project}/{env} requires promotion: the interrupted release was {version} ({d}), but what runs healthy before {env} is {pin}; run `shipdeck promote` instead of --resume"
-                    );
-                    return refuse(opts.json, out, &msg);
-                }
-                _ => *digest = Some(pin),
-            },
-            Ok(None) => {}
-            Err(e) => return refuse(opts.json, out, &e.to_string()),
-        }
-    }
-    // Nor may `rollback --to` bring in a version the environment never ran;
-    // hosts that kept no container of it pull exactly the digest that ran.
-    if let Kind::Rollback {
-        to: Some(v),
-        digest,
-    } = &mut kind
-    {
-        match promote::check_rollback_target(&config, project, env, v).await {
-            Ok(pin) => *digest = pin,
-            Err(e) => return refuse(opts.json, out, &e.to_string()),
-        }
-    }
     // Gates come before anything touches the fleet.
     if let Kind::Deploy { version, .. } = &kind {
         let history = journal.releases().unwrap_or_default();

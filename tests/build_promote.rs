@@ -215,15 +215,6 @@ async fn running(n: usize, name: &str) -> (String, String, bool) {
     )
 }
 
-/// A tag no earlier run used (the registry and the engine's cache outlive runs).
-fn unique(prefix: &str) -> String {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_nanos())
-        .unwrap_or(0);
-    format!("{prefix}-{}-{nanos}", std::process::id())
-}
-
 /// `SHA-YYYYMMDDTHHMMSSZ`, or `SHA-dirty-…` when `dirty`.
 fn is_git_version(v: &str, dirty: bool) -> bool {
     let Some((sha, ts)) = v.split_once('-') else {

@@ -15,7 +15,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::{IMAGE, REGISTRY};
+use common::{IMAGE, REGISTRY, unique};
 use serde_json::Value;
 use shipdeck::config::{self, Registry, SecretRef};
 use shipdeck::registry::RegistryClient;
@@ -25,15 +25,6 @@ const DOCKER: &str = "/usr/bin/docker";
 const MANIFEST_ACCEPT: &str = "application/vnd.docker.distribution.manifest.v2+json, application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.list.v2+json, application/vnd.oci.image.index.v1+json";
 
 // ---------------------------------------------------------------- helpers
-
-/// A name no other test (or earlier run) uses.
-fn unique(prefix: &str) -> String {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.subsec_nanos())
-        .unwrap_or(0);
-    format!("{prefix}-{}-{nanos}", std::process::id())
-}
 
 /// Runs `cmd` with `stdin` (bytes or a file), killing it after `limit`.
 fn run_bounded(

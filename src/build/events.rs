@@ -1,5 +1,6 @@
 //! What a build reports while it runs: lines for people, JSON for machines.
 
+use crate::domain::labels::digest_hex12;
 use serde::Serialize;
 
 /// What `build` reports while it runs (`--json`: one object a line).
@@ -93,7 +94,7 @@ impl BuildEvent {
                 secs,
             } => format!(
                 "build: built {} ({layers} layers) in {secs:.1}s",
-                short_id(image_id)
+                digest_hex12(image_id)
             ),
             BuildEvent::PushStarted { image, registry } => {
                 format!("push: {image} to {registry}")
@@ -134,9 +135,4 @@ impl BuildEvent {
             },
         }
     }
-}
-
-fn short_id(id: &str) -> String {
-    let id = id.strip_prefix("sha256:").unwrap_or(id);
-    id.chars().take(12).collect()
 }

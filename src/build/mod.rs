@@ -291,10 +291,7 @@ fn check_sources(
 /// Registry host of an image reference (`10.213.0.1:5000/demo/web` →
 /// `10.213.0.1:5000`); Docker Hub when the first part is not a host.
 pub fn registry_host(image: &str) -> &str {
-    match image.split_once('/') {
-        Some((first, _)) if first.contains(['.', ':']) || first == "localhost" => first,
-        _ => "docker.io",
-    }
+    crate::registry::split_image(image).0.unwrap_or("docker.io")
 }
 
 #[cfg(test)]

@@ -71,6 +71,17 @@ fn credentials(
     ))
 }
 
+/// What a build is about, once it has started (for its end report).
+#[derive(Clone, Copy)]
+struct Run<'a> {
+    req: &'a BuildRequest,
+    project: &'a Project,
+    host: &'a str,
+    version: &'a str,
+    image: &'a str,
+    t0: Instant,
+}
+
 /// Builds (and pushes) one project. Events go to `events`; the result is
 /// journaled either way.
 pub struct Builder<'a> {
@@ -180,6 +191,14 @@ impl Builder<'_> {
             DockerfileSource::File(p) => format!("Dockerfile {}", p.display()),
         };
         let log_shown = log.path.display().to_string();
+        let run = Run {
+            req: &req,
+            project,
+            host: &host.name,
+            version: &version,
+            image: &image,
+            t0,
+        };
         self.emit(
             &mut log,
             BuildEvent::Started {
@@ -197,16 +216,7 @@ impl Builder<'_> {
 
         let built = tokio::time::timeout(
             BUILD_TIMEOUT,
-            self.build(
-                &docker,
-                &mut log,
-                project,
-                spec,
-                &version,
-                &image,
-                ctx.tar,
-                creds.clone(),
-            ),
+            self.build(&docker, &mut log, &run, spec, ctx.tar, creds.clone()),
         )
         .await
         .unwrap_or_else(|_| {
@@ -228,18 +238,8 @@ impl Builder<'_> {
                         output: f.output,
                     },
                 );
-                let _ = self.finish(
-                    &mut log,
-                    &req,
-                    project,
-                    &host.name,
-                    &version,
-                    &image,
-                    None,
-                    None,
-                    Some(format!("build: {}", f.error)),
-                    t0,
-                );
+                let error = Some(format!("build: {}", f.error));
+                let _ = self.finish(&mut log, &run, None, None, error);
                 return Err(BuildError::Failed {
                     project: project.name.clone(),
                     version,
@@ -330,18 +330,8 @@ impl Builder<'_> {
                             output: Vec::new(),
                         },
                     );
-                    let _ = self.finish(
-                        &mut log,
-                        &req,
-                        project,
-                        &host.name,
-                        &version,
-                        &image,
-                        Some(&image_id),
-                        None,
-                        Some(format!("push: {error}")),
-                        t0,
-                    );
+                    let failed = Some(format!("push: {error}"));
+                    let _ = self.finish(&mut log, &run, Some(&image_id), None, failed);
                     return Err(BuildError::Push {
                         image,
                         error,
@@ -353,18 +343,7 @@ impl Builder<'_> {
         }
 
         let secs = t0.elapsed().as_secs_f64();
-        self.finish(
-            &mut log,
-            &req,
-            project,
-            &host.name,
-            &version,
-            &image,
-            Some(&image_id),
-            digest.clone(),
-            None,
-            t0,
-        )
+        self.finish(&mut log, &run, Some(&image_id), digest.clone(), None)
         .map_err(|e| {
             BuildError::Journal(format!(
                 "{image} was built{} but the journal could not be written: {e}; do not build it again, the image is there",
@@ -385,20 +364,22 @@ impl Builder<'_> {
     }
 
     /// Journals the build (failed ones too) and reports its end.
-    #[allow(clippy::too_many_arguments)]
     fn finish(
         &self,
         log: &mut Log,
-        req: &BuildRequest,
-        project: &Project,
-        host: &str,
-        version: &str,
-        image: &str,
+        run: &Run<'_>,
         image_id: Option<&str>,
         digest: Option<String>,
         error: Option<String>,
-        t0: Instant,
     ) -> Result<(), String> {
+        let Run {
+            req,
+            project,
+            host,
+            version,
+            image,
+            t0,
+        } = *run;
         let ok = error.is_none();
         let shown = log.path.display().to_string();
         let record = Record {
@@ -497,18 +478,16 @@ impl Builder<'_> {
     }
 
     /// Runs the classic builder; the image id, or what failed.
-    #[allow(clippy::too_many_arguments)]
     async fn build(
         &self,
         docker: &Docker,
         log: &mut Log,
-        project: &Project,
+        run: &Run<'_>,
         spec: &crate::config::BuildSpec,
-        version: &str,
-        image: &str,
         tar: Vec<u8>,
         creds: Option<DockerCredentials>,
     ) -> Result<String, StepFailure> {
+        let (project, version, image) = (run.project, run.version, run.image);
         let mut args: HashMap<String, String> = spec.args.clone().into_iter().collect();
         args.insert("SHIPDECK_VERSION".into(), version.to_string());
         // Differs on every build: the layers after `ARG SHIPDECK_CACHE_BUST` are rebuilt.

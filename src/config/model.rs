@@ -349,6 +349,11 @@ impl Config {
     pub fn environment(&self, name: &str) -> Option<&Environment> {
         self.environments.iter().find(|e| e.name == name)
     }
+    /// The environment `env` takes releases from (`require_promotion_from`).
+    pub fn promotion_source(&self, env: &str) -> Option<&str> {
+        self.environment(env)
+            .and_then(|e| e.require_promotion_from.as_deref())
+    }
     pub fn host(&self, name: &str) -> Option<&Host> {
         self.hosts.iter().find(|h| h.name == name)
     }

@@ -17,3 +17,10 @@ pub const RELEASE: &str = "shipdeck.release";
 pub const DEPLOYED_BY: &str = "shipdeck.deployed_by";
 /// RFC 3339 time of the deploy.
 pub const DEPLOYED_AT: &str = "shipdeck.deployed_at";
+
+/// The first 12 hex digits of a digest or image id (`sha256:0123…`), the
+/// part people compare. Never panics on odd (non-ASCII) label values.
+pub fn digest_hex12(d: &str) -> String {
+    let hex = d.split_once(':').map(|(_, h)| h).unwrap_or(d);
+    hex.chars().take(12).collect()
+}

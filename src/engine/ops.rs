@@ -17,7 +17,7 @@ use futures::StreamExt;
 
 use super::connect::{EngineError, describe, timed};
 use super::inventory::inspect_app_container;
-use crate::config::{NetworkMode, Project};
+use crate::config::{Config, NetworkMode, Project};
 use crate::domain::{AppContainer, labels};
 
 /// One host's engine with what every call needs.
@@ -56,6 +56,24 @@ pub fn split_image(image: &str) -> (&str, &str) {
 }
 
 impl Engine {
+    /// A client for inventory host `name`, with the config's Docker timeout.
+    pub async fn connect_host(config: &Config, name: &str) -> Result<Engine, EngineError> {
+        let timeout = Duration::from_secs(config.settings.docker_timeout_secs.max(1));
+        let Some(h) = config.host(name) else {
+            return Err(EngineError::Client {
+                endpoint: name.to_string(),
+                reason: "not in the inventory".into(),
+            });
+        };
+        let docker = super::connect::connect(&h.endpoint, timeout).await?;
+        Ok(Engine {
+            host: name.to_string(),
+            endpoint: h.endpoint.to_string(),
+            docker,
+            timeout,
+        })
+    }
+
     /// Bound for container lifecycle calls (create, start, rename, remove):
     /// they do real work on the host (mounts, cgroups, network) and can take
     /// seconds on a loaded machine, so they get more than a plain query.

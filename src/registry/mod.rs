@@ -91,7 +91,7 @@ impl std::fmt::Debug for RegistryClient {
 
 /// Splits an image into its registry host (when the first path component is
 /// one: it has a `.` or `:` or is `localhost`) and the repository.
-fn split_image(image: &str) -> (Option<&str>, &str) {
+pub(crate) fn split_image(image: &str) -> (Option<&str>, &str) {
     match image.split_once('/') {
         Some((first, rest)) if first.contains(['.', ':']) || first == "localhost" => {
             (Some(first), rest)

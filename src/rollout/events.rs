@@ -200,7 +200,7 @@ impl RolloutEvent {
 /// `sha256:0123456789ab`.
 pub fn short_digest(d: &str) -> String {
     match d.split_once(':') {
-        Some((alg, hex)) => format!("{alg}:{}", &hex[..hex.len().min(12)]),
+        Some((alg, _)) => format!("{alg}:{}", crate::domain::labels::digest_hex12(d)),
         None => d.to_string(),
     }
 }

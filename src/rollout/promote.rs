@@ -4,14 +4,13 @@
 //! on one version and one digest, and answering the project's probes now);
 //! the rollout executor then deploys exactly that digest.
 
-use std::time::Duration;
-
 use futures::future::join_all;
 use thiserror::Error;
 
 use crate::config::Config;
+use crate::domain::labels::digest_hex12;
 use crate::domain::{ContainerState, Health};
-use crate::engine::{Engine, connect};
+use crate::engine::Engine;
 use crate::health::probe_once;
 use crate::rollout::executor::base_name;
 
@@ -62,6 +61,16 @@ pub enum PromoteError {
         hosts: String,
     },
     #[error(
+        "{project}/{env} requires promotion: the interrupted release was {version} ({resumed}), but what runs healthy before {env} is {healthy}; run `shipdeck promote` instead of --resume"
+    )]
+    PinMismatch {
+        project: String,
+        env: String,
+        version: String,
+        resumed: String,
+        healthy: String,
+    },
+    #[error(
         "{project}/{to} requires promotion from \"{from}\" and version \"{version}\" does not run healthy there:\n{}\n  hint: deploy it to {from} first, then `shipdeck promote {project} {from} {to}`",
         problems.iter().map(|p| format!("  - {p}")).collect::<Vec<_>>().join("\n")
     )]
@@ -100,23 +109,13 @@ pub async fn source(
             env: env.to_string(),
         });
     }
-    let timeout = Duration::from_secs(config.settings.docker_timeout_secs.max(1));
     let base = base_name(project, env);
     let per_host = join_all(hosts.iter().map(|name| {
         let base = base.clone();
         async move {
-            let Some(h) = config.host(name) else {
-                return Err(format!("{name}: not in the inventory"));
-            };
-            let docker = connect(&h.endpoint, timeout)
+            let eng = Engine::connect_host(config, name)
                 .await
                 .map_err(|e| format!("{name}: unreachable ({})", e.short()))?;
-            let eng = Engine {
-                host: name.clone(),
-                endpoint: h.endpoint.to_string(),
-                docker,
-                timeout,
-            };
             let all = eng
                 .app_containers(project, env)
                 .await
@@ -134,7 +133,11 @@ pub async fn source(
                 }
                 _ => {}
             }
-            probe_once(&h.probe_address(), &p.health, http)
+            let address = config
+                .host(name)
+                .map(|h| h.probe_address())
+                .unwrap_or_default();
+            probe_once(&address, &p.health, http)
                 .await
                 .map_err(|e| format!("{name}: {} fails its probe: {e}", c.version))?;
             Ok(Seen {
@@ -179,7 +182,7 @@ pub async fn source(
                 format!(
                     "{v} ({}) on {}",
                     d.as_deref()
-                        .map(short_digest)
+                        .map(digest_hex12)
                         .unwrap_or_else(|| "no digest".into()),
                     hs.join(", ")
                 )
@@ -206,11 +209,6 @@ pub async fn source(
             problems: vec!["no running release found".into()],
         }),
     }
-}
-
-fn short_digest(d: &str) -> String {
-    let hex = d.strip_prefix("sha256:").unwrap_or(d);
-    hex.chars().take(12).collect()
 }
 
 fn known_env(config: &Config, env: &str) -> Result<(), PromoteError> {
@@ -246,9 +244,7 @@ pub fn check_path(
             env: to.to_string(),
         });
     }
-    if let Some(required) = config
-        .environment(to)
-        .and_then(|e| e.require_promotion_from.as_deref())
+    if let Some(required) = config.promotion_source(to)
         && required != from
     {
         return Err(PromoteError::WrongSource {
@@ -271,10 +267,7 @@ pub async fn gate(
     version: &str,
     http: &reqwest::Client,
 ) -> Result<Option<String>, PromoteError> {
-    let Some(from) = config
-        .environment(to)
-        .and_then(|e| e.require_promotion_from.clone())
-    else {
+    let Some(from) = config.promotion_source(to).map(str::to_string) else {
         return Ok(None);
     };
     let gate_err = |problems: Vec<String>| PromoteError::Gate {
@@ -289,7 +282,7 @@ pub async fn gate(
         Ok(p) => Err(gate_err(vec![format!(
             "{from} runs {} ({}) on all {} host(s)",
             p.version,
-            short_digest(&p.digest),
+            digest_hex12(&p.digest),
             p.hosts
         )])),
         Err(PromoteError::NotPromotable { problems, .. }) => Err(gate_err(problems)),
@@ -306,25 +299,14 @@ pub async fn check_rollback_target(
     env: &str,
     version: &str,
 ) -> Result<Option<String>, PromoteError> {
-    let Some(from) = config
-        .environment(env)
-        .and_then(|e| e.require_promotion_from.clone())
-    else {
+    let Some(from) = config.promotion_source(env).map(str::to_string) else {
         return Ok(None);
     };
     let p = config
         .project(project)
         .ok_or_else(|| PromoteError::UnknownProject(project.to_string()))?;
-    let timeout = Duration::from_secs(config.settings.docker_timeout_secs.max(1));
     let found = join_all(p.hosts_in(env).iter().map(|name| async move {
-        let h = config.host(name)?;
-        let docker = connect(&h.endpoint, timeout).await.ok()?;
-        let eng = Engine {
-            host: name.clone(),
-            endpoint: h.endpoint.to_string(),
-            docker,
-            timeout,
-        };
+        let eng = Engine::connect_host(config, name).await.ok()?;
         let all = eng.app_containers(project, env).await.ok()?;
         all.into_iter()
             .find(|c| c.version == version)

@@ -194,6 +194,16 @@ pub fn write_config_with(
     path
 }
 
+/// A name no other test (or earlier run) uses: the registry and the
+/// engines' caches outlive test runs.
+pub fn unique(prefix: &str) -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
+    format!("{prefix}-{}-{nanos}", std::process::id())
+}
+
 /// `[[hosts]]` tables for sandbox hosts `hosts` (h01 through its unix socket).
 pub fn hosts_toml(hosts: &[usize]) -> String {
     let mut s = String::new();

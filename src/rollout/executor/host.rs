@@ -266,17 +266,8 @@ impl Runner {
     pub(super) async fn undo_one(&self, s: &Swap, project: &Project) -> Option<String> {
         let t0 = Instant::now();
         let Some(old) = &s.old else { return None };
-        let Some(h) = self.config.host(&s.host) else {
-            return Some(s.host.clone());
-        };
-        let timeout = Duration::from_secs(self.config.settings.docker_timeout_secs.max(1));
-        let eng = match connect(&h.endpoint, timeout).await {
-            Ok(docker) => Engine {
-                host: s.host.clone(),
-                endpoint: h.endpoint.to_string(),
-                docker,
-                timeout,
-            },
+        let eng = match Engine::connect_host(&self.config, &s.host).await {
+            Ok(eng) => eng,
             Err(e) => {
                 self.host_event(&s.host, HostPhase::RestoreFailed, t0, Some(e.short()));
                 return Some(s.host.clone());
@@ -301,7 +292,11 @@ impl Runner {
         let target = Target {
             engine: eng,
             container_id: old.id.clone(),
-            address: h.probe_address(),
+            address: self
+                .config
+                .host(&s.host)
+                .map(|h| h.probe_address())
+                .unwrap_or_default(),
             spec: project.health.clone(),
         };
         match health::wait_healthy(&target, &self.http, &CancellationToken::new()).await {

@@ -25,9 +25,10 @@ use super::events::{HostPhase, RolloutEvent, short_digest};
 use super::journal::{Journal, JournalError, Outcome, Record, RecordKind};
 use super::lock::{Control, FleetLock, LockError, LockRequest};
 use super::plan::{self, Plan, PlanError, batches, make_plan};
+use super::promote::{self, PromoteError};
 use crate::config::{Config, FailureAction, Project, PullFailure};
 use crate::domain::{AppContainer, ContainerState, Health, labels};
-use crate::engine::{CreateSpec, Engine, EngineError, connect};
+use crate::engine::{CreateSpec, Engine, EngineError};
 use crate::health::{self, Target};
 
 /// What to do.
@@ -93,6 +94,8 @@ pub enum RolloutError {
         "{project}/{env}: no previous release to roll back to (no kept containers on the fleet and none in the journal)\n  hint: name one with --to VERSION"
     )]
     NothingToRollBackTo { project: String, env: String },
+    #[error(transparent)]
+    Promotion(#[from] PromoteError),
 }
 
 /// The executor's wiring.
@@ -216,26 +219,44 @@ impl Runner {
 
     /// Connect to every host of the environment at once.
     async fn engines(&self, hosts: &[String]) -> Vec<(String, Result<Engine, EngineError>)> {
-        let timeout = Duration::from_secs(self.config.settings.docker_timeout_secs.max(1));
         join_all(hosts.iter().map(|name| async move {
-            let Some(h) = self.config.host(name) else {
-                return (
-                    name.clone(),
-                    Err(EngineError::Client {
-                        endpoint: name.clone(),
-                        reason: "not in the inventory".into(),
-                    }),
-                );
-            };
-            let r = connect(&h.endpoint, timeout).await.map(|docker| Engine {
-                host: name.clone(),
-                endpoint: h.endpoint.to_string(),
-                docker,
-                timeout,
-            });
-            (name.clone(), r)
+            (name.clone(), Engine::connect_host(&self.config, name).await)
         }))
         .await
+    }
+
+    /// An environment with `require_promotion_from` takes only promoted
+    /// releases: a deploy gets the digest that runs healthy in the environment
+    /// before it (a resumed rollout's own pin must be that digest), and
+    /// `rollback --to` only a version the environment ran, pinned to its digest.
+    async fn promotion_gate(&self, mut req: Request) -> Result<Request, RolloutError> {
+        match &mut req.kind {
+            Kind::Deploy { version, digest } => {
+                let gate = promote::gate(&self.config, &req.project, &req.env, version, &self.http);
+                if let Some(pin) = gate.await? {
+                    if let Some(d) = digest.as_ref().filter(|d| **d != pin) {
+                        return Err(PromoteError::PinMismatch {
+                            project: req.project.clone(),
+                            env: req.env.clone(),
+                            version: version.clone(),
+                            resumed: d.clone(),
+                            healthy: pin,
+                        }
+                        .into());
+                    }
+                    *digest = Some(pin);
+                }
+            }
+            Kind::Rollback {
+                to: Some(v),
+                digest,
+            } => {
+                *digest =
+                    promote::check_rollback_target(&self.config, &req.project, &req.env, v).await?;
+            }
+            Kind::Rollback { to: None, .. } => {}
+        }
+        Ok(req)
     }
 
     /// Run a deploy or rollback to the end. `Err` means nothing was changed.
@@ -243,6 +264,7 @@ impl Runner {
     pub async fn run(&self, req: Request) -> Result<Report, RolloutError> {
         let t0 = Instant::now();
         let project = plan::target(&self.config, &req.project, &req.env)?.clone();
+        let req = self.promotion_gate(req).await?;
         let history = self.journal.releases().unwrap_or_default();
         let base = base_name(&req.project, &req.env);
 

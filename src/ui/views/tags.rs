@@ -10,14 +10,10 @@ use ratatui::widgets::{Cell, Row};
 use crate::app::State;
 use crate::app::rows::tag_rows;
 use crate::app::state::Loadable;
+use crate::domain::labels::digest_hex12;
 use crate::theme::Theme;
 use crate::ui::format::duration_short;
 use crate::ui::widgets::table;
-
-fn short_digest(d: &str) -> String {
-    let hex = d.split_once(':').map(|(_, h)| h).unwrap_or(d);
-    hex.chars().take(12).collect()
-}
 
 fn size_text(bytes: u64) -> String {
     const MIB: u64 = 1024 * 1024;
@@ -76,7 +72,7 @@ pub fn draw(state: &State, theme: &Theme, frame: &mut Frame, area: Rect, project
                     r.tag
                         .digest
                         .as_deref()
-                        .map(short_digest)
+                        .map(digest_hex12)
                         .unwrap_or("-".into()),
                 )
                 .style(Style::default().fg(theme.muted)),
