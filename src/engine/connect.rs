@@ -19,15 +19,71 @@ pub enum EngineError {
         what: &'static str,
         secs: u64,
     },
+    /// The engine answered with an error, or the transport failed mid-call.
+    /// `status` is the HTTP status when the engine answered one: callers
+    /// decide by it (404 gone, 304 already so, 409 conflict), never by text.
     #[error("{endpoint}: {what} failed: {reason}")]
     Api {
         endpoint: String,
         what: &'static str,
+        status: Option<u16>,
         reason: String,
     },
 }
 
 impl EngineError {
+    /// An API error without an HTTP status (a stream item, a local failure).
+    pub fn api(endpoint: &str, what: &'static str, reason: impl Into<String>) -> Self {
+        EngineError::Api {
+            endpoint: endpoint.to_string(),
+            what,
+            status: None,
+            reason: reason.into(),
+        }
+    }
+
+    /// A bollard error, keeping the engine's HTTP status.
+    pub fn from_bollard(endpoint: &str, what: &'static str, e: &bollard::errors::Error) -> Self {
+        EngineError::Api {
+            endpoint: endpoint.to_string(),
+            what,
+            status: status_of(e),
+            reason: describe(e),
+        }
+    }
+
+    /// The engine's HTTP status, when it answered one.
+    pub fn status(&self) -> Option<u16> {
+        match self {
+            EngineError::Api { status, .. } => *status,
+            _ => None,
+        }
+    }
+
+    /// The engine said 404: no such container or image.
+    pub fn is_not_found(&self) -> bool {
+        self.status() == Some(404)
+    }
+
+    /// The engine said 409: a name is taken (or a conflicting state).
+    pub fn is_conflict(&self) -> bool {
+        self.status() == Some(409)
+    }
+
+    /// The engine said 304: already in the requested state (start/stop).
+    pub fn is_not_modified(&self) -> bool {
+        self.status() == Some(304)
+    }
+
+    /// The call never got an answer (timeout, connection refused, reset):
+    /// the engine may be down, which is not what a 4xx/5xx means.
+    pub fn is_transport(&self) -> bool {
+        match self {
+            EngineError::Client { .. } | EngineError::Timeout { .. } => true,
+            EngineError::Api { status, .. } => status.is_none(),
+        }
+    }
+
     /// A short form for a table cell.
     pub fn short(&self) -> String {
         match self {
@@ -35,6 +91,14 @@ impl EngineError {
             EngineError::Timeout { what, secs, .. } => format!("{what}: no answer in {secs}s"),
             EngineError::Api { what, reason, .. } => format!("{what}: {reason}"),
         }
+    }
+}
+
+/// The HTTP status of a bollard error, when the engine answered one.
+pub fn status_of(err: &bollard::errors::Error) -> Option<u16> {
+    match err {
+        bollard::errors::Error::DockerResponseServerError { status_code, .. } => Some(*status_code),
+        _ => None,
     }
 }
 
@@ -73,11 +137,7 @@ pub async fn timed<T>(
 ) -> Result<T, EngineError> {
     match tokio::time::timeout(timeout, fut).await {
         Ok(Ok(v)) => Ok(v),
-        Ok(Err(e)) => Err(EngineError::Api {
-            endpoint: endpoint.to_string(),
-            what,
-            reason: describe(&e),
-        }),
+        Ok(Err(e)) => Err(EngineError::from_bollard(endpoint, what, &e)),
         Err(_) => Err(EngineError::Timeout {
             endpoint: endpoint.to_string(),
             what,

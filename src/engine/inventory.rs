@@ -81,7 +81,7 @@ pub async fn inspect_app_container(
     .await
     {
         Ok(c) => Ok(app_container_from_inspect(&c)),
-        Err(EngineError::Api { reason, .. }) if reason.contains("404") => Ok(None),
+        Err(e) if e.is_not_found() => Ok(None),
         Err(e) => Err(e),
     }
 }

@@ -15,7 +15,7 @@ use bollard::query_parameters::{
 };
 use futures::StreamExt;
 
-use super::connect::{EngineError, describe, timed};
+use super::connect::{EngineError, timed};
 use super::inventory::inspect_app_container;
 use crate::config::{Config, NetworkMode, Project};
 use crate::domain::{AppContainer, labels};
@@ -36,11 +36,7 @@ impl std::fmt::Debug for Engine {
 }
 
 fn api(endpoint: &str, what: &'static str, e: &bollard::errors::Error) -> EngineError {
-    EngineError::Api {
-        endpoint: endpoint.to_string(),
-        what,
-        reason: describe(e),
-    }
+    EngineError::from_bollard(endpoint, what, e)
 }
 
 /// Split `repo:tag` into its parts (a registry port is not a tag).
@@ -100,6 +96,7 @@ impl Engine {
                     Ok(info) => {
                         if let Some(err) = info.error_detail.and_then(|d| d.message) {
                             return Err(EngineError::Api {
+                                status: None,
                                 endpoint: self.endpoint.clone(),
                                 what: "pull",
                                 reason: err,
@@ -124,6 +121,7 @@ impl Engine {
         self.local_digest(image)
             .await?
             .ok_or_else(|| EngineError::Api {
+                status: None,
                 endpoint: self.endpoint.clone(),
                 what: "pull",
                 reason: format!(
@@ -148,7 +146,7 @@ impl Engine {
                     .filter(|(r, _)| *r == repo)
                     .map(|(_, dg)| dg.to_string())
             })),
-            Err(EngineError::Api { reason, .. }) if reason.contains("404") => Ok(None),
+            Err(e) if e.is_not_found() => Ok(None),
             Err(e) => Err(e),
         }
     }
@@ -214,7 +212,7 @@ impl Engine {
         )
         .await;
         match r {
-            Err(EngineError::Api { reason, .. }) if reason.contains("304") => Ok(()),
+            Err(e) if e.is_not_modified() => Ok(()),
             other => other,
         }
     }
@@ -229,7 +227,7 @@ impl Engine {
         )
         .await;
         match r {
-            Err(EngineError::Api { reason, .. }) if reason.contains("304") => Ok(()),
+            Err(e) if e.is_not_modified() => Ok(()),
             other => other,
         }
     }
@@ -265,7 +263,7 @@ impl Engine {
         )
         .await;
         match r {
-            Err(EngineError::Api { reason, .. }) if reason.contains("404") => Ok(()),
+            Err(e) if e.is_not_found() => Ok(()),
             other => other,
         }
     }

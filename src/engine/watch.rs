@@ -217,6 +217,7 @@ async fn session(
                     Some(Ok(msg)) => msg,
                     Some(Err(e)) => {
                         return failed(EngineError::Api {
+                            status: None,
                             endpoint: endpoint.clone(),
                             what: "event stream",
                             reason: super::connect::describe(&e),
@@ -224,6 +225,7 @@ async fn session(
                     }
                     None => {
                         return failed(EngineError::Api {
+                            status: None,
                             endpoint: endpoint.clone(),
                             what: "event stream",
                             reason: "closed by the engine".into(),

@@ -38,6 +38,7 @@ pub(super) async fn call<T>(
                 _ => None,
             },
             error: EngineError::Api {
+                status: None,
                 endpoint: endpoint.to_string(),
                 what,
                 reason: describe(&e),
@@ -141,6 +142,7 @@ pub(super) async fn download(conn: &Conn, id: &str) -> Result<LockFiles, CallErr
 
 pub(super) fn archive_error(endpoint: &str, e: std::io::Error) -> CallError {
     CallError::from(EngineError::Api {
+        status: None,
         endpoint: endpoint.to_string(),
         what: "lock read",
         reason: format!("unreadable archive: {e}"),
@@ -199,6 +201,7 @@ pub(super) fn build_tar(
     fill(&mut b)
         .and_then(|()| b.into_inner())
         .map_err(|e| EngineError::Api {
+            status: None,
             endpoint: "local".to_string(),
             what: "lock archive",
             reason: e.to_string(),

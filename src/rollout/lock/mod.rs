@@ -274,6 +274,7 @@ impl FleetLock {
                     races += 1;
                     if races > MAX_RACES {
                         return Err(EngineError::Api {
+                            status: None,
                             endpoint: target.hosts_shown(),
                             what: "lock create",
                             reason: format!(
