@@ -1,9 +1,20 @@
-//! Headless rollout commands: plan, deploy, rollback, history, lock, control.
-//! They drive `rollout::executor` and print its events as lines or JSON.
+//! Headless rollout commands: plan, deploy, rollback, promote, history,
+//! lock, control. They drive `rollout::release` and print its events as
+//! lines or JSON.
 //!
 //! Exit codes: 0 the target version runs healthy everywhere; 1 the rollout
-//! ran and did not get there (failed, rolled back, aborted, refused after
-//! start); 2 nothing was changed (bad input, gate, lock held, unreachable).
+//! ran and did not get there (failed, rolled back, aborted, interrupted,
+//! hosts left out), or its end could not be journaled; 2 nothing was changed
+//! (bad input, gate, lock held, unreachable, a pull that failed before any
+//! restart).
+//!
+//! Signals: the first Ctrl-C or SIGTERM launches no further host and lets
+//! the hosts in flight finish, then releases the lock (the release ends
+//! `interrupted`; `deploy --resume` finishes it). The second one cancels the
+//! health waits in flight (those hosts are restored) and rolls completed
+//! hosts back when `failure_action = "rollback"`. Every later one is
+//! answered with a note and otherwise ignored, so that no host is left half
+//! way through its replacement.
 
 use std::io::{BufRead, IsTerminal, Write};
 use std::sync::Arc;
@@ -18,10 +29,10 @@ use crate::health::probe_client;
 use crate::paths::Paths;
 use crate::rollout::events::RolloutEvent;
 use crate::rollout::executor::{Kind, Request, Runner};
-use crate::rollout::journal::{Journal, Outcome, Record, RecordKind};
-use crate::rollout::lock::{self, Control, DEFAULT_TTL};
-use crate::rollout::plan::make_plan;
-use crate::rollout::promote;
+use crate::rollout::journal::{Action, Journal, Record, RecordKind, ReleaseSummary};
+use crate::rollout::lock::{self, Ack, Control, DEFAULT_TTL, Phase};
+use crate::rollout::plan::{Plan, make_plan};
+use crate::rollout::{activity, promote, release};
 
 /// Options shared by deploy and rollback.
 #[derive(Debug, Clone, Default)]
@@ -33,6 +44,7 @@ pub struct RunOpts {
 }
 
 fn say(json: bool, out: &mut dyn Write, human: &str, value: serde_json::Value) {
+    // A closed pipe (`… | head`) is not an error: the reader has what it wanted.
     let _ = if json {
         writeln!(out, "{value}")
     } else {
@@ -74,8 +86,65 @@ fn confirmed(env: &str, yes: bool) -> Result<(), String> {
     }
 }
 
+/// What an operator should know before a deploy: a held lock, hosts that do
+/// not answer, a tag the registry does not have.
+pub async fn plan_warnings(
+    config: &Config,
+    project: &str,
+    env: &str,
+    version: &str,
+) -> Vec<String> {
+    let mut warnings = Vec::new();
+    let Some(p) = config.project(project) else {
+        return warnings;
+    };
+    let reach = futures::future::join_all(p.hosts_in(env).iter().map(|name| async move {
+        (
+            name.clone(),
+            crate::engine::Engine::connect_host(config, name).await,
+        )
+    }));
+    let registry = async {
+        match crate::registry::RegistryClient::for_project(config, p) {
+            Ok(c) => Some(c.manifest_digest(version).await),
+            Err(e) => Some(Err(e)),
+        }
+    };
+    let (reach, held, tag) = tokio::join!(reach, lock::status(config, project, env), registry);
+    let down: Vec<String> = reach
+        .into_iter()
+        .filter_map(|(n, r)| r.err().map(|e| format!("{n} ({})", e.short())))
+        .collect();
+    if !down.is_empty() {
+        warnings.push(format!(
+            "{} host(s) do not answer: {}; the deploy is refused unless on_pull_failure = \"skip-host\"",
+            down.len(),
+            down.join(", ")
+        ));
+    }
+    if let Ok(Some(l)) = held
+        && !l.expired
+    {
+        warnings.push(format!(
+            "{project}/{env} is locked by {} (release {}, {}): a deploy now is refused, or waits with --lock-wait",
+            l.owner,
+            l.release,
+            l.phase_word()
+        ));
+    }
+    match tag {
+        Some(Ok(None)) => warnings.push(format!(
+            "the registry has no tag {version} for {}: the pull will fail (see `shipdeck tags {project}`)",
+            p.image
+        )),
+        Some(Err(e)) => warnings.push(format!("the registry could not be asked about {version}: {e}")),
+        _ => {}
+    }
+    warnings
+}
+
 /// `shipdeck plan P E V`.
-pub fn plan(
+pub async fn plan(
     config: &Config,
     paths: &Paths,
     p: &str,
@@ -84,14 +153,11 @@ pub fn plan(
     json: bool,
     out: &mut dyn Write,
 ) -> i32 {
-    let history = Journal::in_dir(&paths.state_dir)
-        .releases()
-        .unwrap_or_default();
-    match make_plan(config, p, e, v, &history) {
+    match preview(config, paths, p, e, v).await {
         Ok(plan) => {
             let ev = RolloutEvent::Planned {
                 release: "(not yet)".into(),
-                action: "deploy".into(),
+                action: Action::Deploy,
                 plan,
             };
             say(
@@ -102,11 +168,67 @@ pub fn plan(
             );
             0
         }
-        Err(err) => refuse(json, out, &err.to_string()),
+        Err(err) => refuse(json, out, &err),
     }
 }
 
-/// `shipdeck deploy` and `shipdeck rollback`.
+/// The plan of deploying `v`, with its warnings.
+async fn preview(
+    config: &Config,
+    paths: &Paths,
+    p: &str,
+    e: &str,
+    v: &str,
+) -> Result<Plan, String> {
+    let history = Journal::in_dir(&paths.state_dir)
+        .releases()
+        .unwrap_or_default();
+    let mut plan = make_plan(config, p, e, v, &history).map_err(|e| e.to_string())?;
+    plan.warnings = plan_warnings(config, p, e, v).await;
+    Ok(plan)
+}
+
+/// Count Ctrl-C / SIGTERM: the first stops launching, the second aborts,
+/// later ones are answered and ignored.
+fn watch_signals(stop: CancellationToken, abort: CancellationToken) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut term =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+        let mut count = 0u32;
+        loop {
+            let got = match term.as_mut() {
+                Some(t) => tokio::select! {
+                    r = tokio::signal::ctrl_c() => r.is_ok(),
+                    r = t.recv() => r.is_some(),
+                },
+                None => tokio::signal::ctrl_c().await.is_ok(),
+            };
+            if !got {
+                return;
+            }
+            count += 1;
+            match count {
+                1 => {
+                    eprintln!(
+                        "shipdeck: stopping: no further host starts; the hosts in flight finish, then the lock is released (again to abort and roll back)"
+                    );
+                    stop.cancel();
+                }
+                2 => {
+                    eprintln!(
+                        "shipdeck: aborting: health waits in flight are cancelled and those hosts restored; completed hosts roll back per failure_action"
+                    );
+                    abort.cancel();
+                }
+                _ => eprintln!(
+                    "shipdeck: still aborting; leaving now would strand a host half way. Wait, or kill -9 and then `deploy --resume` or `rollback`"
+                ),
+            }
+        }
+    })
+}
+
+/// `shipdeck deploy`, `rollback` and `deploy --resume`.
 pub async fn run(
     config: Arc<Config>,
     paths: &Paths,
@@ -117,31 +239,46 @@ pub async fn run(
     out: &mut dyn Write,
 ) -> i32 {
     let journal = Journal::in_dir(&paths.state_dir);
-    // Gates come before anything touches the fleet.
-    if let Kind::Deploy { version, .. } = &kind {
-        let history = journal.releases().unwrap_or_default();
-        if let Err(e) = make_plan(&config, project, env, version, &history) {
-            return refuse(opts.json, out, &e.to_string());
+    // Input checks come before anything touches the fleet.
+    let preview_plan = match &kind {
+        Kind::Deploy { version, .. } => {
+            let history = journal.releases().unwrap_or_default();
+            match make_plan(&config, project, env, version, &history) {
+                Ok(p) => Some((p, version.clone())),
+                Err(e) => return refuse(opts.json, out, &e.to_string()),
+            }
         }
-    } else if let Err(e) = crate::rollout::plan::target(&config, project, env) {
-        return refuse(opts.json, out, &e.to_string());
-    }
-    if config.environment(env).is_some_and(|e| e.confirm)
-        && let Err(m) = confirmed(env, opts.yes)
-    {
-        return refuse(opts.json, out, &m);
+        _ => match crate::rollout::plan::target(&config, project, env) {
+            Ok(_) => None,
+            Err(e) => return refuse(opts.json, out, &e.to_string()),
+        },
+    };
+    if config.environment(env).is_some_and(|e| e.confirm) && !opts.yes {
+        // The plan first, then the question.
+        if let Some((mut plan, version)) = preview_plan {
+            plan.warnings = plan_warnings(&config, project, env, &version).await;
+            let ev = RolloutEvent::Planned {
+                release: "(not yet)".into(),
+                action: Action::Deploy,
+                plan,
+            };
+            eprintln!("{}", ev.human());
+        }
+        if let Err(m) = confirmed(env, opts.yes) {
+            return refuse(opts.json, out, &m);
+        }
     }
 
     let (tx, mut rx) = mpsc::unbounded_channel();
-    let cancel = CancellationToken::new();
+    let (stop, abort) = (CancellationToken::new(), CancellationToken::new());
     let runner = Runner {
         config: config.clone(),
         journal,
         events: tx,
         http: probe_client(),
-        cancel: cancel.clone(),
+        stop: stop.clone(),
+        abort: abort.clone(),
         stop_grace: Duration::from_secs(10),
-        pull_timeout: Duration::from_secs(600),
     };
     let req = Request {
         project: project.to_string(),
@@ -152,15 +289,8 @@ pub async fn run(
         lock_wait: opts.lock_wait.map(Duration::from_secs),
         lock_ttl: lock_ttl(),
     };
-    let task = tokio::spawn(async move { runner.run(req).await });
-    let ctrl_c = {
-        let cancel = cancel.clone();
-        tokio::spawn(async move {
-            if tokio::signal::ctrl_c().await.is_ok() {
-                cancel.cancel();
-            }
-        })
-    };
+    let task = tokio::spawn(async move { release::start(&runner, req).await });
+    let signals = watch_signals(stop, abort);
     while let Some(ev) = rx.recv().await {
         say(
             opts.json,
@@ -170,17 +300,23 @@ pub async fn run(
         );
         let _ = out.flush();
     }
-    ctrl_c.abort();
+    signals.abort();
     match task.await {
         Ok(Ok(report)) => {
-            if report.outcome == Outcome::Succeeded {
-                0
-            } else {
-                1
+            if let Some(e) = &report.journal_error {
+                eprintln!(
+                    "error: the journal could not record the end of {}: {e}",
+                    report.release
+                );
             }
+            report.exit_code()
         }
         Ok(Err(e)) => refuse(opts.json, out, &e.to_string()),
-        Err(e) => refuse(opts.json, out, &format!("the rollout task crashed: {e}")),
+        Err(e) => {
+            // The task died: the fleet may have changed.
+            let _ = refuse(opts.json, out, &format!("the rollout task crashed: {e}"));
+            1
+        }
     }
 }
 
@@ -195,94 +331,224 @@ pub fn lock_ttl() -> Duration {
         .unwrap_or(DEFAULT_TTL)
 }
 
-/// `shipdeck deploy --resume`: the version of the newest interrupted release,
-/// with the digest it resolved to (the resumed hosts get exactly that image).
-pub fn resume_version(paths: &Paths, project: &str, env: &str) -> Option<(String, Option<String>)> {
-    Journal::in_dir(&paths.state_dir)
-        .releases()
-        .ok()?
-        .into_iter()
-        .rev()
-        .find(|r| r.project == project && r.env == env && r.action != "rollback")
-        .filter(|r| r.interrupted() || !r.succeeded())
-        .map(|r| (r.version, r.digest))
+/// One line of `history`: a release, a build or a lock break.
+#[derive(serde::Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+enum Line {
+    Release(ReleaseSummary),
+    Build {
+        ts: chrono::DateTime<chrono::Utc>,
+        project: String,
+        user: String,
+        version: String,
+        digest: Option<String>,
+        pushed: bool,
+        host: String,
+        outcome: String,
+        duration_secs: f64,
+        error: Option<String>,
+    },
+    LockBreak {
+        ts: chrono::DateTime<chrono::Utc>,
+        project: String,
+        env: String,
+        user: String,
+        holder: String,
+        holder_release: String,
+    },
 }
 
-/// `deploy --resume` with an empty journal (another machine): the fleet says
-/// what was being rolled out — the version of the newest-deployed container
-/// that runs. After a clean rollback that is the old version (a no-op resume).
-pub async fn resume_version_from_fleet(
-    config: &Config,
-    project: &str,
-    env: &str,
-) -> Option<(String, Option<String>)> {
-    let p = config.project(project)?;
-    let fleet = crate::engine::snapshot_fleet(config).await;
-    p.hosts_in(env)
-        .iter()
-        .filter_map(|h| fleet.hosts.get(h))
-        .flat_map(|h| h.containers.values())
-        .filter(|c| {
-            c.project == project
-                && c.env == env
-                && c.state == crate::domain::ContainerState::Running
-        })
-        .max_by_key(|c| c.deployed_at.clone().unwrap_or_default())
-        .map(|c| (c.version.clone(), c.digest.clone()))
+impl Line {
+    fn ts(&self) -> chrono::DateTime<chrono::Utc> {
+        match self {
+            Line::Release(r) => r.started_at,
+            Line::Build { ts, .. } | Line::LockBreak { ts, .. } => *ts,
+        }
+    }
 }
 
-/// `shipdeck history P [E]`.
-pub fn history(
+/// `shipdeck history P [E]`: releases (deploys, promotions with their
+/// source, rollbacks), builds and lock breaks, oldest first. With an
+/// inventory, the fleet's ledger fills in what this machine's journal lacks.
+pub async fn history(
+    config: Option<&Config>,
     paths: &Paths,
     project: &str,
     env: Option<&str>,
     json: bool,
     out: &mut dyn Write,
 ) -> i32 {
-    let rs = match Journal::in_dir(&paths.state_dir).releases() {
+    let journal = Journal::in_dir(&paths.state_dir);
+    let records = match journal.records() {
         Ok(r) => r,
         Err(e) => return refuse(json, out, &e.to_string()),
     };
-    let rows: Vec<_> = rs
-        .into_iter()
-        .filter(|r| r.project == project && env.is_none_or(|e| r.env == e))
-        .collect();
+    let mut lines: Vec<Line> = Vec::new();
+    let envs: Vec<String> = match (config.and_then(|c| c.project(project)), env) {
+        (_, Some(e)) => vec![e.to_string()],
+        (Some(p), None) => p.hosts.keys().cloned().collect(),
+        (None, None) => {
+            let mut v: Vec<String> = records
+                .iter()
+                .filter(|r| r.project == project && !r.env.is_empty())
+                .map(|r| r.env.clone())
+                .collect();
+            v.sort();
+            v.dedup();
+            v
+        }
+    };
+    for e in &envs {
+        let releases = match config {
+            Some(c) => activity::releases(c, &journal, project, e).await,
+            None => crate::rollout::ledger::with_journal(
+                journal.releases().unwrap_or_default(),
+                Vec::new(),
+                project,
+                e,
+            ),
+        };
+        lines.extend(releases.into_iter().map(Line::Release));
+    }
+    for r in records.iter().filter(|r| r.project == project) {
+        match &r.kind {
+            RecordKind::Built {
+                version,
+                digest,
+                pushed,
+                host,
+                outcome,
+                duration_secs,
+                error,
+                ..
+            } => lines.push(Line::Build {
+                ts: r.ts,
+                project: r.project.clone(),
+                user: r.user.clone(),
+                version: version.clone(),
+                digest: digest.clone(),
+                pushed: *pushed,
+                host: host.clone(),
+                outcome: outcome.clone(),
+                duration_secs: *duration_secs,
+                error: error.clone(),
+            }),
+            RecordKind::LockBroken {
+                holder,
+                holder_release,
+            } if env.is_none_or(|e| e == r.env) => lines.push(Line::LockBreak {
+                ts: r.ts,
+                project: r.project.clone(),
+                env: r.env.clone(),
+                user: r.user.clone(),
+                holder: holder.clone(),
+                holder_release: holder_release.clone(),
+            }),
+            _ => {}
+        }
+    }
+    lines.sort_by_key(Line::ts);
     if json {
-        for r in &rows {
-            let _ = writeln!(out, "{}", serde_json::to_string(r).unwrap_or_default());
+        for l in &lines {
+            let _ = writeln!(out, "{}", serde_json::to_string(l).unwrap_or_default());
         }
         return 0;
     }
     let _ = writeln!(
         out,
-        "{:<20} {:<9} {:<8} {:<12} {:<12} {:<20} {:<12} {:>8}",
-        "STARTED (UTC)", "ENV", "ACTION", "VERSION", "FROM", "WHO", "RESULT", "SECS"
+        "{:<20} {:<9} {:<10} {:<14} {:<14} {:<20} {:<12} {:>8}",
+        "STARTED (UTC)", "ENV", "WHAT", "VERSION", "FROM", "WHO", "RESULT", "SECS"
     );
-    for r in &rows {
-        let result = match r.result {
-            Some(o) => o.word().to_string(),
-            None => "interrupted".to_string(),
+    for l in &lines {
+        let row = match l {
+            Line::Release(r) => {
+                let from = match (&r.promoted_from, r.from_versions.first()) {
+                    (Some(src), _) => format!("env {src}"),
+                    (None, Some(v)) => v.clone(),
+                    (None, None) => "-".into(),
+                };
+                let mut result = r.result_word().to_string();
+                if r.rolled_back {
+                    result.push_str(" (rolled back later)");
+                }
+                let what = if r.resumes.is_some() {
+                    format!("{} (resume)", r.action.word())
+                } else {
+                    r.action.word().to_string()
+                };
+                (
+                    format!(
+                        "{:<20} {:<9} {:<10} {:<14} {:<14} {:<20} {:<12} {:>8}",
+                        r.started_at.format("%Y-%m-%d %H:%M:%S"),
+                        r.env,
+                        what,
+                        r.version,
+                        from,
+                        r.user,
+                        result,
+                        r.duration_secs
+                            .map(|d| format!("{d:.1}"))
+                            .unwrap_or_else(|| "-".into())
+                    ),
+                    r.message.clone(),
+                )
+            }
+            Line::Build {
+                ts,
+                user,
+                version,
+                pushed,
+                host,
+                outcome,
+                duration_secs,
+                error,
+                ..
+            } => (
+                format!(
+                    "{:<20} {:<9} {:<10} {:<14} {:<14} {:<20} {:<12} {:>8.1}",
+                    ts.format("%Y-%m-%d %H:%M:%S"),
+                    "-",
+                    if *pushed { "build+push" } else { "build" },
+                    version,
+                    format!("on {host}"),
+                    user,
+                    outcome,
+                    duration_secs
+                ),
+                error.clone().unwrap_or_default(),
+            ),
+            Line::LockBreak {
+                ts,
+                env,
+                user,
+                holder,
+                holder_release,
+                ..
+            } => (
+                format!(
+                    "{:<20} {:<9} {:<10} {:<14} {:<14} {:<20} {:<12} {:>8}",
+                    ts.format("%Y-%m-%d %H:%M:%S"),
+                    env,
+                    "lock break",
+                    "-",
+                    "-",
+                    user,
+                    "-",
+                    "-"
+                ),
+                format!("broke the lock of {holder} (release {holder_release})"),
+            ),
         };
-        let _ = writeln!(
-            out,
-            "{:<20} {:<9} {:<8} {:<12} {:<12} {:<20} {:<12} {:>8}",
-            r.started_at.format("%Y-%m-%d %H:%M:%S"),
-            r.env,
-            r.action,
-            r.version,
-            r.from_versions.first().map(String::as_str).unwrap_or("-"),
-            r.user,
-            result,
-            r.duration_secs
-                .map(|d| format!("{d:.1}"))
-                .unwrap_or_else(|| "-".into())
-        );
-        if !r.message.is_empty() {
-            let _ = writeln!(out, "{:<20} {}", "", r.message);
+        let _ = writeln!(out, "{}", row.0);
+        if !row.1.is_empty() {
+            let _ = writeln!(out, "{:<20} {}", "", row.1);
         }
     }
-    if rows.is_empty() {
-        let _ = writeln!(out, "(no releases of {project} in this journal)");
+    if lines.is_empty() {
+        let _ = writeln!(
+            out,
+            "(no releases of {project} in this journal or on the fleet)"
+        );
     }
     0
 }
@@ -300,10 +566,26 @@ pub async fn lock_cmd(
     match verb {
         "status" => match lock::status(config, p, e).await {
             Ok(Some(info)) => {
+                let expiry = match (info.expired, info.expires_at) {
+                    (true, _) => " — EXPIRED".to_string(),
+                    (false, Some(t)) => format!(
+                        ", expires in {}s without a heartbeat",
+                        (t - chrono::Utc::now()).num_seconds().max(0)
+                    ),
+                    (false, None) => String::new(),
+                };
+                let state = info
+                    .state
+                    .as_ref()
+                    .map(|s| format!("; {}", s.detail))
+                    .unwrap_or_default();
                 let human = format!(
-                    "{p}/{e}: locked by {} on {} since {} (release {}{}){}",
+                    "{p}/{e}: {} — locked by {} on {} ({} of {} hosts) since {} (release {}{}){expiry}{state}",
+                    info.phase_word(),
                     info.owner,
-                    info.host,
+                    info.hosts.join(","),
+                    info.held,
+                    info.needed,
                     info.acquired_at.format("%Y-%m-%d %H:%M:%S UTC"),
                     info.release,
                     if info.message.is_empty() {
@@ -311,7 +593,6 @@ pub async fn lock_cmd(
                     } else {
                         format!(", \"{}\"", info.message)
                     },
-                    if info.expired { " — EXPIRED" } else { "" }
                 );
                 say(json, out, &human, json!({"locked": true, "lock": info}));
                 0
@@ -341,7 +622,7 @@ pub async fn lock_cmd(
                     },
                 };
                 if let Err(err) = Journal::in_dir(&paths.state_dir).append(&rec) {
-                    eprintln!("warning: the break was not journalled: {err}");
+                    eprintln!("warning: the break was not journaled: {err}");
                 }
                 say(
                     json,
@@ -373,7 +654,13 @@ pub async fn lock_cmd(
     }
 }
 
-/// `shipdeck control P E pause|resume|abort`.
+/// How long `control` waits for the rollout's answer.
+const CONTROL_ACK: Duration = Duration::from_secs(10);
+/// How long `control pause` waits for the hosts in flight to finish.
+const PAUSE_WAIT: Duration = Duration::from_secs(180);
+
+/// `shipdeck control P E pause|resume|abort`: write the word into the lock,
+/// then wait for the rollout to act on it and say what it did.
 pub async fn control(config: &Config, p: &str, e: &str, what: &str, out: &mut dyn Write) -> i32 {
     let c = match what {
         "pause" => Control::Pause,
@@ -387,14 +674,61 @@ pub async fn control(config: &Config, p: &str, e: &str, what: &str, out: &mut dy
             );
         }
     };
-    match lock::send_control(config, p, e, c).await {
-        Ok(info) => {
+    let sent = match lock::send_control(config, p, e, c).await {
+        Ok(s) => s,
+        Err(err) => return refuse(false, out, &err.to_string()),
+    };
+    let who = format!(
+        "the rollout of {} (release {})",
+        sent.info.owner, sent.info.release
+    );
+    let (limit, done): (Duration, fn(&lock::HolderState) -> bool) = match c {
+        Control::Pause => (PAUSE_WAIT, |s| s.phase == Phase::Paused),
+        Control::Run => (CONTROL_ACK, |s| s.phase == Phase::Running),
+        Control::Abort => (CONTROL_ACK, |s| s.phase == Phase::Aborting),
+    };
+    let wait = lock::AckWait {
+        release: sent.info.release.clone(),
+        seq: sent.seq,
+        limit,
+    };
+    let ack = lock::await_ack(config, p, e, &wait, done, |s| {
+        eprintln!("{p}/{e}: {}", s.detail);
+    })
+    .await;
+    match ack {
+        Ok(Ack::State(s)) if done(&s) => {
+            let _ = writeln!(out, "{p}/{e}: {} ({who})", s.detail);
+            0
+        }
+        Ok(Ack::State(s)) => {
             let _ = writeln!(
                 out,
-                "{p}/{e}: sent {what} to the rollout of {} (release {})",
-                info.owner, info.release
+                "{p}/{e}: {what} received by {who}, not done within {}s: {}",
+                limit.as_secs(),
+                s.detail
             );
-            0
+            1
+        }
+        Ok(Ack::Finished) => {
+            let _ = writeln!(
+                out,
+                "{p}/{e}: {who} had already finished (its lock is gone); nothing to {what}"
+            );
+            1
+        }
+        Ok(Ack::Silent) => {
+            let beat = sent
+                .info
+                .heartbeat_at
+                .map(|t| format!("{}s ago", (chrono::Utc::now() - t).num_seconds().max(0)))
+                .unwrap_or_else(|| "never".into());
+            let _ = writeln!(
+                out,
+                "{p}/{e}: wrote {what} into the lock, but {who} did not answer within {}s (last heartbeat {beat}); it may be an older shipdeck, or stuck",
+                CONTROL_ACK.as_secs()
+            );
+            1
         }
         Err(err) => refuse(false, out, &err.to_string()),
     }
@@ -447,6 +781,7 @@ pub async fn promote(
         Kind::Deploy {
             version: source.version,
             digest: Some(source.digest),
+            promoted_from: Some(from.to_string()),
         },
         RunOpts {
             message: Some(message),

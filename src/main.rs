@@ -88,26 +88,31 @@ enum Cmd {
     Deploy {
         project: String,
         env: String,
-        /// Image tag; with --resume, defaults to the interrupted release's.
+        /// Image tag (not with --resume).
         version: Option<String>,
         #[command(flatten)]
         run: RunArgs,
-        /// Finish an interrupted rollout (hosts already on the version are skipped).
-        #[arg(long)]
+        /// Finish the interrupted release of this environment, as what it was
+        /// (deploy, promotion or rollback); hosts already on it and healthy
+        /// are skipped. Decided under the lock, from the journal and the fleet.
+        #[arg(long, conflicts_with = "version")]
         resume: bool,
         /// A note stored with the lock and the release.
         #[arg(long, short)]
         message: Option<String>,
     },
-    /// Go back to the previous release (kept containers, no pull).
+    /// Go back to the last release that served (kept containers, no pull).
     Rollback {
         project: String,
         env: String,
-        /// Roll back to this version instead of the previous one.
+        /// Roll back to this version instead of the last release that served.
         #[arg(long)]
         to: Option<String>,
         #[command(flatten)]
         run: RunArgs,
+        /// A note stored with the lock and the release.
+        #[arg(long, short)]
+        message: Option<String>,
     },
     /// Print the Dockerfile `build` would use (the project's template, rendered).
     Template { project: String },
@@ -140,7 +145,8 @@ enum Cmd {
         #[arg(long, short)]
         message: Option<String>,
     },
-    /// Who deployed what, when, and how it ended (from the local journal).
+    /// Who deployed, promoted, rolled back or built what, when, and how it
+    /// ended (the local journal, and the fleet's ledger with an inventory).
     History {
         project: String,
         env: Option<String>,
@@ -173,23 +179,71 @@ enum Cmd {
     },
 }
 
+/// Crates whose debug and trace output carries request bodies (a container
+/// create holds resolved secrets, a registry login its password): they log
+/// at `warn` whatever `SHIPDECK_LOG` says.
+const QUIET_CRATES: [&str; 6] = ["hyper", "hyper_util", "reqwest", "bollard", "rustls", "h2"];
+
+/// The log filter: `SHIPDECK_LOG` (default `info`) for shipdeck, `warn` for
+/// the HTTP and Docker client crates.
+fn log_filter(spec: Option<&str>) -> EnvFilter {
+    let wanted = spec.unwrap_or("info");
+    // Directives that name a quiet crate are dropped, then every quiet crate
+    // is pinned to warn: the more specific directive wins over a global one.
+    let kept: Vec<&str> = wanted
+        .split(',')
+        .map(str::trim)
+        .filter(|d| !d.is_empty())
+        .filter(|d| {
+            let target = d.split(['=', '[']).next().unwrap_or("");
+            !QUIET_CRATES
+                .iter()
+                .any(|q| target == *q || target.starts_with(&format!("{q}::")))
+        })
+        .collect();
+    let mut spec = if kept.is_empty() {
+        "info".to_string()
+    } else {
+        kept.join(",")
+    };
+    for q in QUIET_CRATES {
+        spec.push_str(&format!(",{q}=warn"));
+    }
+    EnvFilter::try_new(&spec).unwrap_or_else(|_| {
+        EnvFilter::new(
+            "info,hyper=warn,hyper_util=warn,reqwest=warn,bollard=warn,rustls=warn,h2=warn",
+        )
+    })
+}
+
 fn init_logging(paths: &Paths) -> Option<tracing_appender::non_blocking::WorkerGuard> {
-    std::fs::create_dir_all(&paths.state_dir).ok()?;
+    use std::os::unix::fs::OpenOptionsExt;
+    shipdeck::rollout::journal::private_dir(&paths.state_dir).ok()?;
     let file = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
+        .mode(0o600)
         .open(&paths.log_file)
         .ok()?;
+    shipdeck::rollout::journal::private_file(&file).ok()?;
     let (writer, guard) = tracing_appender::non_blocking(file);
-    let filter = EnvFilter::try_from_env("SHIPDECK_LOG").unwrap_or_else(|_| {
-        EnvFilter::new("info,hyper=warn,hyper_util=warn,reqwest=warn,bollard=warn,rustls=warn")
-    });
+    let filter = log_filter(std::env::var("SHIPDECK_LOG").ok().as_deref());
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(writer)
         .with_ansi(false)
         .init();
     Some(guard)
+}
+
+/// An error that is only a closed stdout pipe.
+fn closed_pipe(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        c.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+            || c.downcast_ref::<serde_json::Error>()
+                .is_some_and(|j| j.io_error_kind() == Some(std::io::ErrorKind::BrokenPipe))
+    })
 }
 
 fn code(c: i32) -> ExitCode {
@@ -214,6 +268,34 @@ fn main() -> ExitCode {
         };
     }
 
+    // The theme is checked by every command, so a typo fails the same way
+    // in CI as in the console.
+    let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
+    if let Some(name) = &args.theme
+        && let Err(e) = theme::load(name, Some(&paths.themes_dir), no_color)
+    {
+        eprintln!("{e}");
+        return ExitCode::from(2);
+    }
+
+    // `history` reads the journal; an inventory only adds the fleet's ledger.
+    if let Some(Cmd::History { project, env, json }) = &args.command
+        && !config_file.exists()
+    {
+        let Ok(runtime) = tokio::runtime::Runtime::new() else {
+            eprintln!("error: cannot start the async runtime");
+            return ExitCode::from(1);
+        };
+        return code(runtime.block_on(cli_rollout::history(
+            None,
+            &paths,
+            project,
+            env.as_deref(),
+            *json,
+            &mut std::io::stdout().lock(),
+        )));
+    }
+
     // Config errors are printed here, before anything touches the terminal.
     let config = match config::load(&config_file) {
         Ok(c) => Arc::new(c),
@@ -223,6 +305,9 @@ fn main() -> ExitCode {
         }
     };
     if matches!(args.command, Some(Cmd::Check)) {
+        for w in config.warnings() {
+            eprintln!("warning: {w}");
+        }
         println!(
             "{}: ok ({} projects, {} environments, {} hosts)",
             config_file.display(),
@@ -231,6 +316,14 @@ fn main() -> ExitCode {
             config.hosts.len()
         );
         return ExitCode::SUCCESS;
+    }
+    if let Err(e) = theme::load(
+        args.theme.as_deref().unwrap_or(&config.settings.theme),
+        Some(&paths.themes_dir),
+        no_color,
+    ) {
+        eprintln!("{e}");
+        return ExitCode::from(2);
     }
 
     let runtime = match tokio::runtime::Runtime::new() {
@@ -254,6 +347,8 @@ fn main() -> ExitCode {
                 &mut out,
             )) {
                 Ok(code) => ExitCode::from(u8::try_from(code).unwrap_or(1)),
+                // `status --json | head`: the reader has what it wanted.
+                Err(e) if closed_pipe(&e) => ExitCode::SUCCESS,
                 Err(e) => {
                     eprintln!("error: {e:#}");
                     ExitCode::from(2)
@@ -304,7 +399,7 @@ fn main() -> ExitCode {
             env,
             version,
             json,
-        }) => code(cli_rollout::plan(
+        }) => code(runtime.block_on(cli_rollout::plan(
             &config,
             &paths,
             &project,
@@ -312,7 +407,7 @@ fn main() -> ExitCode {
             &version,
             json,
             &mut std::io::stdout().lock(),
-        )),
+        ))),
         Some(Cmd::Deploy {
             project,
             env,
@@ -321,28 +416,14 @@ fn main() -> ExitCode {
             resume,
             message,
         }) => {
-            let (version, digest) = match (version, resume) {
-                (Some(v), _) => (v, None),
-                (None, true) => {
-                    let from_journal = cli_rollout::resume_version(&paths, &project, &env);
-                    let found = match from_journal {
-                        Some(v) => Some(v),
-                        None => runtime.block_on(cli_rollout::resume_version_from_fleet(
-                            &config, &project, &env,
-                        )),
-                    };
-                    match found {
-                        Some(found) => found,
-                        None => {
-                            eprintln!(
-                                "error: nothing to resume for {project}/{env}: no interrupted deploy in the journal {} and no running container on the fleet; name the VERSION to deploy",
-                                paths.state_dir.display()
-                            );
-                            return ExitCode::from(2);
-                        }
-                    }
-                }
-                (None, false) => {
+            let kind = match (version, resume) {
+                (Some(version), false) => Kind::Deploy {
+                    version,
+                    digest: None,
+                    promoted_from: None,
+                },
+                (None, true) => Kind::Resume,
+                _ => {
                     eprintln!("error: deploy needs a VERSION (or --resume)");
                     return ExitCode::from(2);
                 }
@@ -360,7 +441,7 @@ fn main() -> ExitCode {
                 &paths,
                 &project,
                 &env,
-                Kind::Deploy { version, digest },
+                kind,
                 opts,
                 &mut std::io::stdout().lock(),
             )))
@@ -370,8 +451,9 @@ fn main() -> ExitCode {
             env,
             to,
             run,
+            message,
         }) => {
-            let opts = run.opts(None);
+            let opts = run.opts(message);
             code(runtime.block_on(cli_rollout::run(
                 config,
                 &paths,
@@ -382,13 +464,14 @@ fn main() -> ExitCode {
                 &mut std::io::stdout().lock(),
             )))
         }
-        Some(Cmd::History { project, env, json }) => code(cli_rollout::history(
+        Some(Cmd::History { project, env, json }) => code(runtime.block_on(cli_rollout::history(
+            Some(&config),
             &paths,
             &project,
             env.as_deref(),
             json,
             &mut std::io::stdout().lock(),
-        )),
+        ))),
         Some(Cmd::Lock {
             verb,
             project,
@@ -421,7 +504,6 @@ fn main() -> ExitCode {
             &mut std::io::stdout().lock(),
         ))),
         None => {
-            let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
             let name = args.theme.as_deref().unwrap_or(&config.settings.theme);
             let theme = match theme::load(name, Some(&paths.themes_dir), no_color) {
                 Ok(t) => t,

@@ -75,6 +75,7 @@ on_pull_failure = "skip-host"
 keep_releases = 5
 canary = true
 canary_wait = "1500ms"
+pull_stall_timeout = "45s"
 [projects.build]
 context = "src/demo"
 host = "h01"
@@ -218,6 +219,7 @@ fn every_key_maps_into_the_model() {
             canary: true,
             // 1.5 s rounds up to whole seconds.
             canary_wait_secs: Some(2),
+            pull_stall_ms: 45_000,
         }
     );
     assert_eq!(p.hosts_in("dev"), ["h01"]);

@@ -325,6 +325,8 @@ pub struct RolloutPolicy {
     /// First batch is one host that waits for a resume (or `canary_wait_secs`).
     pub canary: bool,
     pub canary_wait_secs: Option<u64>,
+    /// A pull that makes no progress for this long fails that host.
+    pub pull_stall_ms: u64,
 }
 
 impl Default for RolloutPolicy {
@@ -338,6 +340,7 @@ impl Default for RolloutPolicy {
             keep_releases: 2,
             canary: false,
             canary_wait_secs: None,
+            pull_stall_ms: 60_000,
         }
     }
 }
@@ -356,5 +359,37 @@ impl Config {
     }
     pub fn host(&self, name: &str) -> Option<&Host> {
         self.hosts.iter().find(|h| h.name == name)
+    }
+
+    /// What is valid but unwise, for `shipdeck check` to say: a project with
+    /// secrets deployed over plain `tcp://` (the secrets cross the network
+    /// in the clear, in the container create call).
+    pub fn warnings(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        for p in &self.projects {
+            if p.container.secret_env.is_empty() {
+                continue;
+            }
+            let mut plain: Vec<&str> = p
+                .hosts
+                .values()
+                .flatten()
+                .filter_map(|name| self.host(name))
+                .filter(|h| matches!(h.endpoint, Endpoint::Tcp { tls: None, .. }))
+                .map(|h| h.name.as_str())
+                .collect();
+            plain.sort_unstable();
+            plain.dedup();
+            if !plain.is_empty() {
+                out.push(format!(
+                    "project {:?} has secret_env ({}) and deploys to {} over plain tcp:// without TLS ({}): the secrets cross the network unencrypted; give those hosts tls = {{ ca, cert, key }} (port 2376) or an ssh:// endpoint",
+                    p.name,
+                    p.container.secret_env.keys().cloned().collect::<Vec<_>>().join(", "),
+                    if plain.len() == 1 { "1 host".to_string() } else { format!("{} hosts", plain.len()) },
+                    plain.join(", ")
+                ));
+            }
+        }
+        out
     }
 }

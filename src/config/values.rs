@@ -39,6 +39,30 @@ pub(crate) fn check_name(s: &str) -> Result<(), Problem> {
     }
 }
 
+/// Project and environment names: `[A-Za-z0-9][A-Za-z0-9_-]*`, at most 63
+/// characters. No `.`: container names join the two with one
+/// (`PROJECT.ENV`, see `domain::naming`), so no two pairs can collide and a
+/// kept container's name never has to be split apart again.
+pub(crate) fn check_ident(s: &str) -> Result<(), Problem> {
+    let hint = "use letters, digits, '_' and '-', starting with a letter or digit, e.g. \"checkout-api\" (no '.': shipdeck names containers PROJECT.ENV)";
+    let mut chars = s.chars();
+    match chars.next() {
+        None => Err(problem("empty name", hint)),
+        Some(c) if !c.is_ascii_alphanumeric() => Err(problem(
+            format!("a name must start with a letter or digit, not {c:?}"),
+            hint,
+        )),
+        _ => match chars.find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '_' | '-'))) {
+            Some(c) => Err(problem(format!("{c:?} is not allowed in this name"), hint)),
+            None if s.len() > 63 => Err(problem(
+                format!("{} characters is too long (at most 63)", s.len()),
+                hint,
+            )),
+            None => Ok(()),
+        },
+    }
+}
+
 /// Environment variable names: `[A-Za-z_][A-Za-z0-9_]*`.
 pub(crate) fn is_env_var_name(s: &str) -> bool {
     let mut chars = s.chars();
@@ -278,6 +302,12 @@ mod tests {
         }
         for bad in ["", "-h", ".x", "a b", "é"] {
             assert!(check_name(bad).is_err(), "{bad:?} should be rejected");
+        }
+        for ok in ["demo", "checkout-api", "a_b", "prod2"] {
+            assert_eq!(check_ident(ok), Ok(()));
+        }
+        for bad in ["", "-h", "api.v2", "a b", "é", &"x".repeat(64)] {
+            assert!(check_ident(bad).is_err(), "{bad:?} should be rejected");
         }
         assert!(is_env_var_name("DB_PASSWORD") && is_env_var_name("_x1"));
         assert!(!is_env_var_name("1X") && !is_env_var_name("A-B") && !is_env_var_name(""));

@@ -114,8 +114,14 @@ pub struct AppContainer {
     pub release: Option<String>,
     pub digest: Option<String>,
     pub image: String,
-    /// `current` (serving, or running) or `kept` (a stopped earlier release).
-    pub role: String,
+    /// Serving, kept (a stopped earlier release) or retired (failed or rolled
+    /// back), told by the container's name.
+    pub role: super::Role,
+    /// The restart policy the engine has for it now (`no`, `always`, …).
+    pub restart_policy: String,
+    /// The restart policy it was created with (label `shipdeck.restart`),
+    /// put back when a kept container serves again.
+    pub restart_original: Option<String>,
     pub deployed_by: Option<String>,
     pub deployed_at: Option<String>,
     pub state: ContainerState,
@@ -164,7 +170,7 @@ impl HostState {
             .max_by_key(|c| {
                 (
                     c.state == ContainerState::Running,
-                    c.role != "kept",
+                    c.role == super::Role::Serving,
                     c.started_at,
                 )
             })
@@ -174,7 +180,7 @@ impl HostState {
     pub fn kept_containers(&self, project: &str, env: &str) -> usize {
         self.containers
             .values()
-            .filter(|c| c.project == project && c.env == env && c.role == "kept")
+            .filter(|c| c.project == project && c.env == env && c.role == super::Role::Kept)
             .count()
     }
 }

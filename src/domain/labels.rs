@@ -1,7 +1,7 @@
 //! The labels shipdeck puts on every container it starts. The fleet is the
 //! source of truth: these labels are all `status` and `rollback` need.
 //! Labels cannot change after creation, so whether a container serves or is
-//! kept is told by its name: `PROJECT-ENV` serves, `PROJECT-ENV.VERSION.ID` is kept.
+//! kept is told by its name (see [`super::naming`]).
 
 /// Project name.
 pub const PROJECT: &str = "shipdeck.project";
@@ -17,6 +17,10 @@ pub const RELEASE: &str = "shipdeck.release";
 pub const DEPLOYED_BY: &str = "shipdeck.deployed_by";
 /// RFC 3339 time of the deploy.
 pub const DEPLOYED_AT: &str = "shipdeck.deployed_at";
+/// The restart policy the container was created with. Keeping a container
+/// sets its policy to `no` (so a daemon restart does not bring it back); this
+/// label says what to put back when it serves again.
+pub const RESTART: &str = "shipdeck.restart";
 
 /// The first 12 hex digits of a digest or image id (`sha256:0123…`), the
 /// part people compare. Never panics on odd (non-ASCII) label values.

@@ -3,5 +3,7 @@
 
 pub mod fleet;
 pub mod labels;
+pub mod naming;
 
 pub use fleet::*;
+pub use naming::Role;

@@ -11,7 +11,9 @@ use futures::future::join_all;
 
 use super::connect::{EngineError, connect, timed};
 use crate::config::Config;
-use crate::domain::{AppContainer, ContainerState, Fleet, Health, HostState, Reachability, labels};
+use crate::domain::{
+    AppContainer, ContainerState, Fleet, Health, HostState, Reachability, labels, naming,
+};
 
 /// Build an `AppContainer` from `docker inspect` output; `None` when the
 /// container carries no shipdeck project label.
@@ -40,7 +42,16 @@ pub fn app_container_from_inspect(c: &ContainerInspectResponse) -> Option<AppCon
         release: label(labels::RELEASE),
         digest: label(labels::DIGEST),
         image: cfg.image.clone().unwrap_or_default(),
-        role: String::new(),
+        role: crate::domain::Role::Kept,
+        restart_policy: c
+            .host_config
+            .as_ref()
+            .and_then(|h| h.restart_policy.as_ref())
+            .and_then(|r| r.name)
+            .map(|n| n.to_string())
+            .filter(|n| !n.is_empty())
+            .unwrap_or_else(|| "no".into()),
+        restart_original: label(labels::RESTART),
         deployed_by: label(labels::DEPLOYED_BY),
         deployed_at: label(labels::DEPLOYED_AT),
         state: state
@@ -56,12 +67,12 @@ pub fn app_container_from_inspect(c: &ContainerInspectResponse) -> Option<AppCon
         restarts: c.restart_count.unwrap_or(0),
         exit_code: state.and_then(|s| s.exit_code),
     };
-    let serving_name = format!("{}-{}", app.project, app.env);
-    app.role = if app.name == serving_name || app.state == ContainerState::Running {
-        "current".into()
-    } else {
-        "kept".into()
-    };
+    app.role = naming::role(
+        &app.name,
+        &app.project,
+        &app.env,
+        app.state == ContainerState::Running,
+    );
     Some(app)
 }
 

@@ -3,10 +3,24 @@
 
 pub mod connect;
 pub mod inventory;
+pub mod objects;
 pub mod ops;
 pub mod watch;
 
 pub use connect::{EngineError, connect};
 pub use inventory::{list_app_containers, snapshot_fleet};
+pub use objects::FleetObject;
 pub use ops::{CreateSpec, Engine};
 pub use watch::{WatchConfig, spawn_fleet_watchers};
+
+/// The engine's form of a registry login (the password goes only into the call).
+pub(crate) fn credentials(
+    login: &crate::config::RegistryLogin,
+) -> bollard::auth::DockerCredentials {
+    bollard::auth::DockerCredentials {
+        username: Some(login.username.clone()),
+        password: login.password.as_ref().map(|p| p.expose().to_string()),
+        serveraddress: Some(login.server.clone()),
+        ..Default::default()
+    }
+}

@@ -61,10 +61,19 @@ impl Engine {
                 reason: "not in the inventory".into(),
             });
         };
-        let docker = super::connect::connect(&h.endpoint, timeout).await?;
+        Self::connect(name, &h.endpoint, timeout).await
+    }
+
+    /// A client for host `name` at `endpoint`; `timeout` bounds every call.
+    pub async fn connect(
+        name: &str,
+        endpoint: &crate::config::Endpoint,
+        timeout: Duration,
+    ) -> Result<Engine, EngineError> {
+        let docker = super::connect::connect(endpoint, timeout).await?;
         Ok(Engine {
             host: name.to_string(),
-            endpoint: h.endpoint.to_string(),
+            endpoint: endpoint.to_string(),
             docker,
             timeout,
         })
@@ -77,9 +86,16 @@ impl Engine {
         (self.timeout * 4).max(Duration::from_secs(20))
     }
 
-    /// Pull `image` (`repo:tag`) and return the registry digest it resolved to
-    /// (`sha256:…`). `pull_timeout` bounds the whole transfer.
-    pub async fn pull(&self, image: &str, pull_timeout: Duration) -> Result<String, EngineError> {
+    /// Pull `image` (`repo:tag` or `repo@sha256:…`) and return the registry
+    /// digest it resolved to (`sha256:…`). The pull fails when the engine
+    /// reports no progress for `stall` (a registry that stopped answering),
+    /// however long the whole transfer takes while it moves.
+    pub async fn pull(
+        &self,
+        image: &str,
+        login: Option<&crate::config::RegistryLogin>,
+        stall: Duration,
+    ) -> Result<String, EngineError> {
         let (repo, tag) = split_image(image);
         let mut stream = self.docker.create_image(
             Some(CreateImageOptions {
@@ -88,46 +104,39 @@ impl Engine {
                 ..Default::default()
             }),
             None,
-            None,
+            login.map(super::credentials),
         );
-        let transfer = async {
-            while let Some(item) = stream.next().await {
-                match item {
-                    Ok(info) => {
-                        if let Some(err) = info.error_detail.and_then(|d| d.message) {
-                            return Err(EngineError::Api {
-                                status: None,
-                                endpoint: self.endpoint.clone(),
-                                what: "pull",
-                                reason: err,
-                            });
-                        }
-                    }
-                    Err(e) => return Err(api(&self.endpoint, "pull", &e)),
+        loop {
+            let item = match tokio::time::timeout(stall, stream.next()).await {
+                Ok(Some(item)) => item,
+                Ok(None) => break,
+                Err(_) => {
+                    return Err(EngineError::api(
+                        &self.endpoint,
+                        "pull",
+                        format!(
+                            "no progress for {}s pulling {image} (the registry stopped answering?); raise [projects.rollout] pull_stall_timeout if it is just slow",
+                            stall.as_secs().max(1)
+                        ),
+                    ));
                 }
-            }
-            Ok(())
-        };
-        match tokio::time::timeout(pull_timeout, transfer).await {
-            Ok(r) => r?,
-            Err(_) => {
-                return Err(EngineError::Timeout {
-                    endpoint: self.endpoint.clone(),
-                    what: "pull",
-                    secs: pull_timeout.as_secs(),
-                });
+            };
+            match item {
+                Ok(info) => {
+                    if let Some(err) = info.error_detail.and_then(|d| d.message) {
+                        return Err(EngineError::api(&self.endpoint, "pull", err));
+                    }
+                }
+                Err(e) => return Err(api(&self.endpoint, "pull", &e)),
             }
         }
-        self.local_digest(image)
-            .await?
-            .ok_or_else(|| EngineError::Api {
-                status: None,
-                endpoint: self.endpoint.clone(),
-                what: "pull",
-                reason: format!(
-                    "{image} was pulled but the engine reports no registry digest for it"
-                ),
-            })
+        self.local_digest(image).await?.ok_or_else(|| {
+            EngineError::api(
+                &self.endpoint,
+                "pull",
+                format!("{image} was pulled but the engine reports no registry digest for it"),
+            )
+        })
     }
 
     /// The registry digest of a local image, `None` when it is not present.
@@ -142,6 +151,7 @@ impl Engine {
         .await
         {
             Ok(info) => Ok(info.repo_digests.unwrap_or_default().iter().find_map(|d| {
+                // `repo@sha256:…` for the repository asked about.
                 d.split_once('@')
                     .filter(|(r, _)| *r == repo)
                     .map(|(_, dg)| dg.to_string())
@@ -268,6 +278,26 @@ impl Engine {
         }
     }
 
+    /// Set the restart policy of a container (`no`, `always`, `unless-stopped`,
+    /// `on-failure`). A kept container gets `no`, so that a daemon restart does
+    /// not bring it back beside the one that serves.
+    pub async fn set_restart(&self, id: &str, policy: &str) -> Result<(), EngineError> {
+        let body = bollard::models::ContainerUpdateBody {
+            restart_policy: Some(RestartPolicy {
+                name: Some(restart_policy(policy)),
+                maximum_retry_count: None,
+            }),
+            ..Default::default()
+        };
+        timed(
+            &self.endpoint,
+            "update restart policy",
+            self.op_timeout(),
+            self.docker.update_container(id, body),
+        )
+        .await
+    }
+
     /// Create (not start) a container named `name` from `spec`.
     pub async fn create(&self, name: &str, spec: &CreateSpec) -> Result<String, EngineError> {
         let body = spec.body();
@@ -288,8 +318,18 @@ impl Engine {
     }
 }
 
-/// Everything a new app container is made of.
-#[derive(Debug, Clone)]
+fn restart_policy(name: &str) -> RestartPolicyNameEnum {
+    match name {
+        "no" => RestartPolicyNameEnum::NO,
+        "unless-stopped" => RestartPolicyNameEnum::UNLESS_STOPPED,
+        "on-failure" => RestartPolicyNameEnum::ON_FAILURE,
+        _ => RestartPolicyNameEnum::ALWAYS,
+    }
+}
+
+/// Everything a new app container is made of. Its `Debug` shows the names of
+/// the environment variables, never their values (secrets are among them).
+#[derive(Clone)]
 pub struct CreateSpec {
     /// `repo:tag`.
     pub image: String,
@@ -301,6 +341,23 @@ pub struct CreateSpec {
     pub volumes: Vec<String>,
     pub restart: String,
     pub image_healthcheck: bool,
+}
+
+impl std::fmt::Debug for CreateSpec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let names: Vec<&str> = self
+            .env
+            .iter()
+            .map(|kv| kv.split_once('=').map_or(kv.as_str(), |(k, _)| k))
+            .collect();
+        f.debug_struct("CreateSpec")
+            .field("image", &self.image)
+            .field("env", &names)
+            .field("labels", &self.labels)
+            .field("network", &self.network)
+            .field("restart", &self.restart)
+            .finish_non_exhaustive()
+    }
 }
 
 impl CreateSpec {
@@ -337,12 +394,9 @@ impl CreateSpec {
     }
 
     fn body(&self) -> ContainerCreateBody {
-        let restart = match self.restart.as_str() {
-            "no" => RestartPolicyNameEnum::NO,
-            "unless-stopped" => RestartPolicyNameEnum::UNLESS_STOPPED,
-            "on-failure" => RestartPolicyNameEnum::ON_FAILURE,
-            _ => RestartPolicyNameEnum::ALWAYS,
-        };
+        let restart = restart_policy(&self.restart);
+        let mut labels = self.labels.clone();
+        labels.insert(labels::RESTART.to_string(), self.restart.clone());
         let mut port_bindings = HashMap::new();
         let mut exposed = Vec::new();
         if self.network == NetworkMode::Bridge {
@@ -372,7 +426,7 @@ impl CreateSpec {
         ContainerCreateBody {
             image: Some(self.image.clone()),
             env: Some(self.env.clone()),
-            labels: Some(self.labels.clone()),
+            labels: Some(labels),
             cmd: self.command.clone(),
             exposed_ports: (!exposed.is_empty()).then_some(exposed),
             healthcheck: (!self.image_healthcheck).then(|| bollard::models::HealthConfig {

@@ -3,7 +3,7 @@
 
 use serde::Serialize;
 
-use super::journal::Outcome;
+use super::journal::{Action, Outcome};
 use super::plan::Plan;
 
 /// Where one host is in its replacement.
@@ -22,6 +22,10 @@ pub enum HostPhase {
     Restored,
     /// Could not be restored: needs an operator.
     RestoreFailed,
+    /// Going back to the previous release (undo after a failure or abort).
+    RollingBack,
+    /// Back on the previous release.
+    RolledBack,
 }
 
 impl HostPhase {
@@ -36,6 +40,8 @@ impl HostPhase {
             HostPhase::Restoring => "restoring",
             HostPhase::Restored => "restored",
             HostPhase::RestoreFailed => "RESTORE FAILED",
+            HostPhase::RollingBack => "rolling back",
+            HostPhase::RolledBack => "rolled back",
         }
     }
 }
@@ -47,12 +53,35 @@ pub enum RolloutEvent {
     /// The plan, before anything happens.
     Planned {
         release: String,
-        action: String,
+        action: Action,
         plan: Plan,
+    },
+    /// Under the lock the fleet said otherwise than the read before it (the
+    /// rollout waited for another one): this is what happens instead.
+    Replanned {
+        action: Action,
+        plan: Plan,
+        reason: String,
+    },
+    /// The lock is held by another rollout; this one waits for it.
+    LockWaiting {
+        owner: String,
+        release: String,
+        message: String,
+        /// Seconds until it expires without a heartbeat, when known.
+        expires_in_secs: Option<i64>,
+        wait_secs: u64,
     },
     LockAcquired {
         host: String,
+        hosts: Vec<String>,
         owner: String,
+    },
+    /// Under the lock, a host needed a repair before anything else: a kept
+    /// container running beside the serving one, a restart policy to fix.
+    Repaired {
+        host: String,
+        what: String,
     },
     /// Hosts left out (unreachable, pull failed) under `skip-host`.
     HostSkipped {
@@ -103,6 +132,10 @@ pub enum RolloutEvent {
         hosts: Vec<String>,
         reason: String,
     },
+    /// A signal or an operator asked to stop; what happens now.
+    Stopping {
+        reason: String,
+    },
     Pruned {
         host: String,
         removed: usize,
@@ -111,6 +144,8 @@ pub enum RolloutEvent {
         outcome: Outcome,
         secs: f64,
         message: String,
+        #[serde(skip_serializing_if = "Vec::is_empty")]
+        needs_operator: Vec<String>,
     },
 }
 
@@ -125,7 +160,8 @@ impl RolloutEvent {
             } => {
                 let batches: Vec<String> = plan.batches.iter().map(|b| b.join(",")).collect();
                 let mut s = format!(
-                    "{action} {}:{} to {}/{} ({} hosts, {} batches, max {} unavailable, release {release})",
+                    "{} {}:{} to {}/{} ({} hosts, {} batches, max {} unavailable, release {release})",
+                    action.word(),
                     plan.project,
                     plan.version,
                     plan.project,
@@ -141,11 +177,46 @@ impl RolloutEvent {
                 for g in &plan.gates {
                     s.push_str(&format!("\n  gate: {g}"));
                 }
+                for w in &plan.warnings {
+                    s.push_str(&format!("\n  warning: {w}"));
+                }
                 s
             }
-            RolloutEvent::LockAcquired { host, owner } => {
-                format!("lock taken on {host} by {owner}")
+            RolloutEvent::Replanned {
+                action,
+                plan,
+                reason,
+            } => format!(
+                "replanned: {} {}:{} ({reason})",
+                action.word(),
+                plan.project,
+                plan.version
+            ),
+            RolloutEvent::LockWaiting {
+                owner,
+                release,
+                message,
+                expires_in_secs,
+                wait_secs,
+            } => {
+                let note = if message.is_empty() {
+                    String::new()
+                } else {
+                    format!(" \"{message}\"")
+                };
+                let expiry = match expires_in_secs {
+                    Some(s) => format!("; it expires in {s}s unless its holder heartbeats"),
+                    None => String::new(),
+                };
+                format!(
+                    "waiting up to {wait_secs}s for the lock: held by {owner} (release {release}{note}){expiry}"
+                )
             }
+            RolloutEvent::LockAcquired { hosts, owner, .. } => {
+                format!("lock taken by {owner} on {}", hosts.join(","))
+            }
+            RolloutEvent::Repaired { host, what } => format!("  {host}: repaired: {what}"),
+            RolloutEvent::Stopping { reason } => format!("stopping: {reason}"),
             RolloutEvent::HostSkipped { host, reason } => format!("{host}: left out: {reason}"),
             RolloutEvent::PullStarted { image, hosts } => {
                 format!("pulling {image} on {} hosts", hosts.len())
@@ -186,12 +257,17 @@ impl RolloutEvent {
                 outcome,
                 secs,
                 message,
+                needs_operator,
             } => {
-                if message.is_empty() {
+                let mut s = if message.is_empty() {
                     format!("{} in {secs:.1}s", outcome.word())
                 } else {
                     format!("{} in {secs:.1}s: {message}", outcome.word())
+                };
+                for n in needs_operator {
+                    s.push_str(&format!("\n  NEEDS AN OPERATOR: {n}"));
                 }
+                s
             }
         }
     }

@@ -4,6 +4,7 @@
 //! says who did what, when, and how it ended.
 
 use std::io::{BufRead, Write};
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Utc};
@@ -21,8 +22,11 @@ pub enum Outcome {
     RolledBack,
     /// An operator aborted it.
     Aborted,
-    /// Stopped before any restart (pull failure, lock, gate).
+    /// Stopped before any restart (pull failure, lock, gate): nothing changed.
     Refused,
+    /// Stopped on Ctrl-C / SIGTERM after the hosts in flight finished; the
+    /// fleet is left as it was then, and `deploy --resume` finishes it.
+    Interrupted,
 }
 
 impl Outcome {
@@ -33,6 +37,35 @@ impl Outcome {
             Outcome::RolledBack => "rolled back",
             Outcome::Aborted => "aborted",
             Outcome::Refused => "refused",
+            Outcome::Interrupted => "interrupted",
+        }
+    }
+}
+
+/// What a release does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Action {
+    /// A version named by the operator.
+    Deploy,
+    /// Back to an earlier release (kept containers, else a pull).
+    Rollback,
+    /// The digest that runs healthy in another environment.
+    Promote,
+}
+
+impl std::fmt::Display for Action {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.word())
+    }
+}
+
+impl Action {
+    pub fn word(self) -> &'static str {
+        match self {
+            Action::Deploy => "deploy",
+            Action::Rollback => "rollback",
+            Action::Promote => "promote",
         }
     }
 }
@@ -41,23 +74,46 @@ impl Outcome {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum RecordKind {
-    /// A deploy or rollback began.
+    /// A deploy, promotion or rollback began (before its pull and its lock).
     Started {
-        /// `deploy`, `rollback` or `resume`.
-        action: String,
+        action: Action,
         version: String,
         digest: Option<String>,
         /// Versions running before, most common first.
         from_versions: Vec<String>,
         hosts: usize,
         batches: usize,
+        /// The operator's note (`-m`).
+        #[serde(default)]
+        message: String,
+        /// A promotion's source environment.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        promoted_from: Option<String>,
+        /// The interrupted release this one finishes (`deploy --resume`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        resumes: Option<String>,
+    },
+    /// Under the lock, the fleet said otherwise than the read before it: this
+    /// is what the release really does.
+    Decided {
+        action: Action,
+        version: String,
+        digest: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        resumes: Option<String>,
     },
     /// It ended.
     Finished {
         result: Outcome,
         duration_secs: f64,
         message: String,
+        /// Hosts an operator has to look at, each with why.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        needs_operator: Vec<String>,
     },
+    /// A later rollback (`by`) went back from this release: no rollback or
+    /// prune prefers it again.
+    RolledBack { by: String },
     /// Every host resolved the version to this digest (after the pre-pull).
     Pulled { digest: String },
     /// Someone broke another operator's lock.
@@ -104,7 +160,7 @@ pub struct ReleaseSummary {
     pub release: String,
     pub project: String,
     pub env: String,
-    pub action: String,
+    pub action: Action,
     pub version: String,
     pub digest: Option<String>,
     pub from_versions: Vec<String>,
@@ -115,16 +171,37 @@ pub struct ReleaseSummary {
     pub result: Option<Outcome>,
     pub duration_secs: Option<f64>,
     pub hosts: usize,
+    /// How it ended (the operator's note when it had one).
     pub message: String,
+    /// The operator's note (`-m`).
+    pub note: String,
+    pub promoted_from: Option<String>,
+    pub resumes: Option<String>,
+    /// A later rollback went back from it.
+    pub rolled_back: bool,
+    pub needs_operator: Vec<String>,
 }
 
 impl ReleaseSummary {
     pub fn succeeded(&self) -> bool {
         self.result == Some(Outcome::Succeeded)
     }
-    /// Started but never finished.
+    /// Started and never finished (the process died), or stopped by a signal
+    /// after its hosts in flight finished: `deploy --resume` finishes it.
     pub fn interrupted(&self) -> bool {
-        self.result.is_none()
+        matches!(self.result, None | Some(Outcome::Interrupted))
+    }
+    /// Refused before anything changed: not a release of what runs.
+    pub fn refused(&self) -> bool {
+        self.result == Some(Outcome::Refused)
+    }
+    /// A release that served and still counts: succeeded, not rolled back.
+    pub fn good(&self) -> bool {
+        self.succeeded() && !self.rolled_back
+    }
+    /// The result in one word (`interrupted` while unfinished).
+    pub fn result_word(&self) -> &'static str {
+        self.result.map(Outcome::word).unwrap_or("interrupted")
     }
 }
 
@@ -164,10 +241,11 @@ impl Journal {
         }
     }
 
-    /// Append one record and fsync it before returning.
+    /// Append one record and fsync it before returning. The state directory
+    /// is made 0700 and the journal 0600: it names hosts and people.
     pub fn append(&self, record: &Record) -> Result<(), JournalError> {
         if let Some(dir) = self.path.parent() {
-            std::fs::create_dir_all(dir).map_err(|e| self.err("create directory", e))?;
+            private_dir(dir).map_err(|e| self.err("create directory", e))?;
         }
         let mut line = serde_json::to_string(record)
             .map_err(|e| self.err("encode", std::io::Error::other(e)))?;
@@ -176,8 +254,10 @@ impl Journal {
             .create(true)
             .append(true)
             .read(true)
+            .mode(0o600)
             .open(&self.path)
             .map_err(|e| self.err("open", e))?;
+        private_file(&f).map_err(|e| self.err("chmod", e))?;
         // After a crash mid-write the file may end in a torn line: start on a
         // fresh line so this record is not glued to it.
         if ends_without_newline(&mut f).map_err(|e| self.err("read", e))? {
@@ -213,6 +293,25 @@ impl Journal {
     }
 }
 
+/// Create `dir` (and parents) and make it 0700, tightening one made earlier.
+pub fn private_dir(dir: &Path) -> std::io::Result<()> {
+    std::fs::create_dir_all(dir)?;
+    let mode = std::fs::metadata(dir)?.permissions().mode() & 0o777;
+    if mode != 0o700 {
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))?;
+    }
+    Ok(())
+}
+
+/// Make an open file 0600 (a file made by an older version may be 0644).
+pub fn private_file(f: &std::fs::File) -> std::io::Result<()> {
+    let mode = f.metadata()?.permissions().mode() & 0o777;
+    if mode != 0o600 {
+        f.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+    }
+    Ok(())
+}
+
 fn ends_without_newline(f: &mut std::fs::File) -> std::io::Result<bool> {
     use std::io::{Read, Seek, SeekFrom};
     let len = f.metadata()?.len();
@@ -236,12 +335,15 @@ pub fn summarize(records: &[Record]) -> Vec<ReleaseSummary> {
                 digest,
                 from_versions,
                 hosts,
+                message,
+                promoted_from,
+                resumes,
                 ..
             } => out.push(ReleaseSummary {
                 release: r.release.clone(),
                 project: r.project.clone(),
                 env: r.env.clone(),
-                action: action.clone(),
+                action: *action,
                 version: version.clone(),
                 digest: digest.clone(),
                 from_versions: from_versions.clone(),
@@ -251,18 +353,47 @@ pub fn summarize(records: &[Record]) -> Vec<ReleaseSummary> {
                 result: None,
                 duration_secs: None,
                 hosts: *hosts,
-                message: String::new(),
+                message: message.clone(),
+                note: message.clone(),
+                promoted_from: promoted_from.clone(),
+                resumes: resumes.clone(),
+                rolled_back: false,
+                needs_operator: Vec::new(),
             }),
+            RecordKind::Decided {
+                action,
+                version,
+                digest,
+                resumes,
+            } => {
+                if let Some(s) = out.iter_mut().rev().find(|s| s.release == r.release) {
+                    s.action = *action;
+                    s.version = version.clone();
+                    s.digest = digest.clone();
+                    s.resumes = resumes.clone();
+                }
+            }
             RecordKind::Finished {
                 result,
                 duration_secs,
                 message,
+                needs_operator,
             } => {
                 if let Some(s) = out.iter_mut().rev().find(|s| s.release == r.release) {
                     s.finished_at = Some(r.ts);
                     s.result = Some(*result);
                     s.duration_secs = Some(*duration_secs);
-                    s.message = message.clone();
+                    s.message = match (s.note.is_empty(), message.is_empty()) {
+                        (true, _) => message.clone(),
+                        (false, true) => s.note.clone(),
+                        (false, false) => format!("{} — {message}", s.note),
+                    };
+                    s.needs_operator = needs_operator.clone();
+                }
+            }
+            RecordKind::RolledBack { .. } => {
+                if let Some(s) = out.iter_mut().rev().find(|s| s.release == r.release) {
+                    s.rolled_back = true;
                 }
             }
             RecordKind::Pulled { digest } => {
@@ -298,12 +429,15 @@ mod tests {
         let j = Journal::in_dir(&dir.path().join("state"));
         assert!(j.releases().unwrap().is_empty());
         let started = |v: &str| RecordKind::Started {
-            action: "deploy".into(),
+            action: Action::Deploy,
             version: v.into(),
             digest: None,
             from_versions: vec!["v1".into()],
             hosts: 8,
             batches: 8,
+            message: String::new(),
+            promoted_from: None,
+            resumes: None,
         };
         j.append(&rec("r1", started("v2"))).unwrap();
         j.append(&rec(
@@ -319,6 +453,7 @@ mod tests {
                 result: Outcome::Succeeded,
                 duration_secs: 12.5,
                 message: String::new(),
+                needs_operator: Vec::new(),
             },
         ))
         .unwrap();
@@ -350,5 +485,19 @@ mod tests {
         assert_eq!(rs[0].digest.as_deref(), Some("sha256:abc"));
         assert!(rs[1].interrupted());
         assert_eq!(rs[1].version, "v3");
+        let mode = std::fs::metadata(j.path()).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600, "journal mode {mode:o}");
+        let dir = std::fs::metadata(j.path().parent().unwrap()).unwrap();
+        assert_eq!(dir.permissions().mode() & 0o777, 0o700);
+    }
+
+    #[test]
+    fn old_records_still_read() {
+        // Written by the previous version: action as a string, no note.
+        let line = r#"{"ts":"2026-11-20T10:00:00Z","release":"r1","project":"demo","env":"prod","user":"a@b","kind":"started","action":"rollback","version":"v1","digest":null,"from_versions":["v2"],"hosts":3,"batches":3}"#;
+        let r: Record = serde_json::from_str(line).unwrap();
+        let s = summarize(&[r]);
+        assert_eq!(s[0].action, Action::Rollback);
+        assert!(s[0].interrupted());
     }
 }

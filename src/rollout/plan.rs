@@ -53,6 +53,10 @@ pub struct Plan {
     pub confirm: bool,
     /// From the journal's successful rollouts of this project+env, if any.
     pub predicted_secs: Option<f64>,
+    /// What an operator should know before going on (a held lock,
+    /// unreachable hosts, a tag the registry does not have).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
 }
 
 /// Why no plan could be made.
@@ -161,6 +165,7 @@ pub fn make_plan(
         gates,
         confirm,
         predicted_secs,
+        warnings: Vec::new(),
         hosts,
     })
 }

@@ -9,10 +9,10 @@ use thiserror::Error;
 
 use crate::config::Config;
 use crate::domain::labels::digest_hex12;
+use crate::domain::naming;
 use crate::domain::{ContainerState, Health};
 use crate::engine::Engine;
 use crate::health::probe_once;
-use crate::rollout::executor::base_name;
 
 /// The release a source environment can hand on.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -109,7 +109,7 @@ pub async fn source(
             env: env.to_string(),
         });
     }
-    let base = base_name(project, env);
+    let base = naming::serving(project, env);
     let per_host = join_all(hosts.iter().map(|name| {
         let base = base.clone();
         async move {

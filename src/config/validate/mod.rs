@@ -71,6 +71,11 @@ impl Validator<'_> {
         self.check(s, key, values::check_name(s.get_ref()));
     }
 
+    /// A project or environment name (part of container names).
+    fn ident(&mut self, s: &Str, key: &str) {
+        self.check(s, key, values::check_ident(s.get_ref()));
+    }
+
     /// Flags every name that repeats an earlier one, pointing at the repeat.
     fn unique<'n>(&mut self, what: &str, section: &str, names: impl IntoIterator<Item = &'n Str>) {
         let mut seen: HashMap<&str, Range<usize>> = HashMap::new();

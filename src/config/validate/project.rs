@@ -24,7 +24,7 @@ impl Validator<'_> {
         templates: &Path,
     ) -> Project {
         let key = format!("projects[{i}]");
-        self.name(&p.name, &format!("{key}.name"));
+        self.ident(&p.name, &format!("{key}.name"));
         self.check(
             &p.image,
             &format!("{key}.image"),
@@ -409,6 +409,12 @@ impl Validator<'_> {
             ) as u32,
             canary: r.canary.unwrap_or(d.canary),
             canary_wait_secs,
+            pull_stall_ms: self.duration_ms(
+                &r.pull_stall_timeout,
+                &format!("{key}.pull_stall_timeout"),
+                d.pull_stall_ms,
+                1000,
+            ),
         }
     }
 

@@ -66,7 +66,7 @@ impl Validator<'_> {
         let mut out: Vec<Environment> = Vec::new();
         for (i, e) in raw.iter().enumerate() {
             let key = format!("environments[{i}]");
-            self.name(&e.name, &format!("{key}.name"));
+            self.ident(&e.name, &format!("{key}.name"));
             let env = self.env_map(&e.env, &format!("{key}.env"));
             if let Some(a) = &e.accent
                 && ColourSpec::parse(a.get_ref()).is_none()

@@ -1,7 +1,107 @@
-//! One host's part of a rollout: create the new container, wait for health,
-//! restore the kept one on failure, undo a completed swap, prune old releases.
+//! One host's part of a rollout: keep the serving container (stopped,
+//! renamed, restart policy `no`), bring the new one up and wait for its
+//! health, and on failure put back what served before — saying exactly what
+//! happened, host by host.
 
 use super::*;
+
+/// What replaced what on one host (to undo it).
+#[derive(Debug, Clone)]
+pub(super) struct Swap {
+    pub(super) host: String,
+    pub(super) engine: Engine,
+    pub(super) address: String,
+    /// The container that serves now (new, or a kept one restarted).
+    pub(super) new: AppContainer,
+    /// What served before (kept, stopped), to go back to.
+    pub(super) old: Option<AppContainer>,
+}
+
+/// The step that failed on a host.
+#[derive(Debug, Clone)]
+pub(super) enum Step {
+    Stop(String),
+    Keep(String),
+    Create(String),
+    Start(String),
+    Health(String),
+}
+
+impl Step {
+    fn words(&self) -> String {
+        match self {
+            Step::Stop(e) => format!("stopping the serving container failed ({e})"),
+            Step::Keep(e) => format!("keeping the old container failed ({e})"),
+            Step::Create(e) => format!("creating the new container failed ({e})"),
+            Step::Start(e) => format!("starting the new container failed ({e})"),
+            Step::Health(e) => format!("failed health ({e})"),
+        }
+    }
+}
+
+/// How the way back went after a failure.
+#[derive(Debug, Clone)]
+pub(super) enum Restore {
+    /// Nothing had changed yet (the old container still serves).
+    Untouched,
+    /// Back on this version, healthy.
+    Restored(String),
+    /// Could not be put back: why.
+    Failed(String),
+    /// The lock was lost, so nothing was put back.
+    LockLost,
+}
+
+/// A host that failed, and what it runs now.
+#[derive(Debug, Clone)]
+pub(super) struct HostFailure {
+    pub(super) host: String,
+    pub(super) step: Step,
+    pub(super) restore: Restore,
+}
+
+impl HostFailure {
+    /// E.g. "h03 failed health (…) and was restored to v1".
+    pub(super) fn sentence(&self) -> String {
+        let after = match &self.restore {
+            Restore::Untouched => "; its old container still serves".to_string(),
+            Restore::Restored(v) => format!(" and was restored to {v}"),
+            Restore::Failed(why) => format!(" and could NOT be restored ({why})"),
+            Restore::LockLost => " and was not restored: the lock was lost".to_string(),
+        };
+        format!("{} {}{after}", self.host, self.step.words())
+    }
+
+    /// The note for `needs_operator`, when the host is left without a
+    /// healthy serving container.
+    pub(super) fn needs_operator(&self) -> Option<String> {
+        match &self.restore {
+            Restore::Failed(why) => Some(format!(
+                "{}: {}; restore failed: {why}",
+                self.host,
+                self.step.words()
+            )),
+            Restore::LockLost => Some(format!(
+                "{}: {}; not restored because the lock was lost",
+                self.host,
+                self.step.words()
+            )),
+            _ => None,
+        }
+    }
+
+    /// Whether the host is down now.
+    pub(super) fn left_down(&self) -> bool {
+        matches!(self.restore, Restore::Failed(_) | Restore::LockLost)
+    }
+}
+
+/// The outcome of one host's turn.
+pub(super) enum HostResult {
+    Skipped,
+    Replaced(Box<Swap>),
+    Failed(HostFailure),
+}
 
 impl Runner {
     pub(super) fn labels(
@@ -25,11 +125,29 @@ impl Runner {
         m
     }
 
+    /// The container spec; an unreadable secret refuses the rollout.
     pub(super) fn create_spec(
         &self,
         req: &Request,
         project: &Project,
-        image: &str,
+        version: &str,
+        digest: Option<&str>,
+        release: &str,
+    ) -> Result<CreateSpec, RolloutError> {
+        let labels = self.labels(req, version, digest, release);
+        self.spec_with(req, project, format!("{}:{version}", project.image), labels)
+            .map_err(|what| RolloutError::Input {
+                project: req.project.clone(),
+                env: req.env.clone(),
+                what,
+            })
+    }
+
+    pub(super) fn spec_with(
+        &self,
+        req: &Request,
+        project: &Project,
+        image: String,
         labels: HashMap<String, String>,
     ) -> Result<CreateSpec, String> {
         let env_vars = self
@@ -45,29 +163,24 @@ impl Runner {
             }
         }
         Ok(CreateSpec::for_project(
-            project,
-            &req.env,
-            &env_vars,
-            &secrets,
-            image.to_string(),
-            labels,
+            project, &req.env, &env_vars, &secrets, image, labels,
         ))
     }
 
-    /// Replace one host's container. `Ok(None)`: skipped (already there);
-    /// `Ok(Some)`: replaced and healthy; `Err(host)`: failed (and restored).
+    /// Replace one host's container.
     pub(super) async fn replace_host(
         &self,
         h: HostPlan,
-        base: &str,
         spec: CreateSpec,
         project: &Project,
-    ) -> Result<Option<Swap>, String> {
+        lock: &FleetLock,
+        cancel: CancellationToken,
+    ) -> HostResult {
         let host = h.engine.host.clone();
         let t0 = Instant::now();
         if h.skip {
             let v = h
-                .current
+                .serving
                 .as_ref()
                 .map(|c| c.version.clone())
                 .unwrap_or_default();
@@ -75,127 +188,254 @@ impl Runner {
                 &host,
                 HostPhase::Skipped,
                 t0,
-                Some(format!("already runs {v}")),
+                Some(format!("already runs {v}, healthy now")),
             );
-            return Ok(None);
+            return HostResult::Skipped;
         }
         let eng = &h.engine;
-        let fail = |detail: String| {
-            self.host_event(&host, HostPhase::Failed, t0, Some(detail));
+        let (p, e) = (
+            spec.labels
+                .get(labels::PROJECT)
+                .cloned()
+                .unwrap_or_default(),
+            spec.labels.get(labels::ENV).cloned().unwrap_or_default(),
+        );
+        let base = naming::serving(&p, &e);
+        let failure = |step: Step, restore: Restore| {
+            let f = HostFailure {
+                host: host.clone(),
+                step,
+                restore,
+            };
+            HostResult::Failed(f)
         };
 
-        // Stop the serving container and keep it under another name.
-        let mut old = None;
-        if let Some(cur) = &h.current {
+        // Stop the serving container and keep it (or retire it).
+        let mut old_serving = None;
+        if let Some(cur) = &h.serving {
             self.host_event(
                 &host,
                 HostPhase::Stopping,
                 t0,
-                Some(format!(
-                    "{} ({})",
-                    cur.version,
-                    &cur.id[..12.min(cur.id.len())]
-                )),
+                Some(format!("{} ({})", cur.version, naming::id12(&cur.id))),
             );
-            if let Err(e) = eng.stop(&cur.id, self.stop_grace).await {
-                fail(e.short());
-                // Nothing changed yet but the stop attempt: make sure it runs.
+            if cur.state == ContainerState::Running
+                && let Err(err) = eng.stop(&cur.id, self.stop_grace).await
+            {
+                self.host_event(&host, HostPhase::Failed, t0, Some(err.short()));
+                // Nothing changed but the stop attempt: make sure it runs.
                 let _ = eng.start(&cur.id).await;
-                return Err(host);
+                return failure(Step::Stop(err.short()), Restore::Untouched);
             }
-            if let Err(e) = eng.rename(&cur.id, &kept_name(base, cur)).await {
-                fail(e.short());
-                let _ = eng.start(&cur.id).await;
-                return Err(host);
+            let name = if h.retire_serving {
+                naming::retired(&p, &e, &cur.version, &cur.id)
+            } else {
+                naming::kept(&p, &e, &cur.version, &cur.id)
+            };
+            if let Err(err) = self.keep(eng, cur, &name).await {
+                self.host_event(&host, HostPhase::Failed, t0, Some(err.short()));
+                let back = self.serve(eng, cur, &base, project).await;
+                let restore = match back {
+                    Ok(()) => Restore::Untouched,
+                    Err(e2) => Restore::Failed(e2.short()),
+                };
+                return failure(Step::Keep(err.short()), restore);
             }
-            old = Some(cur.clone());
+            old_serving = Some(cur.clone());
         }
 
         // Bring up the new one.
         self.host_event(&host, HostPhase::Starting, t0, None);
-        let created = match &h.source {
-            Source::Image => eng.create(base, &spec).await,
-            Source::Kept(k) => eng.rename(&k.id, base).await.map(|()| k.id.clone()),
-        };
-        let new_id = match created {
-            Ok(id) => id,
-            Err(e) => {
-                fail(e.short());
-                self.restore(&h, base, None, old.as_ref(), project, t0)
+        let (created, step_of): (Result<AppContainer, EngineError>, fn(String) -> Step) =
+            match &h.source {
+                Source::Image => (
+                    match eng.create(&base, &spec).await {
+                        Ok(id) => match eng.inspect(&id).await {
+                            Ok(Some(c)) => Ok(c),
+                            Ok(None) => Err(EngineError::api(
+                                &eng.endpoint,
+                                "create container",
+                                "the new container vanished right after create",
+                            )),
+                            Err(e) => Err(e),
+                        },
+                        Err(e) => Err(e),
+                    },
+                    Step::Create,
+                ),
+                Source::Kept(k) => (
+                    eng.rename(&k.id, &base).await.map(|()| (**k).clone()),
+                    Step::Keep,
+                ),
+            };
+        let new = match created {
+            Ok(c) => c,
+            Err(err) => {
+                self.host_event(&host, HostPhase::Failed, t0, Some(err.short()));
+                let restore = self
+                    .restore(&h, &base, None, old_serving.as_ref(), project, lock, t0)
                     .await;
-                return Err(host);
+                return failure(step_of(err.short()), restore);
             }
         };
-        if let Err(e) = eng.start(&new_id).await {
-            fail(e.short());
-            self.restore(&h, base, Some(&new_id), old.as_ref(), project, t0)
+        let started = async {
+            if let Source::Kept(k) = &h.source {
+                let want = k
+                    .restart_original
+                    .clone()
+                    .unwrap_or_else(|| project.container.restart.clone());
+                eng.set_restart(&new.id, &want).await?;
+            }
+            eng.start(&new.id).await
+        };
+        if let Err(err) = started.await {
+            self.host_event(&host, HostPhase::Failed, t0, Some(err.short()));
+            let restore = self
+                .restore(
+                    &h,
+                    &base,
+                    Some(&new),
+                    old_serving.as_ref(),
+                    project,
+                    lock,
+                    t0,
+                )
                 .await;
-            return Err(host);
+            return failure(Step::Start(err.short()), restore);
         }
 
         self.host_event(&host, HostPhase::WaitingHealth, t0, None);
         let target = Target {
             engine: eng.clone(),
-            container_id: new_id.clone(),
+            container_id: new.id.clone(),
             address: h.address.clone(),
             spec: project.health.clone(),
         };
-        match health::wait_healthy(&target, &self.http, &CancellationToken::new()).await {
+        match health::wait_healthy(&target, &self.http, &cancel).await {
             Ok(_) => {
                 self.host_event(&host, HostPhase::Healthy, t0, None);
-                Ok(Some(Swap { host, new_id, old }))
+                HostResult::Replaced(Box::new(Swap {
+                    host,
+                    engine: eng.clone(),
+                    address: h.address.clone(),
+                    new,
+                    old: h.restore_to.clone().or(old_serving),
+                }))
             }
             Err(f) => {
-                fail(f.to_string());
-                self.restore(&h, base, Some(&new_id), old.as_ref(), project, t0)
+                self.host_event(&host, HostPhase::Failed, t0, Some(f.to_string()));
+                let restore = self
+                    .restore(
+                        &h,
+                        &base,
+                        Some(&new),
+                        old_serving.as_ref(),
+                        project,
+                        lock,
+                        t0,
+                    )
                     .await;
-                Err(host)
+                failure(Step::Health(f.to_string()), restore)
             }
         }
     }
 
-    /// Put `old` back in service after `new_id` failed. The failed container is
-    /// removed when it was created for this rollout, kept when it was a kept one.
+    /// Take a container out of service for good: stopped, restart policy
+    /// `no` (a daemon restart must not bring it back), renamed.
+    pub(super) async fn keep(
+        &self,
+        eng: &Engine,
+        c: &AppContainer,
+        name: &str,
+    ) -> Result<(), EngineError> {
+        eng.stop(&c.id, self.stop_grace).await?;
+        eng.set_restart(&c.id, "no").await?;
+        eng.rename(&c.id, name).await
+    }
+
+    /// Put a kept container back in service: serving name, its own restart
+    /// policy, started.
+    pub(super) async fn serve(
+        &self,
+        eng: &Engine,
+        c: &AppContainer,
+        base: &str,
+        project: &Project,
+    ) -> Result<(), EngineError> {
+        // Its name now, not the one it had when the fleet was read.
+        let name = match eng.inspect(&c.id).await? {
+            Some(now) => now.name,
+            None => {
+                return Err(EngineError::api(
+                    &eng.endpoint,
+                    "inspect container",
+                    format!("{} ({}) is gone", c.version, naming::id12(&c.id)),
+                ));
+            }
+        };
+        if name != base {
+            eng.rename(&c.id, base).await?;
+        }
+        let want = c
+            .restart_original
+            .clone()
+            .unwrap_or_else(|| project.container.restart.clone());
+        eng.set_restart(&c.id, &want).await?;
+        eng.start(&c.id).await
+    }
+
+    /// After `new` failed: take it down (removed when created for this
+    /// rollout, retired when it was a kept one) and bring back what this host
+    /// goes back to (its restore point; the container just stopped if there
+    /// is none), then wait for its health.
+    #[allow(clippy::too_many_arguments)]
     pub(super) async fn restore(
         &self,
         h: &HostPlan,
         base: &str,
-        new_id: Option<&str>,
-        old: Option<&AppContainer>,
+        new: Option<&AppContainer>,
+        old_serving: Option<&AppContainer>,
         project: &Project,
+        lock: &FleetLock,
         t0: Instant,
-    ) {
+    ) -> Restore {
         let eng = &h.engine;
         let host = &eng.host;
-        self.host_event(host, HostPhase::Restoring, t0, None);
-        if let Some(id) = new_id {
-            match &h.source {
-                Source::Image => {
-                    let _ = eng.remove(id).await;
-                }
-                Source::Kept(k) => {
-                    let _ = eng.stop(id, Duration::from_secs(2)).await;
-                    let _ = eng.rename(id, &kept_name(base, k)).await;
-                }
-            }
-        }
-        let Some(old) = old else {
+        if !lock.ensure_held().await {
             self.host_event(
                 host,
-                HostPhase::Restored,
+                HostPhase::RestoreFailed,
                 t0,
-                Some("no previous container; host left empty".into()),
+                Some("the lock was lost: not restored".into()),
             );
-            return;
-        };
-        let r: Result<(), EngineError> = async {
-            eng.rename(&old.id, base).await?;
-            eng.start(&old.id).await
+            return Restore::LockLost;
         }
-        .await;
-        if let Err(e) = r {
+        self.host_event(host, HostPhase::Restoring, t0, None);
+        if let Some(n) = new {
+            let r = match &h.source {
+                Source::Image => eng.remove(&n.id).await,
+                Source::Kept(k) => {
+                    let name = naming::retired(&k.project, &k.env, &k.version, &k.id);
+                    self.keep(eng, n, &name).await
+                }
+            };
+            if let Err(e) = r {
+                let why = format!(
+                    "the failed container could not be taken down: {}",
+                    e.short()
+                );
+                self.host_event(host, HostPhase::RestoreFailed, t0, Some(why.clone()));
+                return Restore::Failed(why);
+            }
+        }
+        let Some(old) = h.restore_to.as_ref().or(old_serving) else {
+            let why = "there was no container to go back to".to_string();
+            self.host_event(host, HostPhase::RestoreFailed, t0, Some(why.clone()));
+            return Restore::Failed(why);
+        };
+        if let Err(e) = self.serve(eng, old, base, project).await {
             self.host_event(host, HostPhase::RestoreFailed, t0, Some(e.short()));
-            return;
+            return Restore::Failed(e.short());
         }
         let target = Target {
             engine: eng.clone(),
@@ -204,146 +444,20 @@ impl Runner {
             spec: project.health.clone(),
         };
         match health::wait_healthy(&target, &self.http, &CancellationToken::new()).await {
-            Ok(_) => self.host_event(
-                host,
-                HostPhase::Restored,
-                t0,
-                Some(format!("back on {}", old.version)),
-            ),
-            Err(f) => self.host_event(host, HostPhase::RestoreFailed, t0, Some(f.to_string())),
-        }
-    }
-
-    /// Undo completed swaps batch by batch (same batch size, same health gates).
-    pub(super) async fn undo(
-        &self,
-        done: Vec<Swap>,
-        project: &Project,
-        why: &str,
-        outcome: Outcome,
-    ) -> (Outcome, String) {
-        if done.is_empty() {
-            // Nothing completed to undo: the failed hosts were already restored.
-            let outcome = if outcome == Outcome::RolledBack {
-                Outcome::Failed
-            } else {
-                outcome
-            };
-            return (outcome, why.to_string());
-        }
-        self.emit(RolloutEvent::RollingBack {
-            hosts: done.iter().map(|s| s.host.clone()).collect(),
-            reason: why.to_string(),
-        });
-        let size = plan::max_unavailable(
-            project.rollout.max_unavailable,
-            project.hosts.values().map(Vec::len).max().unwrap_or(1),
-        );
-        let names: Vec<String> = done.iter().map(|s| s.host.clone()).collect();
-        let mut bad = Vec::new();
-        for group in batches(&names, size, false) {
-            let swaps: Vec<&Swap> = done.iter().filter(|s| group.contains(&s.host)).collect();
-            let results = join_all(swaps.into_iter().map(|s| self.undo_one(s, project))).await;
-            bad.extend(results.into_iter().flatten());
-        }
-        if bad.is_empty() {
-            (
-                outcome,
-                format!("{why}; {} host(s) rolled back", names.len()),
-            )
-        } else {
-            (
-                Outcome::Failed,
-                format!(
-                    "{why}; rollback FAILED on {}: needs an operator",
-                    bad.join(", ")
-                ),
-            )
-        }
-    }
-
-    /// Swap one host back: keep the new container, restart the old one.
-    pub(super) async fn undo_one(&self, s: &Swap, project: &Project) -> Option<String> {
-        let t0 = Instant::now();
-        let Some(old) = &s.old else { return None };
-        let eng = match Engine::connect_host(&self.config, &s.host).await {
-            Ok(eng) => eng,
-            Err(e) => {
-                self.host_event(&s.host, HostPhase::RestoreFailed, t0, Some(e.short()));
-                return Some(s.host.clone());
-            }
-        };
-        let base = old.name.split('.').next().unwrap_or(&old.name).to_string();
-        self.host_event(&s.host, HostPhase::Restoring, t0, None);
-        let r: Result<(), EngineError> = async {
-            let new = eng.inspect(&s.new_id).await?;
-            eng.stop(&s.new_id, self.stop_grace).await?;
-            if let Some(new) = new {
-                eng.rename(&s.new_id, &kept_name(&base, &new)).await?;
-            }
-            eng.rename(&old.id, &base).await?;
-            eng.start(&old.id).await
-        }
-        .await;
-        if let Err(e) = r {
-            self.host_event(&s.host, HostPhase::RestoreFailed, t0, Some(e.short()));
-            return Some(s.host.clone());
-        }
-        let target = Target {
-            engine: eng,
-            container_id: old.id.clone(),
-            address: self
-                .config
-                .host(&s.host)
-                .map(|h| h.probe_address())
-                .unwrap_or_default(),
-            spec: project.health.clone(),
-        };
-        match health::wait_healthy(&target, &self.http, &CancellationToken::new()).await {
             Ok(_) => {
                 self.host_event(
-                    &s.host,
+                    host,
                     HostPhase::Restored,
                     t0,
                     Some(format!("back on {}", old.version)),
                 );
-                None
+                Restore::Restored(old.version.clone())
             }
             Err(f) => {
-                self.host_event(&s.host, HostPhase::RestoreFailed, t0, Some(f.to_string()));
-                Some(s.host.clone())
+                let why = format!("{} did not come back healthy: {f}", old.version);
+                self.host_event(host, HostPhase::RestoreFailed, t0, Some(why.clone()));
+                Restore::Failed(why)
             }
-        }
-    }
-
-    /// Remove kept containers beyond the newest `keep` on one host.
-    pub(super) async fn prune(
-        &self,
-        h: &HostPlan,
-        project: &str,
-        env: &str,
-        base: &str,
-        keep: usize,
-    ) {
-        let Ok(all) = h.engine.app_containers(project, env).await else {
-            return;
-        };
-        let mut kept: Vec<&AppContainer> = all
-            .iter()
-            .filter(|c| c.name != base && c.state != ContainerState::Running)
-            .collect();
-        kept.sort_by_key(|c| std::cmp::Reverse(deployed_time(c)));
-        let mut removed = 0;
-        for c in kept.iter().skip(keep) {
-            if h.engine.remove(&c.id).await.is_ok() {
-                removed += 1;
-            }
-        }
-        if removed > 0 {
-            self.emit(RolloutEvent::Pruned {
-                host: h.engine.host.clone(),
-                removed,
-            });
         }
     }
 }

@@ -1,33 +1,54 @@
-//! The rollout executor: lock, pre-pull, batched replace with health gates,
-//! containment of failures, rollback, pruning, journal. It reports every step
-//! as a `RolloutEvent`; the console and the headless CLI only consume them.
+//! The rollout executor: reach the hosts, take the fleet lock while the
+//! image is pre-pulled, decide under the lock, replace hosts through a
+//! window of `max_unavailable` slots with health gates, contain failures,
+//! roll back, prune, and record it all (journal and the fleet's ledger). It
+//! reports every step as a `RolloutEvent`; the console and the headless CLI
+//! only consume them. Must not import ratatui, app/ui, or `rollout::promote`
+//! (promotion gates run before, in `rollout::release`).
 //!
-//! Invariants (SPEC "Rollouts"): no more than `max_unavailable` hosts out of
-//! service at once; a failed host is restored from its kept container before
-//! the next batch; the old container is kept (stopped, renamed), never removed
-//! mid-rollout, so a rollback needs no pull.
+//! Promises (SPEC "Rollouts"; each one has a fault test in `tests/faults.rs`):
+//! - Decisions are made from a read of the fleet taken while this rollout
+//!   holds the lock; the read before it only shapes the pre-pull and the
+//!   plan shown first.
+//! - Never more than `max_unavailable` hosts without a healthy serving
+//!   container at once, counting hosts that were down already; a failed host
+//!   is restored from its kept container, and a host is never left empty
+//!   when a kept container could serve.
+//! - Kept containers have restart policy `no`, so a daemon restart brings
+//!   back only the serving one.
+//! - A host counts as "already there" only when it answers its health gate
+//!   now, on exactly the verified digest.
+//! - A holder that lost the lock stops and never undoes.
+//! - The record says what happened: which hosts were restored, which need
+//!   an operator and why.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::Utc;
 use futures::future::join_all;
-use tokio::sync::{Semaphore, mpsc};
+use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, instrument, warn};
 
+mod decide;
 mod host;
+mod pull;
+mod undo;
 mod window;
 
+use decide::{HostPlan, HostView, Intent, Source};
+use host::{HostFailure, Swap};
+
 use super::events::{HostPhase, RolloutEvent, short_digest};
-use super::journal::{Journal, JournalError, Outcome, Record, RecordKind};
-use super::lock::{Control, FleetLock, LockError, LockRequest};
+use super::journal::{Action, Journal, JournalError, Outcome, Record, RecordKind, ReleaseSummary};
+use super::ledger;
+use super::lock::{FleetLock, LockError, LockRequest, Phase};
 use super::plan::{self, Plan, PlanError, batches, make_plan};
-use super::promote::{self, PromoteError};
 use crate::config::{Config, FailureAction, Project, PullFailure};
-use crate::domain::{AppContainer, ContainerState, Health, labels};
+use crate::domain::{AppContainer, ContainerState, Health, Role, labels, naming};
 use crate::engine::{CreateSpec, Engine, EngineError};
 use crate::health::{self, Target};
 
@@ -39,13 +60,20 @@ pub enum Kind {
     Deploy {
         version: String,
         digest: Option<String>,
+        /// A promotion's source environment (recorded, shown in history).
+        promoted_from: Option<String>,
     },
-    /// Go back to `to`, or to the previous release; with `digest`, hosts
-    /// without a kept container of it pull exactly that image.
+    /// Go back to `to`, or to the last release that served; with `digest`,
+    /// hosts without a kept container of it pull exactly that image.
     Rollback {
         to: Option<String>,
         digest: Option<String>,
     },
+    /// Finish the newest interrupted release of the environment, as what it
+    /// was (a deploy, a promotion or a rollback). Which release that is, is
+    /// decided under the lock: a resume that waited for another operator's
+    /// rollout acts on what that one left.
+    Resume,
 }
 
 /// A rollout request.
@@ -56,6 +84,7 @@ pub struct Request {
     pub kind: Kind,
     /// `user@machine`.
     pub user: String,
+    /// The operator's note (`-m`): in the lock, the journal and the ledger.
     pub message: String,
     pub lock_wait: Option<Duration>,
     pub lock_ttl: Duration,
@@ -65,13 +94,31 @@ pub struct Request {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Report {
     pub release: String,
+    pub action: Action,
     pub version: String,
     pub outcome: Outcome,
     pub secs: f64,
     pub message: String,
+    /// Hosts an operator has to look at, each with why.
+    pub needs_operator: Vec<String>,
+    /// The journal could not record the end (the fleet did change).
+    pub journal_error: Option<String>,
 }
 
-/// Why a rollout did not start, or could not be recorded.
+impl Report {
+    /// The exit code a headless caller gets: 0 the version runs healthy on
+    /// every host; 2 nothing was changed; 1 anything else (also when the
+    /// journal could not record a rollout that changed the fleet).
+    pub fn exit_code(&self) -> i32 {
+        match self.outcome {
+            Outcome::Succeeded if self.journal_error.is_none() => 0,
+            Outcome::Refused if self.journal_error.is_none() => 2,
+            _ => 1,
+        }
+    }
+}
+
+/// Why a rollout did not start. Nothing was changed.
 #[derive(Debug, thiserror::Error)]
 pub enum RolloutError {
     #[error(transparent)]
@@ -91,11 +138,25 @@ pub enum RolloutError {
         hosts: Vec<(String, String)>,
     },
     #[error(
-        "{project}/{env}: no previous release to roll back to (no kept containers on the fleet and none in the journal)\n  hint: name one with --to VERSION"
+        "{project}/{env}: no earlier release to roll back to: {why}\n  hint: name one with --to VERSION"
     )]
-    NothingToRollBackTo { project: String, env: String },
-    #[error(transparent)]
-    Promotion(#[from] PromoteError),
+    NothingToRollBackTo {
+        project: String,
+        env: String,
+        why: String,
+    },
+    #[error("{project}/{env}: nothing to resume: {why}\n  hint: deploy a version, or roll back")]
+    NothingToResume {
+        project: String,
+        env: String,
+        why: String,
+    },
+    #[error("{project}/{env}: {what}, nothing was changed")]
+    Input {
+        project: String,
+        env: String,
+        what: String,
+    },
 }
 
 /// The executor's wiring.
@@ -107,77 +168,50 @@ pub struct Runner {
     /// half-way through a batch. Events are small and finite per rollout.
     pub events: mpsc::UnboundedSender<RolloutEvent>,
     pub http: reqwest::Client,
-    /// Ctrl-C: finish the batch in flight, launch no more.
-    pub cancel: CancellationToken,
+    /// First Ctrl-C / SIGTERM: launch no further host, let the hosts in
+    /// flight finish, release the lock; the release ends `interrupted`
+    /// (resumable).
+    pub stop: CancellationToken,
+    /// Second Ctrl-C / SIGTERM: cancel the health waits in flight (those
+    /// hosts are restored) and roll completed hosts back per
+    /// `failure_action`; the release ends `aborted`.
+    pub abort: CancellationToken,
     /// Grace period for stopping the old container.
     pub stop_grace: Duration,
-    pub pull_timeout: Duration,
-}
-
-/// What replaced what on one host (to undo it).
-#[derive(Debug, Clone)]
-struct Swap {
-    host: String,
-    new_id: String,
-    /// The container that served before (kept, stopped, renamed).
-    old: Option<AppContainer>,
 }
 
 /// Why a rollout stopped launching hosts.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 enum Stop {
+    /// Failures beyond `max_failure_ratio`.
     Failed,
-    Aborted,
-    Cancelled,
+    /// An operator's `control abort`, or a second signal.
+    Aborted(String),
+    /// A first signal: in-flight hosts finish, nothing is undone.
+    Interrupted,
     LockLost,
+    /// Hosts already down leave no slot within `max_unavailable`.
+    NoCapacity(String),
+    /// Nobody resumed a canary within its bound.
+    CanaryTimeout,
 }
 
-/// The pre-pull's results, indexed like the hosts that needed it.
-struct Pulled {
-    need_pull: Vec<usize>,
-    results: Vec<Result<String, EngineError>>,
-    started: Instant,
+/// How the replacement loop ended.
+struct WindowEnd {
+    done: Vec<Swap>,
+    failed: Vec<HostFailure>,
+    skipped: usize,
+    stop: Option<Stop>,
 }
 
-/// Where a host's new container comes from.
-#[derive(Debug, Clone)]
-enum Source {
-    /// Create from the pulled image.
-    Image,
-    /// Restart this kept container (rollback without pull).
-    Kept(Box<AppContainer>),
-}
-
-/// One host's part of the rollout.
-#[derive(Debug, Clone)]
-struct HostPlan {
-    engine: Engine,
-    address: String,
-    current: Option<AppContainer>,
-    kept: Vec<AppContainer>,
-    source: Source,
-    skip: bool,
-}
-
-/// `{project}-{env}`: the serving container's name on every host.
-pub fn base_name(project: &str, env: &str) -> String {
-    format!("{project}-{env}")
-}
-
-/// The name a container gets when it is kept: `{base}.{version}.{id12}`.
-fn kept_name(base: &str, c: &AppContainer) -> String {
-    let version: String = c
-        .version
-        .chars()
-        .map(|ch| {
-            if ch.is_ascii_alphanumeric() || ch == '.' || ch == '-' {
-                ch
-            } else {
-                '_'
-            }
-        })
-        .collect();
-    format!("{base}.{version}.{}", &c.id[..c.id.len().min(12)])
+/// What the end of a rollout says.
+struct Ending {
+    outcome: Outcome,
+    message: String,
+    needs_operator: Vec<String>,
+    intent: Intent,
+    /// Released ids a successful rollback went back from.
+    rolled_back: Vec<String>,
 }
 
 /// A new release id: `r20261121-120003-1a2b`.
@@ -189,6 +223,12 @@ pub fn new_release_id() -> String {
 
 fn secs(since: Instant) -> f64 {
     since.elapsed().as_secs_f64()
+}
+
+/// Hosts reached, and those that were not, with why.
+struct Reach {
+    engines: Vec<Engine>,
+    unreachable: Vec<(String, String)>,
 }
 
 impl Runner {
@@ -217,302 +257,745 @@ impl Runner {
         })
     }
 
-    /// Connect to every host of the environment at once.
-    async fn engines(&self, hosts: &[String]) -> Vec<(String, Result<Engine, EngineError>)> {
-        join_all(hosts.iter().map(|name| async move {
-            (name.clone(), Engine::connect_host(&self.config, name).await)
-        }))
-        .await
-    }
-
-    /// An environment with `require_promotion_from` takes only promoted
-    /// releases: a deploy gets the digest that runs healthy in the environment
-    /// before it (a resumed rollout's own pin must be that digest), and
-    /// `rollback --to` only a version the environment ran, pinned to its digest.
-    async fn promotion_gate(&self, mut req: Request) -> Result<Request, RolloutError> {
-        match &mut req.kind {
-            Kind::Deploy { version, digest } => {
-                let gate = promote::gate(&self.config, &req.project, &req.env, version, &self.http);
-                if let Some(pin) = gate.await? {
-                    if let Some(d) = digest.as_ref().filter(|d| **d != pin) {
-                        return Err(PromoteError::PinMismatch {
-                            project: req.project.clone(),
-                            env: req.env.clone(),
-                            version: version.clone(),
-                            resumed: d.clone(),
-                            healthy: pin,
-                        }
-                        .into());
-                    }
-                    *digest = Some(pin);
-                }
-            }
-            Kind::Rollback {
-                to: Some(v),
-                digest,
-            } => {
-                *digest =
-                    promote::check_rollback_target(&self.config, &req.project, &req.env, v).await?;
-            }
-            Kind::Rollback { to: None, .. } => {}
-        }
-        Ok(req)
-    }
-
-    /// Run a deploy or rollback to the end. `Err` means nothing was changed.
+    /// Run a deploy, promotion, rollback or resume to the end. `Err` means
+    /// nothing was changed; a `Report` says what happened (its outcome may
+    /// be `Refused` too, when the refusal came after the release started).
     #[instrument(skip(self, req), fields(project = %req.project, env = %req.env))]
     pub async fn run(&self, req: Request) -> Result<Report, RolloutError> {
         let t0 = Instant::now();
         let project = plan::target(&self.config, &req.project, &req.env)?.clone();
-        let req = self.promotion_gate(req).await?;
-        let history = self.journal.releases().unwrap_or_default();
-        let base = base_name(&req.project, &req.env);
-
-        // Reach every host before deciding anything.
-        let mut reachable = Vec::new();
-        let mut unreachable = Vec::new();
-        for (name, r) in self.engines(project.hosts_in(&req.env)).await {
-            match r {
-                Ok(e) => reachable.push(e),
-                Err(e) => unreachable.push((name, e.short())),
-            }
-        }
-        if !unreachable.is_empty() && project.rollout.on_pull_failure == PullFailure::Abort {
-            return Err(RolloutError::Unreachable {
-                project: req.project.clone(),
-                env: req.env.clone(),
-                hosts: unreachable,
-            });
-        }
-
-        // What runs where now (the fleet is the truth).
-        let mut hosts: Vec<HostPlan> = Vec::new();
-        for eng in reachable {
-            let all = match eng.app_containers(&req.project, &req.env).await {
-                Ok(c) => c,
-                Err(e) => {
-                    if project.rollout.on_pull_failure == PullFailure::Abort {
-                        return Err(RolloutError::Unreachable {
-                            project: req.project.clone(),
-                            env: req.env.clone(),
-                            hosts: vec![(eng.host.clone(), e.short())],
-                        });
-                    }
-                    unreachable.push((eng.host.clone(), e.short()));
-                    continue;
-                }
-            };
-            let current = current_container(&all, &base);
-            let kept = all
-                .iter()
-                .filter(|c| Some(&c.id) != current.as_ref().map(|x| &x.id))
-                .cloned()
-                .collect();
-            let address = self
-                .config
-                .host(&eng.host)
-                .map(|h| h.probe_address())
-                .unwrap_or_default();
-            hosts.push(HostPlan {
-                engine: eng,
-                address,
-                current,
-                kept,
-                source: Source::Image,
-                skip: false,
-            });
-        }
-
-        let (version, action) = match &req.kind {
-            Kind::Deploy { version, .. } => (version.clone(), "deploy"),
-            Kind::Rollback { to: Some(v), .. } => (v.clone(), "rollback"),
-            Kind::Rollback { to: None, .. } => {
-                let v = previous_version(&hosts, &history, &req).ok_or_else(|| {
-                    RolloutError::NothingToRollBackTo {
-                        project: req.project.clone(),
-                        env: req.env.clone(),
-                    }
-                })?;
-                (v, "rollback")
-            }
-        };
-        let mut plan = make_plan(&self.config, &req.project, &req.env, &version, &history)?;
         let release = new_release_id();
-        for (h, why) in &unreachable {
+
+        // 1. Reach every host and read what runs (a first look: it shapes the
+        //    plan shown and the pre-pull, and decides nothing).
+        let reach = self.reach(&req, &project).await?;
+        let fleet = self.read_fleet(&reach.engines, &req).await;
+        let fleet = self.refuse_unreadable(&req, &project, fleet)?;
+        let history = self.history(&reach.engines, &req, &release).await;
+        let intent = decide::intent(&req, &history, &fleet)?;
+        let plan = self.plan_for(&req, &project, &intent, &reach)?;
+        // Secrets are resolved before anything happens: a missing one refuses.
+        self.create_spec(&req, &project, &intent.version, None, &release)?;
+
+        self.emit(RolloutEvent::Planned {
+            release: release.clone(),
+            action: intent.action,
+            plan: plan.clone(),
+        });
+        for (h, why) in &reach.unreachable {
             self.emit(RolloutEvent::HostSkipped {
                 host: h.clone(),
                 reason: why.clone(),
             });
         }
-        let left_out: Vec<String> = unreachable.iter().map(|(h, _)| h.clone()).collect();
-        replan(&mut plan, &project, &left_out);
-
-        let pinned = match &req.kind {
-            Kind::Deploy { digest, .. } => digest.clone(),
-            Kind::Rollback { digest, .. } => digest.clone(),
-        };
-        if let Some(d) = &pinned {
-            plan.image = format!("{}@{d}", project.image);
-        }
-        // Per host: skip, restart a kept container, or create from the image.
-        for h in &mut hosts {
-            if let Some(c) = &h.current
-                && c.version == version
-                && c.state == ContainerState::Running
-                && c.health != Health::Unhealthy
-                && (pinned.is_none() || c.digest == pinned)
-            {
-                h.skip = true;
-                continue;
-            }
-            if action == "rollback"
-                && let Some(k) = newest(h.kept.iter().filter(|k| k.version == version))
-            {
-                h.source = Source::Kept(Box::new(k.clone()));
-            }
-        }
-
-        self.emit(RolloutEvent::Planned {
-            release: release.clone(),
-            action: action.to_string(),
-            plan: plan.clone(),
-        });
-
-        // Take the lock and pre-pull at the same time: a pull changes nothing
-        // that serves, and it is most of a rollout's fixed cost.
-        let image = match &pinned {
-            Some(d) => format!("{}@{d}", project.image),
-            None => format!("{}:{version}", project.image),
-        };
-        let acquire = FleetLock::acquire(
-            &self.config,
-            &req.project,
-            &req.env,
-            LockRequest {
-                owner: req.user.clone(),
-                release: release.clone(),
-                message: req.message.clone(),
-                ttl: req.lock_ttl,
-                wait: req.lock_wait,
-            },
-        );
-        let (lock, pulled) = tokio::join!(acquire, self.pre_pull(&hosts, &image, &project));
-        let lock = lock?;
-        self.emit(RolloutEvent::LockAcquired {
-            host: lock.info().host.clone(),
-            owner: lock.info().owner.clone(),
-        });
-
-        let from_versions = majority_versions(&hosts);
+        // 2. Journaled before the pull: a kill from here on is "interrupted".
         self.record(
             &req,
             &release,
             RecordKind::Started {
-                action: action.to_string(),
-                version: version.clone(),
-                digest: pinned.clone(),
-                from_versions,
+                action: intent.action,
+                version: intent.version.clone(),
+                digest: intent.digest.clone(),
+                from_versions: decide::majority_versions(&fleet),
                 hosts: plan.hosts.len(),
                 batches: plan.batches.len(),
+                message: req.message.clone(),
+                promoted_from: intent.promoted_from.clone(),
+                resumes: intent.resumes.clone(),
             },
         )?;
 
-        let result = self
-            .execute(
-                &req, &project, &mut plan, &mut hosts, &lock, &version, &image, &release, pulled,
+        // 3. The lock, and the pre-pull at the same time: a pull changes
+        //    nothing that serves, and it is most of a rollout's fixed cost.
+        let pulls = decide::provisional_pulls(&intent, &fleet);
+        let image = intent.image(&project);
+        let (lock, pulled) = tokio::join!(
+            self.lock(&req, &release),
+            self.pull(&fleet, &pulls, &image, &project)
+        );
+        let lock = match lock {
+            Ok(l) => l,
+            Err(e) => {
+                let message = e.to_string();
+                let _ = self.record(
+                    &req,
+                    &release,
+                    RecordKind::Finished {
+                        result: Outcome::Refused,
+                        duration_secs: secs(t0),
+                        message: message.clone(),
+                        needs_operator: Vec::new(),
+                    },
+                );
+                return Err(e.into());
+            }
+        };
+        self.emit(RolloutEvent::LockAcquired {
+            host: lock.info().host.clone(),
+            hosts: lock.info().hosts.clone(),
+            owner: lock.info().owner.clone(),
+        });
+
+        // 4. Everything else happens under the lock.
+        let ending = self
+            .under_lock(
+                &req, &project, &release, &lock, &reach, plan, intent, pulled,
             )
             .await;
-        let (outcome, message) = result;
+
+        // 5. The record: journal, the fleet's ledger, then the lock goes.
         let secs_total = secs(t0);
         let journal = self.record(
             &req,
             &release,
             RecordKind::Finished {
-                result: outcome,
+                result: ending.outcome,
                 duration_secs: secs_total,
-                message: message.clone(),
+                message: ending.message.clone(),
+                needs_operator: ending.needs_operator.clone(),
             },
         );
+        for r in &ending.rolled_back {
+            let _ = self.record(
+                &req,
+                r,
+                RecordKind::RolledBack {
+                    by: release.clone(),
+                },
+            );
+        }
+        if ending.outcome != Outcome::Refused || !ending.intent.version.is_empty() {
+            self.ledger_end(&req, &reach, &release, &ending, secs_total)
+                .await;
+        }
         if let Err(e) = lock.release().await {
             warn!(error = %e, "releasing the lock failed; it expires by itself");
         }
+        let journal_error = journal.err().map(|e| e.to_string());
+        let mut message = ending.message.clone();
+        if let Some(e) = &journal_error {
+            message.push_str(&format!(
+                "; the journal could not record this end ({e}): the fleet did change"
+            ));
+        }
         self.emit(RolloutEvent::Finished {
-            outcome,
+            outcome: ending.outcome,
             secs: secs_total,
             message: message.clone(),
+            needs_operator: ending.needs_operator.clone(),
         });
-        journal?;
         Ok(Report {
             release,
-            version,
-            outcome,
+            action: ending.intent.action,
+            version: ending.intent.version,
+            outcome: ending.outcome,
             secs: secs_total,
             message,
+            needs_operator: ending.needs_operator,
+            journal_error,
         })
     }
-}
 
-/// When a container was deployed: its label, else its start time.
-fn deployed_time(c: &AppContainer) -> Option<chrono::DateTime<Utc>> {
-    c.deployed_at
-        .as_deref()
-        .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
-        .map(|t| t.with_timezone(&Utc))
-        .or(c.started_at)
-}
+    /// Connect to every host of the environment at once.
+    async fn reach(&self, req: &Request, project: &Project) -> Result<Reach, RolloutError> {
+        let names = project.hosts_in(&req.env);
+        let results = join_all(names.iter().map(|name| async move {
+            (name.clone(), Engine::connect_host(&self.config, name).await)
+        }))
+        .await;
+        let mut reach = Reach {
+            engines: Vec::new(),
+            unreachable: Vec::new(),
+        };
+        for (name, r) in results {
+            match r {
+                Ok(e) => reach.engines.push(e),
+                Err(e) => reach.unreachable.push((name, e.short())),
+            }
+        }
+        if !reach.unreachable.is_empty() && project.rollout.on_pull_failure == PullFailure::Abort {
+            return Err(RolloutError::Unreachable {
+                project: req.project.clone(),
+                env: req.env.clone(),
+                hosts: reach.unreachable,
+            });
+        }
+        Ok(reach)
+    }
 
-fn newest<'a>(it: impl Iterator<Item = &'a AppContainer>) -> Option<&'a AppContainer> {
-    it.max_by_key(|c| deployed_time(c))
-}
+    /// What runs on every reached host (all of this project+env's containers).
+    async fn read_fleet(
+        &self,
+        engines: &[Engine],
+        req: &Request,
+    ) -> Vec<Result<HostView, (String, String)>> {
+        join_all(engines.iter().map(|eng| async move {
+            let address = self
+                .config
+                .host(&eng.host)
+                .map(|h| h.probe_address())
+                .unwrap_or_default();
+            match eng.app_containers(&req.project, &req.env).await {
+                Ok(containers) => Ok(HostView {
+                    engine: eng.clone(),
+                    address,
+                    containers,
+                }),
+                Err(e) => Err((eng.host.clone(), e.short())),
+            }
+        }))
+        .await
+    }
 
-/// The serving container: the one named `base`, else a running one.
-fn current_container(all: &[AppContainer], base: &str) -> Option<AppContainer> {
-    all.iter()
-        .find(|c| c.name == base)
-        .or_else(|| all.iter().find(|c| c.state == ContainerState::Running))
-        .cloned()
-}
+    /// A host that answered the connect but not the listing is unreachable too.
+    fn refuse_unreadable(
+        &self,
+        req: &Request,
+        project: &Project,
+        fleet: Vec<Result<HostView, (String, String)>>,
+    ) -> Result<Vec<HostView>, RolloutError> {
+        let mut ok = Vec::new();
+        let mut bad = Vec::new();
+        for r in fleet {
+            match r {
+                Ok(v) => ok.push(v),
+                Err(e) => bad.push(e),
+            }
+        }
+        if !bad.is_empty() && project.rollout.on_pull_failure == PullFailure::Abort {
+            return Err(RolloutError::Unreachable {
+                project: req.project.clone(),
+                env: req.env.clone(),
+                hosts: bad,
+            });
+        }
+        Ok(ok)
+    }
 
-/// Versions running now, most common first.
-fn majority_versions(hosts: &[HostPlan]) -> Vec<String> {
-    let mut counts: HashMap<String, usize> = HashMap::new();
-    for h in hosts {
-        if let Some(c) = &h.current {
-            *counts.entry(c.version.clone()).or_default() += 1;
+    /// The releases of this project+env: the journal and the fleet's ledger,
+    /// merged by release id (the ledger wins on conflicts: it is shared);
+    /// `own` (this release) left out; oldest first.
+    async fn history(&self, engines: &[Engine], req: &Request, own: &str) -> Vec<ReleaseSummary> {
+        let from_fleet = ledger::read(engines, &req.project, &req.env).await;
+        let journal = self.journal.releases().unwrap_or_default();
+        let mut all = ledger::with_journal(journal, from_fleet, &req.project, &req.env);
+        all.retain(|r| r.release != own);
+        all
+    }
+
+    /// The plan for `intent`, without the hosts that could not be reached.
+    fn plan_for(
+        &self,
+        req: &Request,
+        project: &Project,
+        intent: &Intent,
+        reach: &Reach,
+    ) -> Result<Plan, RolloutError> {
+        let history = self.journal.releases().unwrap_or_default();
+        let mut plan = make_plan(
+            &self.config,
+            &req.project,
+            &req.env,
+            &intent.version,
+            &history,
+        )?;
+        plan.image = intent.image(project);
+        let gone: Vec<String> = reach.unreachable.iter().map(|(h, _)| h.clone()).collect();
+        replan(&mut plan, project, &gone);
+        if plan.hosts.is_empty() {
+            return Err(RolloutError::Input {
+                project: req.project.clone(),
+                env: req.env.clone(),
+                what: "no host left to roll out to".into(),
+            });
+        }
+        Ok(plan)
+    }
+
+    /// Take the fleet lock, saying who it waits for.
+    async fn lock(&self, req: &Request, release: &str) -> Result<FleetLock, LockError> {
+        let wait_secs = req.lock_wait.map(|w| w.as_secs()).unwrap_or(0);
+        let waiting = |held: &super::lock::LockInfo| {
+            self.emit(RolloutEvent::LockWaiting {
+                owner: held.owner.clone(),
+                release: held.release.clone(),
+                message: held.message.clone(),
+                expires_in_secs: held
+                    .expires_at
+                    .map(|t| (t - Utc::now()).num_seconds().max(0)),
+                wait_secs,
+            });
+        };
+        FleetLock::acquire_waiting(
+            &self.config,
+            &req.project,
+            &req.env,
+            LockRequest {
+                owner: req.user.clone(),
+                release: release.to_string(),
+                message: req.message.clone(),
+                ttl: req.lock_ttl,
+                wait: req.lock_wait,
+            },
+            &waiting,
+        )
+        .await
+    }
+
+    /// Under the lock: read again, decide, pull what is missing, replace,
+    /// contain, undo, prune.
+    #[allow(clippy::too_many_arguments)]
+    async fn under_lock(
+        &self,
+        req: &Request,
+        project: &Project,
+        release: &str,
+        lock: &FleetLock,
+        reach: &Reach,
+        mut plan: Plan,
+        first: Intent,
+        pulled: pull::Pulled,
+    ) -> Ending {
+        let refused = |intent: Intent, message: String| Ending {
+            outcome: Outcome::Refused,
+            message,
+            needs_operator: Vec::new(),
+            intent,
+            rolled_back: Vec::new(),
+        };
+        // The fleet as it is now, under the lock.
+        let fleet = self.read_fleet(&reach.engines, req).await;
+        let fleet = match self.refuse_unreadable(req, project, fleet) {
+            Ok(f) => f,
+            Err(e) => return refused(first, e.to_string()),
+        };
+        let history = self.history(&reach.engines, req, release).await;
+        let intent = match decide::intent(req, &history, &fleet) {
+            Ok(i) => i,
+            Err(e) => {
+                return refused(
+                    Intent {
+                        version: String::new(),
+                        ..first
+                    },
+                    e.to_string(),
+                );
+            }
+        };
+        if !intent.same_target(&first) {
+            plan.version = intent.version.clone();
+            plan.image = intent.image(project);
+            let reason = format!(
+                "the fleet changed while this rollout waited for the lock: {} {} instead of {} {}",
+                intent.action.word(),
+                intent.version,
+                first.action.word(),
+                first.version
+            );
+            self.emit(RolloutEvent::Replanned {
+                action: intent.action,
+                plan: plan.clone(),
+                reason,
+            });
+            let _ = self.record(
+                req,
+                release,
+                RecordKind::Decided {
+                    action: intent.action,
+                    version: intent.version.clone(),
+                    digest: intent.digest.clone(),
+                    resumes: intent.resumes.clone(),
+                },
+            );
+        }
+        self.ledger_start(req, reach, release, &intent, &plan, &fleet)
+            .await;
+        self.repair(&fleet, project).await;
+
+        // Pulls: what the pre-pull did not cover (another version, a host
+        // whose kept container vanished) happens now.
+        let verified = match self
+            .complete_pulls(&fleet, &intent, project, pulled, &mut plan)
+            .await
+        {
+            Ok(v) => v,
+            Err(message) => return refused(intent, message),
+        };
+        let digest = verified.or_else(|| intent.digest.clone());
+
+        // Per host: skip (healthy now on this digest), restart a kept
+        // container, or create from the image.
+        let mut hosts =
+            decide::hosts(self, &fleet, &intent, digest.as_deref(), project, &history).await;
+        hosts.retain(|h| plan.hosts.contains(&h.engine.host));
+        let mut down = self.down_at_start(&hosts, reach, project).await;
+        let labels = self.labels(req, &intent.version, digest.as_deref(), release);
+        let image = match &digest {
+            Some(d) => format!("{}@{d}", project.image),
+            None => format!("{}:{}", project.image, intent.version),
+        };
+        let spec = match self.spec_with(req, project, image, labels) {
+            Ok(s) => s,
+            Err(m) => return refused(intent, m),
+        };
+
+        lock.report(
+            Phase::Running,
+            format!("{} {}", intent.action.word(), intent.version),
+        )
+        .await;
+        let end = self
+            .window(req, project, &plan, &hosts, lock, &spec, &mut down)
+            .await;
+        self.conclude(
+            req, project, &plan, &hosts, lock, intent, end, &mut down, &history,
+        )
+        .await
+    }
+
+    /// The record of this release on the fleet as it starts.
+    async fn ledger_start(
+        &self,
+        req: &Request,
+        reach: &Reach,
+        release: &str,
+        intent: &Intent,
+        plan: &Plan,
+        fleet: &[HostView],
+    ) {
+        let entry = ledger::Entry {
+            release: release.to_string(),
+            action: intent.action,
+            version: intent.version.clone(),
+            digest: intent.digest.clone(),
+            user: req.user.clone(),
+            started_at: Utc::now(),
+            finished_at: None,
+            outcome: None,
+            duration_secs: None,
+            rolled_back: false,
+            message: String::new(),
+            note: req.message.clone(),
+            promoted_from: intent.promoted_from.clone(),
+            resumes: intent.resumes.clone(),
+            hosts: plan.hosts.len(),
+            from_versions: decide::majority_versions(fleet),
+        };
+        let n = ledger::update(&reach.engines, &req.project, &req.env, &|all| {
+            ledger::upsert(all, &entry)
+        })
+        .await;
+        if n == 0 {
+            warn!("ledger: no host recorded the start of this release");
         }
     }
-    let mut v: Vec<(String, usize)> = counts.into_iter().collect();
-    v.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
-    v.into_iter().map(|(k, _)| k).collect()
+
+    /// The record of this release on the fleet as it ends, and the marks on
+    /// the releases a successful rollback went back from.
+    async fn ledger_end(
+        &self,
+        req: &Request,
+        reach: &Reach,
+        release: &str,
+        ending: &Ending,
+        duration: f64,
+    ) {
+        let now = Utc::now();
+        let rolled_back: HashSet<String> = ending.rolled_back.iter().cloned().collect();
+        let digest = ending.intent.digest.clone();
+        let outcome = ending.outcome;
+        let message = ending.message.clone();
+        ledger::update(&reach.engines, &req.project, &req.env, &|all| {
+            if let Some(e) = all.iter_mut().find(|e| e.release == release) {
+                e.finished_at = Some(now);
+                e.outcome = Some(outcome);
+                e.duration_secs = Some(duration);
+                e.message = message.clone();
+                if e.digest.is_none() {
+                    e.digest = digest.clone();
+                }
+            }
+            for e in all.iter_mut() {
+                if rolled_back.contains(&e.release) {
+                    e.rolled_back = true;
+                }
+            }
+        })
+        .await;
+    }
+
+    /// Hosts without a healthy serving container before anything starts:
+    /// those in the rollout that fail their gate now, and hosts left out
+    /// (unreachable) whose application does not answer its probe.
+    async fn down_at_start(
+        &self,
+        hosts: &[HostPlan],
+        reach: &Reach,
+        project: &Project,
+    ) -> HashSet<String> {
+        let mut down: HashSet<String> = hosts
+            .iter()
+            .filter(|h| !h.healthy)
+            .map(|h| h.engine.host.clone())
+            .collect();
+        let left_out = join_all(reach.unreachable.iter().map(|(name, _)| async move {
+            let address = self
+                .config
+                .host(name)
+                .map(|h| h.probe_address())
+                .unwrap_or_default();
+            let ok = health::probe_once(&address, &project.health, &self.http)
+                .await
+                .is_ok()
+                && (project.health.http_path.is_some() || project.health.tcp);
+            (name.clone(), ok)
+        }))
+        .await;
+        for (name, serving) in left_out {
+            if !serving {
+                down.insert(name);
+            }
+        }
+        down
+    }
+
+    /// Kept containers that run (a daemon restart brought them back under an
+    /// old restart policy) are stopped; kept ones get policy `no`; a serving
+    /// one whose policy was left at `no` gets its own back.
+    async fn repair(&self, fleet: &[HostView], project: &Project) {
+        join_all(fleet.iter().map(|h| async move {
+            for c in &h.containers {
+                let what = match c.role {
+                    Role::Kept | Role::Retired => {
+                        if c.state == ContainerState::Running
+                            || c.state == ContainerState::Restarting
+                        {
+                            let _ = h.engine.set_restart(&c.id, "no").await;
+                            match h.engine.stop(&c.id, self.stop_grace).await {
+                                Ok(()) => format!(
+                                    "stopped kept container {} ({}), which ran beside the serving one",
+                                    c.name, c.version
+                                ),
+                                Err(e) => format!("could not stop kept container {}: {}", c.name, e.short()),
+                            }
+                        } else if c.restart_policy != "no" {
+                            match h.engine.set_restart(&c.id, "no").await {
+                                Ok(()) => format!(
+                                    "kept container {} had restart policy {:?}, now \"no\"",
+                                    c.name, c.restart_policy
+                                ),
+                                Err(e) => format!("could not update {}: {}", c.name, e.short()),
+                            }
+                        } else {
+                            continue;
+                        }
+                    }
+                    Role::Serving => {
+                        let want = c
+                            .restart_original
+                            .clone()
+                            .unwrap_or_else(|| project.container.restart.clone());
+                        if c.restart_policy == "no" && want != "no" {
+                            match h.engine.set_restart(&c.id, &want).await {
+                                Ok(()) => format!("serving container {} gets restart policy {want:?} back", c.name),
+                                Err(e) => format!("could not update {}: {}", c.name, e.short()),
+                            }
+                        } else {
+                            continue;
+                        }
+                    }
+                };
+                self.emit(RolloutEvent::Repaired {
+                    host: h.engine.host.clone(),
+                    what,
+                });
+            }
+        }))
+        .await;
+    }
+
+    /// The end of a rollout: undo per policy, prune, and the words.
+    #[allow(clippy::too_many_arguments)]
+    async fn conclude(
+        &self,
+        req: &Request,
+        project: &Project,
+        plan: &Plan,
+        hosts: &[HostPlan],
+        lock: &FleetLock,
+        intent: Intent,
+        end: WindowEnd,
+        down: &mut HashSet<String>,
+        history: &[ReleaseSummary],
+    ) -> Ending {
+        let WindowEnd {
+            done,
+            failed,
+            skipped,
+            stop,
+        } = end;
+        let mut needs: Vec<String> = failed
+            .iter()
+            .filter_map(HostFailure::needs_operator)
+            .collect();
+        let failures = describe_failures(&failed);
+        let k = plan.max_unavailable.max(1);
+        let ending = |outcome, message: String, needs: Vec<String>| Ending {
+            outcome,
+            message,
+            needs_operator: needs,
+            intent: intent.clone(),
+            rolled_back: Vec::new(),
+        };
+        let undo_why = match &stop {
+            Some(Stop::LockLost) => {
+                return ending(
+                    Outcome::Failed,
+                    format!(
+                        "the lock was lost (broken by someone, or no heartbeat got through); stopped launching hosts and undid nothing{}",
+                        tail(&failures)
+                    ),
+                    needs,
+                );
+            }
+            Some(Stop::Interrupted) => {
+                lock.report(Phase::Aborting, "interrupted").await;
+                return ending(
+                    Outcome::Interrupted,
+                    format!(
+                        "interrupted: {} host(s) replaced, the others untouched; finish with `shipdeck deploy {} {} --resume`, or `shipdeck rollback {} {}`{}",
+                        done.len(),
+                        req.project,
+                        req.env,
+                        req.project,
+                        req.env,
+                        tail(&failures)
+                    ),
+                    needs,
+                );
+            }
+            Some(Stop::Aborted(why)) => Some((why.clone(), Outcome::Aborted)),
+            Some(Stop::CanaryTimeout) => Some((
+                "nobody resumed the canary within its wait".to_string(),
+                Outcome::Aborted,
+            )),
+            Some(Stop::NoCapacity(why)) => {
+                return ending(
+                    if done.is_empty() && failed.is_empty() {
+                        Outcome::Refused
+                    } else {
+                        Outcome::Failed
+                    },
+                    format!("{why}{}", tail(&failures)),
+                    needs,
+                );
+            }
+            Some(Stop::Failed) => match project.rollout.failure_action {
+                FailureAction::Pause => {
+                    return ending(
+                        Outcome::Failed,
+                        format!(
+                            "{failures}; no further host launched (failure_action = \"pause\": the {} replaced host(s) keep {})",
+                            done.len(),
+                            intent.version
+                        ),
+                        needs,
+                    );
+                }
+                FailureAction::Rollback => Some((
+                    format!("{failures}; no further host launched"),
+                    Outcome::RolledBack,
+                )),
+            },
+            None => None,
+        };
+        if let Some((why, outcome)) = undo_why {
+            if done.is_empty() {
+                let outcome = if outcome == Outcome::RolledBack {
+                    Outcome::Failed
+                } else {
+                    outcome
+                };
+                return ending(outcome, why, needs);
+            }
+            let u = self.undo(done, k, down, project, lock, &why).await;
+            needs.extend(u.needs_operator.iter().cloned());
+            let outcome = if u.needs_operator.is_empty() && u.stayed.is_empty() {
+                outcome
+            } else {
+                Outcome::Failed
+            };
+            return ending(outcome, format!("{why}; {}", u.summary()), needs);
+        }
+
+        // Ran to the end: keep the last good releases, prune the rest.
+        let bad = decide::bad_releases(history);
+        join_all(hosts.iter().map(|h| {
+            self.prune(
+                h,
+                &req.project,
+                &req.env,
+                project.rollout.keep_releases as usize,
+                &bad,
+            )
+        }))
+        .await;
+        let left_out: Vec<&str> = project
+            .hosts_in(&req.env)
+            .iter()
+            .filter(|h| !plan.hosts.contains(h))
+            .map(String::as_str)
+            .collect();
+        let mut e = if !failed.is_empty() {
+            ending(
+                Outcome::Failed,
+                format!("{failures} (within max_failure_ratio)"),
+                needs,
+            )
+        } else if !left_out.is_empty() {
+            // The target does not run everywhere: an honest exit code says so.
+            ending(
+                Outcome::Failed,
+                format!(
+                    "{} runs on every host rolled out to, but {} host(s) were left out: {}",
+                    intent.version,
+                    left_out.len(),
+                    left_out.join(", ")
+                ),
+                needs,
+            )
+        } else if skipped == hosts.len() {
+            ending(
+                Outcome::Succeeded,
+                format!("{} already ran healthy on every host", intent.version),
+                needs,
+            )
+        } else {
+            ending(Outcome::Succeeded, String::new(), needs)
+        };
+        if e.outcome == Outcome::Succeeded && intent.action == Action::Rollback {
+            e.rolled_back = intent.from_releases.clone();
+        }
+        e
+    }
 }
 
-/// The release before the current one, from the fleet alone (an operator
-/// with an empty journal gets the same answer): the newest-deployed running
-/// version is "current"; the previous release is the newest-deployed
-/// container, running or kept, of any other version. After an interrupted
-/// rollout that is the version it was replacing.
-fn previous_version(
-    hosts: &[HostPlan],
-    history: &[super::journal::ReleaseSummary],
-    req: &Request,
-) -> Option<String> {
-    let all = || {
-        hosts
-            .iter()
-            .flat_map(|h| h.current.iter().chain(h.kept.iter()))
-    };
-    let current =
-        newest(all().filter(|c| c.state == ContainerState::Running)).map(|c| c.version.clone());
-    if let Some(prev) = newest(all().filter(|c| Some(&c.version) != current.as_ref())) {
-        return Some(prev.version.clone());
+/// `": a; b"` or nothing.
+fn tail(s: &str) -> String {
+    if s.is_empty() {
+        String::new()
+    } else {
+        format!("; {s}")
     }
-    // No other version on the fleet (kept containers pruned): the journal may know.
-    history
+}
+
+/// One sentence per failed host: what failed and whether it was restored.
+fn describe_failures(failed: &[HostFailure]) -> String {
+    failed
         .iter()
-        .rev()
-        .filter(|r| r.project == req.project && r.env == req.env && r.succeeded())
-        .find_map(|r| r.from_versions.first().cloned())
-        .filter(|v| Some(v) != current.as_ref())
+        .map(HostFailure::sentence)
+        .collect::<Vec<_>>()
+        .join("; ")
 }
 
 /// Drop `gone` hosts from the plan and re-cut the batches.

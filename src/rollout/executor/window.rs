@@ -1,140 +1,121 @@
-//! The rollout loop: the pre-pull, the window of `max_unavailable` slots
-//! hosts go through, operator controls (pause, resume, abort, canary) and
-//! what happens when a host fails.
+//! The rollout loop: hosts go through a window of `max_unavailable` slots
+//! (the next one starts the moment one in flight is done), counting hosts
+//! that are down already against the same budget; operator controls
+//! (pause, resume, abort, canary) are seen within a poll and acknowledged in
+//! the lock; signals stop launching (first) or abort (second).
 
+use futures::StreamExt;
+use futures::stream::FuturesUnordered;
+use std::collections::VecDeque;
+
+use super::host::HostResult;
 use super::*;
+use crate::rollout::lock::{Control, ControlState};
+
+/// The longest a canary without `canary_wait` waits for an operator before
+/// the rollout is aborted (an unattended run must not hang forever).
+pub const CANARY_LIMIT: Duration = Duration::from_secs(3600);
+
+/// What ended a wait for the operator.
+enum Woken {
+    Control(ControlState),
+    Lost,
+    Stop,
+    Abort,
+    Timer,
+}
 
 impl Runner {
-    /// Pull, batches, failure handling. Returns the outcome and a message.
+    /// Replace the plan's hosts; returns what was done and why it stopped.
     #[allow(clippy::too_many_arguments)]
-    pub(super) async fn execute(
+    pub(super) async fn window(
         &self,
         req: &Request,
         project: &Project,
-        plan: &mut Plan,
-        hosts: &mut Vec<HostPlan>,
+        plan: &Plan,
+        hosts: &[HostPlan],
         lock: &FleetLock,
-        version: &str,
-        image: &str,
-        release: &str,
-        pulled: Pulled,
-    ) -> (Outcome, String) {
-        let image = image.to_string();
-
-        // 1. The pre-pull ran beside the lock acquisition; judge it now.
-        let Pulled {
-            need_pull,
-            results: pulls,
-            started: tp,
-        } = pulled;
-        let mut digest: Option<String> = None;
-        if !need_pull.is_empty() {
-            let mut failed = Vec::new();
-            let mut digests: HashMap<String, Vec<String>> = HashMap::new();
-            for (i, r) in need_pull.iter().zip(pulls) {
-                match r {
-                    Ok(d) => digests
-                        .entry(d)
-                        .or_default()
-                        .push(hosts[*i].engine.host.clone()),
-                    Err(e) => failed.push((hosts[*i].engine.host.clone(), e.short())),
-                }
-            }
-            if digests.len() > 1 {
-                let detail: Vec<String> = digests
-                    .iter()
-                    .map(|(d, hs)| format!("{} on {}", short_digest(d), hs.join(",")))
-                    .collect();
-                return (
-                    Outcome::Refused,
-                    format!(
-                        "hosts resolved {image} to different digests ({}); nothing was restarted. Push the tag once and retry",
-                        detail.join("; ")
-                    ),
-                );
-            }
-            if !failed.is_empty() {
-                let list = failed
-                    .iter()
-                    .map(|(h, e)| format!("{h}: {e}"))
-                    .collect::<Vec<_>>()
-                    .join("; ");
-                if project.rollout.on_pull_failure == PullFailure::Abort {
-                    return (
-                        Outcome::Refused,
-                        format!(
-                            "pull of {image} failed on {} host(s), nothing was restarted: {list}",
-                            failed.len()
-                        ),
-                    );
-                }
-                let names: Vec<String> = failed.iter().map(|(h, _)| h.clone()).collect();
-                for (h, e) in &failed {
-                    self.emit(RolloutEvent::HostSkipped {
-                        host: h.clone(),
-                        reason: format!("pull failed: {e}"),
-                    });
-                }
-                hosts.retain(|h| !names.contains(&h.engine.host));
-                replan(plan, project, &names);
-            }
-            digest = digests.into_keys().next();
-            if let Some(d) = &digest {
-                let rec = RecordKind::Pulled { digest: d.clone() };
-                if let Err(e) = self.record(req, release, rec) {
-                    warn!(error = %e, "journal: the digest was not recorded");
-                }
-                self.emit(RolloutEvent::PullsDone {
-                    digest: d.clone(),
-                    secs: secs(tp),
-                });
-            }
-        }
-        if plan.hosts.is_empty() {
-            return (Outcome::Refused, "no host left to roll out to".into());
-        }
-
-        // 2. Replace hosts through a window of `max_unavailable` slots: the
-        // next host starts the moment one in flight is done, instead of every
-        // batch waiting for its slowest host. Never more than `k` hosts are out
-        // of service. The plan's batches keep their meaning: batch i starts
-        // when its first host is launched and is done when its last host is;
-        // a failure stops all launching, so with a bad version only the first
-        // `k` hosts are ever touched.
-        let n = plan.hosts.len();
+        spec: &CreateSpec,
+        down: &mut HashSet<String>,
+    ) -> WindowEnd {
         let k = plan.max_unavailable.max(1);
+        let n = plan.hosts.len().max(1);
         let total = plan.batches.len();
-        let by_name: HashMap<String, usize> = hosts
-            .iter()
-            .enumerate()
-            .map(|(i, h)| (h.engine.host.clone(), i))
-            .collect();
+        let by_name: HashMap<String, &HostPlan> =
+            hosts.iter().map(|h| (h.engine.host.clone(), h)).collect();
         let batch_of: HashMap<String, usize> = plan
             .batches
             .iter()
             .enumerate()
             .flat_map(|(bi, b)| b.iter().map(move |h| (h.clone(), bi)))
             .collect();
-        let mut left_in_batch: Vec<usize> = plan.batches.iter().map(Vec::len).collect();
+        let mut left_in_batch: Vec<usize> = plan
+            .batches
+            .iter()
+            .map(|b| b.iter().filter(|h| by_name.contains_key(*h)).count())
+            .collect();
         let mut batch_t0: Vec<Option<Instant>> = vec![None; total];
-        let mut queue: std::collections::VecDeque<String> = plan.batches.concat().into();
+        let mut queue: VecDeque<String> = plan
+            .batches
+            .concat()
+            .into_iter()
+            .filter(|h| by_name.contains_key(h))
+            .collect();
         let mut control = lock.control();
         let mut lost = lock.lost();
-        let mut done: Vec<Swap> = Vec::new();
-        let mut failed: Vec<String> = Vec::new();
-        let mut stop: Option<Stop> = None;
+        let cancel_inflight = self.abort.child_token();
+        let mut inflight = FuturesUnordered::new();
+        let mut in_names: HashSet<String> = HashSet::new();
+        let mut end = WindowEnd {
+            done: Vec::new(),
+            failed: Vec::new(),
+            skipped: 0,
+            stop: None,
+        };
         let canary = plan.canary && total > 1;
         let mut canary_done = !canary;
-        let labels = self.labels(req, version, digest.as_deref(), release);
-        let spec = match self.create_spec(req, project, &image, labels) {
-            Ok(s) => s,
-            Err(m) => return (Outcome::Refused, m),
-        };
-        let base = base_name(&req.project, &req.env);
-        let mut inflight = futures::stream::FuturesUnordered::new();
+        let mut last_done: Option<String> = None;
+        let mut seen_stop = false;
+        let mut seen_abort = false;
+        let mut pausing_told = false;
+        let base = naming::serving(&req.project, &req.env);
+        let _ = &base;
+
         loop {
-            // Launch while a slot is free and nothing says stop.
-            while stop.is_none() && inflight.len() < k {
+            // What says stop, before anything launches.
+            if end.stop.is_none() {
+                if *lost.borrow() {
+                    end.stop = Some(Stop::LockLost);
+                } else if self.abort.is_cancelled() {
+                    end.stop = Some(Stop::Aborted("aborted by a second signal".into()));
+                    cancel_inflight.cancel();
+                    lock.report(Phase::Aborting, "aborted by a second signal")
+                        .await;
+                } else if self.stop.is_cancelled() {
+                    end.stop = Some(Stop::Interrupted);
+                    self.emit(RolloutEvent::Stopping {
+                        reason: format!(
+                            "signal: no further host starts; waiting for {} in flight (again to abort and roll back)",
+                            names(&in_names)
+                        ),
+                    });
+                    lock.report(Phase::Aborting, "interrupted by a signal")
+                        .await;
+                } else if control.borrow().word == Control::Abort {
+                    end.stop = Some(Stop::Aborted("aborted by an operator".into()));
+                    cancel_inflight.cancel();
+                    lock.report(
+                        Phase::Aborting,
+                        format!("abort received; stopping {}", names(&in_names)),
+                    )
+                    .await;
+                }
+            }
+            let paused = control.borrow().word == Control::Pause;
+
+            // Launch while a slot is free.
+            let mut launched = false;
+            while end.stop.is_none() && !paused {
                 let Some(name) = queue.front().cloned() else {
                     break;
                 };
@@ -142,23 +123,40 @@ impl Runner {
                 if !canary_done && bi > 0 {
                     break;
                 }
-                if *lost.borrow() {
-                    stop = Some(Stop::LockLost);
-                    break;
-                }
-                if self.cancel.is_cancelled() {
-                    stop = Some(Stop::Cancelled);
-                    break;
-                }
-                match *control.borrow() {
-                    Control::Abort => {
-                        stop = Some(Stop::Aborted);
-                        break;
+                if !self.has_slot(&name, &in_names, down, k) {
+                    // A host that is down already costs no slot: it may go first.
+                    let allowed = |q: &String| canary_done || batch_of.get(q) == Some(&0);
+                    if let Some(pos) = queue
+                        .iter()
+                        .position(|q| down.contains(q) && !in_names.contains(q) && allowed(q))
+                    {
+                        if let Some(q) = queue.remove(pos) {
+                            queue.push_front(q);
+                        }
+                        continue;
                     }
-                    Control::Pause => break,
-                    Control::Run => {}
+                    if inflight.is_empty() {
+                        let mut list: Vec<&String> = down.iter().collect();
+                        list.sort();
+                        end.stop = Some(Stop::NoCapacity(format!(
+                            "{} host(s) are down already ({}); max_unavailable {k} leaves no slot to replace {name}: bring them back, or raise max_unavailable",
+                            list.len(),
+                            list.iter()
+                                .map(|s| s.as_str())
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        )));
+                    }
+                    break;
+                }
+                if !lock.ensure_held().await {
+                    end.stop = Some(Stop::LockLost);
+                    break;
                 }
                 queue.pop_front();
+                let Some(h) = by_name.get(&name).map(|h| (*h).clone()) else {
+                    continue;
+                };
                 if batch_t0[bi].is_none() {
                     batch_t0[bi] = Some(Instant::now());
                     self.emit(RolloutEvent::BatchStarted {
@@ -167,285 +165,259 @@ impl Runner {
                         hosts: plan.batches[bi].clone(),
                     });
                 }
-                let Some(i) = by_name.get(&name) else {
-                    continue;
-                };
-                let h = hosts[*i].clone();
+                in_names.insert(name.clone());
+                launched = true;
                 let spec = spec.clone();
-                let base = base.clone();
+                let cancel = cancel_inflight.clone();
                 inflight.push(async move {
-                    let r = self.replace_host(h, &base, spec, project).await;
+                    let r = self.replace_host(h, spec, project, lock, cancel).await;
                     (name, bi, r)
                 });
             }
-            let Some((_name, bi, r)) = futures::StreamExt::next(&mut inflight).await else {
-                // Nothing in flight.
-                if stop.is_some() || queue.is_empty() {
+
+            if inflight.is_empty() {
+                if end.stop.is_some() || queue.is_empty() {
                     break;
                 }
-                // Paused by an operator: wait for resume or abort.
-                if self.wait_while_paused(&mut control, &mut lost, None).await == Control::Abort {
-                    stop = Some(Stop::Aborted);
+                if paused {
+                    match self
+                        .paused(req, lock, &mut control, &mut lost, &last_done)
+                        .await
+                    {
+                        Some(stop) => end.stop = Some(stop),
+                        None => pausing_told = false,
+                    }
+                    continue;
+                }
+                if !launched {
+                    // Nothing runs, nothing could start: never spin.
+                    end.stop
+                        .get_or_insert(Stop::NoCapacity("no host could be started".into()));
+                    break;
                 }
                 continue;
-            };
-            match r {
-                Ok(Some(swap)) => done.push(swap),
-                Ok(None) => {}
-                Err(host) => failed.push(host),
             }
-            left_in_batch[bi] = left_in_batch[bi].saturating_sub(1);
-            if left_in_batch[bi] == 0 {
-                self.emit(RolloutEvent::BatchDone {
-                    index: bi + 1,
-                    total,
-                    secs: batch_t0[bi].map(secs).unwrap_or(0.0),
-                });
-            }
-            if !failed.is_empty()
-                && stop.is_none()
-                && failed.len() as f64 / n as f64 > project.rollout.max_failure_ratio
-            {
-                stop = Some(Stop::Failed);
-            }
-            // Canary: the first batch waits for an operator (or a timer).
-            if !canary_done && bi == 0 && left_in_batch[0] == 0 && stop.is_none() {
-                canary_done = true;
-                if self
-                    .canary_wait(req, project, &plan.batches[0], &mut control, &mut lost)
-                    .await
-                    == Control::Abort
-                {
-                    stop = Some(Stop::Aborted);
-                }
-            }
-        }
-        match stop {
-            Some(Stop::LockLost) => {
-                return (
-                    Outcome::Failed,
-                    "the lock was broken by someone else; stopped launching hosts".into(),
-                );
-            }
-            Some(Stop::Cancelled) => {
-                return self
-                    .undo(done, project, "interrupted (Ctrl-C)", Outcome::Aborted)
-                    .await;
-            }
-            Some(Stop::Aborted) => {
-                return self
-                    .undo(done, project, "aborted by an operator", Outcome::Aborted)
-                    .await;
-            }
-            Some(Stop::Failed) => {
-                let why = format!(
-                    "{} host(s) failed health ({}); no further host launched, failed hosts restored",
-                    failed.len(),
-                    failed.join(", ")
-                );
-                return match project.rollout.failure_action {
-                    FailureAction::Pause => (Outcome::Failed, why),
-                    FailureAction::Rollback => {
-                        self.undo(done, project, &why, Outcome::RolledBack).await
+
+            // Wait for a host, or for the operator.
+            tokio::select! {
+                next = inflight.next() => {
+                    let Some((name, bi, r)) = next else { continue };
+                    in_names.remove(&name);
+                    match r {
+                        HostResult::Skipped => end.skipped += 1,
+                        HostResult::Replaced(swap) => {
+                            down.remove(&name);
+                            last_done = Some(name.clone());
+                            end.done.push(*swap);
+                        }
+                        HostResult::Failed(f) => {
+                            if f.left_down() {
+                                down.insert(name.clone());
+                            } else if matches!(f.restore, host::Restore::Restored(_)) {
+                                down.remove(&name);
+                            }
+                            end.failed.push(f);
+                        }
                     }
-                };
-            }
-            None => {}
-        }
-        let failures = failed.len();
-
-        // 3. Keep the last K releases per host, prune older ones.
-        let keep = project.rollout.keep_releases as usize;
-        let base = base_name(&req.project, &req.env);
-        join_all(
-            hosts
-                .iter()
-                .map(|h| self.prune(h, &req.project, &req.env, &base, keep)),
-        )
-        .await;
-
-        let left_out: Vec<&str> = project
-            .hosts_in(&req.env)
-            .iter()
-            .filter(|h| !plan.hosts.contains(h))
-            .map(String::as_str)
-            .collect();
-        if failures > 0 {
-            (
-                Outcome::Failed,
-                format!(
-                    "{failures} host(s) failed health and were restored (within max_failure_ratio)"
-                ),
-            )
-        } else if !left_out.is_empty() {
-            // The target does not run everywhere: an honest exit code says so.
-            (
-                Outcome::Failed,
-                format!(
-                    "{version} runs on every host rolled out to, but {} host(s) were left out: {}",
-                    left_out.len(),
-                    left_out.join(", ")
-                ),
-            )
-        } else {
-            (Outcome::Succeeded, String::new())
-        }
-    }
-
-    /// Pull the image on every host that will create a container from it,
-    /// all at once (bounded by `pull_concurrency`). Harmless without the lock,
-    /// so it runs while the lock is being taken.
-    pub(super) async fn pre_pull(
-        &self,
-        hosts: &[HostPlan],
-        image: &str,
-        project: &Project,
-    ) -> Pulled {
-        let need_pull: Vec<usize> = hosts
-            .iter()
-            .enumerate()
-            .filter(|(_, h)| !h.skip && matches!(h.source, Source::Image))
-            .map(|(i, _)| i)
-            .collect();
-        let started = Instant::now();
-        if need_pull.is_empty() {
-            return Pulled {
-                need_pull,
-                results: Vec::new(),
-                started,
-            };
-        }
-        self.emit(RolloutEvent::PullStarted {
-            image: image.to_string(),
-            hosts: need_pull
-                .iter()
-                .map(|i| hosts[*i].engine.host.clone())
-                .collect(),
-        });
-        let sem = Arc::new(Semaphore::new(
-            project.rollout.pull_concurrency.max(1) as usize
-        ));
-        let results = join_all(need_pull.iter().map(|i| {
-            let eng = hosts[*i].engine.clone();
-            let sem = sem.clone();
-            async move {
-                let _permit = sem.acquire().await;
-                let t = Instant::now();
-                let r = eng.pull(image, self.pull_timeout).await;
-                match &r {
-                    Ok(d) => self.emit(RolloutEvent::HostPulled {
-                        host: eng.host.clone(),
-                        digest: d.clone(),
-                        secs: secs(t),
-                    }),
-                    Err(e) => self.emit(RolloutEvent::HostPullFailed {
-                        host: eng.host.clone(),
-                        error: e.short(),
-                    }),
+                    if let Some(left) = left_in_batch.get_mut(bi) {
+                        *left = left.saturating_sub(1);
+                        if *left == 0 {
+                            self.emit(RolloutEvent::BatchDone {
+                                index: bi + 1,
+                                total,
+                                secs: batch_t0[bi].map(secs).unwrap_or(0.0),
+                            });
+                        }
+                    }
+                    if !end.failed.is_empty()
+                        && end.stop.is_none()
+                        && end.failed.len() as f64 / n as f64 > project.rollout.max_failure_ratio
+                    {
+                        end.stop = Some(Stop::Failed);
+                    }
+                    if !canary_done
+                        && bi == 0
+                        && left_in_batch.first() == Some(&0)
+                        && end.stop.is_none()
+                        && inflight.is_empty()
+                    {
+                        canary_done = true;
+                        if let Some(stop) = self
+                            .canary_wait(req, project, &plan.batches[0], lock, &mut control, &mut lost)
+                            .await
+                        {
+                            end.stop = Some(stop);
+                        }
+                    }
                 }
-                r
+                r = control.changed() => {
+                    if r.is_err() {
+                        end.stop.get_or_insert(Stop::LockLost);
+                    } else if control.borrow().word == Control::Pause && !pausing_told {
+                        pausing_told = true;
+                        lock.report(
+                            Phase::Pausing,
+                            format!("pause received; waiting for {} in flight", names(&in_names)),
+                        )
+                        .await;
+                    }
+                }
+                _ = lost.changed() => {}
+                _ = self.stop.cancelled(), if !seen_stop => seen_stop = true,
+                _ = self.abort.cancelled(), if !seen_abort => seen_abort = true,
             }
-        }))
-        .await;
-        Pulled {
-            need_pull,
-            results,
-            started,
+        }
+        end
+    }
+
+    /// Whether `name` may start: it is down already (replacing it costs
+    /// nothing), or it fits within `k` with the hosts in flight and down.
+    fn has_slot(
+        &self,
+        name: &str,
+        in_flight: &HashSet<String>,
+        down: &HashSet<String>,
+        k: usize,
+    ) -> bool {
+        if down.contains(name) {
+            return true;
+        }
+        let busy = in_flight.union(down).count();
+        busy < k
+    }
+
+    /// Paused by an operator, nothing in flight: say so and wait. `None`
+    /// when resumed.
+    async fn paused(
+        &self,
+        req: &Request,
+        lock: &FleetLock,
+        control: &mut tokio::sync::watch::Receiver<ControlState>,
+        lost: &mut tokio::sync::watch::Receiver<bool>,
+        last_done: &Option<String>,
+    ) -> Option<Stop> {
+        let detail = match last_done {
+            Some(h) => format!("paused after {h}"),
+            None => "paused before the first host".to_string(),
+        };
+        lock.report(Phase::Paused, detail.clone()).await;
+        self.emit(RolloutEvent::Paused {
+            reason: format!(
+                "{detail}; `shipdeck control {} {} resume` goes on, `abort` rolls back",
+                req.project, req.env
+            ),
+        });
+        loop {
+            match self.wake(control, lost, None).await {
+                Woken::Control(c) if c.word == Control::Pause => continue,
+                Woken::Control(c) if c.word == Control::Run => {
+                    self.emit(RolloutEvent::Resumed);
+                    lock.report(Phase::Running, "resumed").await;
+                    return None;
+                }
+                // Abort: the loop sees it and reports.
+                Woken::Control(_) => return None,
+                Woken::Lost => return Some(Stop::LockLost),
+                Woken::Stop => return None,
+                Woken::Abort => return None,
+                Woken::Timer => continue,
+            }
         }
     }
 
-    /// After the canary batch: pause the rollout (visible to every operator
-    /// through the lock) until `resume`, `abort`, or the canary timer.
-    pub(super) async fn canary_wait(
+    /// After the canary batch: pause (visible to every operator through the
+    /// lock) until `resume`, `abort`, or the canary timer. With no timer the
+    /// wait is bounded by [`CANARY_LIMIT`], then the rollout is aborted.
+    async fn canary_wait(
         &self,
         req: &Request,
         project: &Project,
         batch: &[String],
-        control: &mut tokio::sync::watch::Receiver<Control>,
+        lock: &FleetLock,
+        control: &mut tokio::sync::watch::Receiver<ControlState>,
         lost: &mut tokio::sync::watch::Receiver<bool>,
-    ) -> Control {
-        let _ = crate::rollout::lock::send_control(
-            &self.config,
-            &req.project,
-            &req.env,
-            Control::Pause,
-        )
-        .await;
-        self.emit(RolloutEvent::Paused {
-            reason: format!(
-                "canary on {} is healthy; `shipdeck control {} {} resume` to go on",
-                batch.join(","),
-                req.project,
-                req.env
-            ),
-        });
+    ) -> Option<Stop> {
+        if let Err(e) = lock.set_control(Control::Pause).await {
+            warn!(error = %e, "canary: the pause could not be written into the lock");
+        }
+        // What set_control just put there is known: wait for a newer word.
+        control.borrow_and_update();
         let timer = project.rollout.canary_wait_secs.map(Duration::from_secs);
-        // The heartbeat reads our own `pause` back within a beat.
-        let _ = tokio::time::timeout(
-            Duration::from_secs(5),
-            control.wait_for(|c| *c != Control::Run),
-        )
-        .await;
-        let c = self.wait_while_paused(control, lost, timer).await;
-        if c == Control::Run && *control.borrow() == Control::Pause {
-            // The timer ended the wait: lift our own pause for everyone.
-            let _ = crate::rollout::lock::send_control(
-                &self.config,
-                &req.project,
-                &req.env,
-                Control::Run,
-            )
-            .await;
-            let _ = tokio::time::timeout(
-                Duration::from_secs(5),
-                control.wait_for(|c| *c != Control::Pause),
-            )
-            .await;
+        let detail = format!("canary on {} is healthy", batch.join(","));
+        lock.report(Phase::Paused, detail.clone()).await;
+        self.emit(RolloutEvent::Paused {
+            reason: match timer {
+                Some(t) => format!(
+                    "{detail}; goes on by itself in {}s, or `shipdeck control {} {} resume` now",
+                    t.as_secs(),
+                    req.project,
+                    req.env
+                ),
+                None => format!(
+                    "{detail}; `shipdeck control {} {} resume` to go on (aborts after {} min without one)",
+                    req.project,
+                    req.env,
+                    CANARY_LIMIT.as_secs() / 60
+                ),
+            },
+        });
+        let until = Instant::now() + timer.unwrap_or(CANARY_LIMIT);
+        loop {
+            match self.wake(control, lost, Some(until)).await {
+                Woken::Control(c) => match c.word {
+                    Control::Pause => continue,
+                    Control::Run => break,
+                    // The window sees the abort and reports it.
+                    Control::Abort => return None,
+                },
+                Woken::Lost => return Some(Stop::LockLost),
+                Woken::Stop | Woken::Abort => return None,
+                Woken::Timer if timer.is_some() => {
+                    if let Err(e) = lock.set_control(Control::Run).await {
+                        warn!(error = %e, "canary: the resume could not be written into the lock");
+                    }
+                    break;
+                }
+                Woken::Timer => return Some(Stop::CanaryTimeout),
+            }
         }
-        if c != Control::Abort {
-            self.emit(RolloutEvent::Resumed);
-        }
-        c
+        self.emit(RolloutEvent::Resumed);
+        lock.report(Phase::Running, "canary passed").await;
+        None
     }
 
-    /// Block while the control file says `pause`; returns what ended the wait.
-    /// With `timer`, a pause ends by itself (canary wait).
-    pub(super) async fn wait_while_paused(
+    /// Wait for a newer control word, a lost lock, a signal, or `until`.
+    async fn wake(
         &self,
-        control: &mut tokio::sync::watch::Receiver<Control>,
+        control: &mut tokio::sync::watch::Receiver<ControlState>,
         lost: &mut tokio::sync::watch::Receiver<bool>,
-        timer: Option<Duration>,
-    ) -> Control {
-        let current = *control.borrow();
-        if current != Control::Pause {
-            return current;
-        }
-        if timer.is_none() {
-            self.emit(RolloutEvent::Paused {
-                reason: "paused by an operator".into(),
-            });
-        }
-        let until = timer.map(|t| Instant::now() + t);
-        loop {
-            let c = *control.borrow_and_update();
-            if c != Control::Pause {
-                if timer.is_none() {
-                    self.emit(RolloutEvent::Resumed);
-                }
-                return c;
+        until: Option<Instant>,
+    ) -> Woken {
+        let sleep = async {
+            match until {
+                Some(u) => tokio::time::sleep_until(u).await,
+                None => std::future::pending().await,
             }
-            let sleep = async {
-                match until {
-                    Some(u) => tokio::time::sleep_until(u).await,
-                    None => std::future::pending().await,
-                }
-            };
-            tokio::select! {
-                r = control.changed() => if r.is_err() { return Control::Abort },
-                _ = lost.changed() => if *lost.borrow() { return Control::Abort },
-                _ = self.cancel.cancelled() => return Control::Abort,
-                _ = sleep => return Control::Run,
-            }
+        };
+        tokio::select! {
+            r = control.changed() => match r {
+                Ok(()) => Woken::Control(*control.borrow_and_update()),
+                Err(_) => Woken::Lost,
+            },
+            _ = lost.wait_for(|l| *l) => Woken::Lost,
+            _ = self.stop.cancelled() => Woken::Stop,
+            _ = self.abort.cancelled() => Woken::Abort,
+            _ = sleep => Woken::Timer,
         }
     }
+}
+
+/// `h03, h04` or `nothing`.
+fn names(set: &HashSet<String>) -> String {
+    if set.is_empty() {
+        return "nothing".into();
+    }
+    let mut v: Vec<&String> = set.iter().collect();
+    v.sort();
+    v.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")
 }

@@ -1,174 +1,176 @@
-//! Taking the lock (atomic create, expiry, races), the lock image, and the
-//! holder's heartbeat task.
+//! Taking the lock (a create on every reachable host, held with a
+//! majority), removing expired objects, and the holder's background tasks:
+//! the heartbeat and the control poll.
 
 use super::*;
 
 pub(super) enum Attempt {
     Got(Box<FleetLock>),
     Held(Box<LockInfo>),
-    /// Create said 409 but no lock was there a moment later.
+    /// Fewer than a majority of creates succeeded and nobody holds a live
+    /// lock now: another acquirer raced this one; both back off and retry.
     Raced,
 }
 
 pub(super) async fn try_acquire(target: &Target, req: &LockRequest) -> Result<Attempt, LockError> {
     let scan = target.scan().await?;
-    if let Some((_, live)) = scan.locks.iter().find(|(_, l)| !l.expired) {
-        return Ok(Attempt::Held(Box::new(live.clone())));
+    let needed = target.needed();
+    if scan.reachable.len() < needed {
+        return Err(LockError::NoQuorum {
+            project: target.project.clone(),
+            env: target.env.clone(),
+            needed,
+            total: target.hosts.len(),
+            reached: scan.reachable.len(),
+            errors: scan.errors,
+        });
     }
-    for (conn, stale) in &scan.locks {
-        // By ID, never by name: a racing breaker may already have put a fresh
-        // lock under the same name.
-        info!(holder = %stale.owner, host = %stale.host, id = %stale.container_id, "removing expired lock");
-        remove_by_id(conn, &stale.container_id).await?;
-    }
-    let Some(first) = scan.reachable.first() else {
-        return Err(target.no_reachable_host(scan.errors));
-    };
-
-    ensure_image(first).await?;
-    let now = engine_time(first).await.unwrap_or_else(Utc::now);
-    let labels = HashMap::from([
-        (L_LOCK.to_string(), "1".to_string()),
-        (L_PROJECT.to_string(), target.project.clone()),
-        (L_ENV.to_string(), target.env.clone()),
-        (L_OWNER.to_string(), req.owner.clone()),
-        (L_RELEASE.to_string(), req.release.clone()),
-        (L_MESSAGE.to_string(), req.message.clone()),
-        (L_ACQUIRED.to_string(), now.to_rfc3339()),
-        (L_TTL_MS.to_string(), req.ttl.as_millis().to_string()),
-    ]);
-    let body = ContainerCreateBody {
-        image: Some(LOCK_IMAGE.to_string()),
-        cmd: Some(vec!["/lock".to_string()]),
-        labels: Some(labels),
-        network_disabled: Some(true),
-        ..Default::default()
-    };
-    let opts = CreateContainerOptions {
-        name: Some(target.container_name()),
-        ..Default::default()
-    };
-    let created = call(
-        &first.shown,
-        "lock create",
-        first.timeout,
-        first.docker.create_container(Some(opts), body),
+    if let Some(live) = holders(
+        &target.project,
+        &target.env,
+        needed,
+        scan.objects.iter().map(|(_, o)| o),
     )
+    .into_iter()
+    .find(|h| !h.expired)
+    {
+        return Ok(Attempt::Held(Box::new(live)));
+    }
+    // Only expired objects are left: remove them by ID, never by name (a
+    // racing acquirer may already have a fresh one under the same name).
+    futures::future::join_all(scan.objects.iter().map(|(eng, stale)| async move {
+        info!(holder = %stale.owner, host = %eng.host, id = %stale.id, "removing expired lock");
+        if let Err(e) = eng.remove(&stale.id).await {
+            warn!(host = %eng.host, error = %e, "could not remove an expired lock object");
+        }
+    }))
     .await;
-    let id = match created {
-        Ok(c) => c.id,
-        Err(e) if e.status == Some(409) => {
-            debug!(host = %first.name, "lock create: 409, someone else was first");
-            let again = target.scan().await?;
-            // Gone again, or an expired one the next attempt removes: try again.
-            return Ok(match again.current() {
-                Some((_, info)) if !info.expired => Attempt::Held(Box::new(info.clone())),
-                _ => Attempt::Raced,
-            });
-        }
-        Err(e) => return Err(e.error.into()),
+
+    let labels_for = |now: DateTime<Utc>| {
+        HashMap::from([
+            (L_LOCK.to_string(), "1".to_string()),
+            (L_PROJECT.to_string(), target.project.clone()),
+            (L_ENV.to_string(), target.env.clone()),
+            (L_OWNER.to_string(), req.owner.clone()),
+            (L_RELEASE.to_string(), req.release.clone()),
+            (L_MESSAGE.to_string(), req.message.clone()),
+            (L_ACQUIRED.to_string(), rfc3339(now)),
+            (L_TTL_MS.to_string(), req.ttl.as_millis().to_string()),
+        ])
     };
-
-    let heartbeat = rfc3339(now);
-    let files = files_tar(&[
-        (HEARTBEAT_FILE, heartbeat.as_str()),
-        (CONTROL_FILE, Control::Run.as_str()),
-    ])?;
-    if let Err(e) = upload(first, &id, files).await {
-        if let Err(cleanup) = remove_by_id(first, &id).await {
-            warn!(host = %first.name, %id, error = %cleanup, "could not remove a half-made lock; it expires");
-        }
-        return Err(e.error.into());
+    let name = target.container_name();
+    let control = ControlState {
+        word: Control::Run,
+        seq: 0,
     }
-
-    // A host that was down for an earlier acquirer may hold its lock: if any
-    // other reachable host has a live one, back off. Both sides backing off is
-    // safe; both proceeding is not.
-    for other in scan.reachable.iter().skip(1) {
-        match read_lock(other, target).await {
-            Ok(Some(theirs)) if !theirs.expired && theirs.container_id != id => {
-                warn!(holder = %theirs.owner, host = %theirs.host, "another host holds a lock; backing off");
-                remove_by_id(first, &id).await?;
-                return Ok(Attempt::Held(Box::new(theirs)));
+    .encode();
+    let created = futures::future::join_all(scan.reachable.iter().map(|eng| {
+        let name = name.clone();
+        let control = control.clone();
+        async move {
+            let now = eng.engine_time().await.unwrap_or_else(Utc::now);
+            let beat = rfc3339(now);
+            let r = eng
+                .create_object(
+                    &name,
+                    labels_for(now),
+                    &[
+                        (HEARTBEAT_FILE, beat.as_str()),
+                        (CONTROL_FILE, control.as_str()),
+                    ],
+                )
+                .await;
+            (eng.clone(), r)
+        }
+    }))
+    .await;
+    let mut ours: Vec<(Engine, String)> = Vec::new();
+    let mut failure: Option<EngineError> = None;
+    for (eng, r) in created {
+        match r {
+            Ok(id) => ours.push((eng, id)),
+            Err(e) if e.is_conflict() => {
+                debug!(host = %eng.host, "lock create: 409, someone else was first there");
             }
-            Ok(_) => {}
-            Err(e) => debug!(host = %other.name, error = %e, "re-check after create failed"),
+            Err(e) => {
+                debug!(host = %eng.host, error = %e, "lock create failed");
+                failure = Some(e);
+            }
         }
     }
+    if ours.len() < needed {
+        futures::future::join_all(ours.iter().map(|(eng, id)| async move {
+            if let Err(e) = eng.remove(id).await {
+                warn!(host = %eng.host, %id, error = %e, "could not remove a minority lock object; it expires");
+            }
+        }))
+        .await;
+        let again = target.scan().await?;
+        if let Some(live) = again.current().filter(|h| !h.expired) {
+            return Ok(Attempt::Held(Box::new(live)));
+        }
+        if ours.is_empty()
+            && let Some(e) = failure
+        {
+            return Err(e.into());
+        }
+        return Ok(Attempt::Raced);
+    }
 
-    let local_now = Utc::now();
+    let now = Utc::now();
+    let hosts: Vec<String> = ours.iter().map(|(e, _)| e.host.clone()).collect();
     let info = LockInfo {
         project: target.project.clone(),
         env: target.env.clone(),
-        host: first.name.clone(),
-        container_id: id.clone(),
+        host: hosts.first().cloned().unwrap_or_default(),
+        hosts,
+        container_id: ours.first().map(|(_, id)| id.clone()).unwrap_or_default(),
         owner: req.owner.clone(),
         release: req.release.clone(),
         message: req.message.clone(),
-        acquired_at: local_now,
-        heartbeat_at: Some(local_now),
+        acquired_at: now,
+        heartbeat_at: Some(now),
+        expires_at: chrono::TimeDelta::from_std(req.ttl).ok().map(|t| now + t),
         expired: false,
         control: Control::Run,
+        control_seq: 0,
+        state: None,
+        held: ours.len(),
+        needed,
     };
-    info!(host = %first.name, id = %id, "lock acquired");
-    let (control, _) = watch::channel(Control::Run);
+    info!(hosts = ?info.hosts, "lock acquired");
+    let (control, _) = watch::channel(ControlState {
+        word: Control::Run,
+        seq: 0,
+    });
     let (lost, _) = watch::channel(false);
     let channels = Arc::new(Channels { control, lost });
-    let task = tokio::spawn(heartbeat_loop(
-        first.clone(),
-        id,
-        req.ttl,
-        Arc::clone(&channels),
-    ));
+    let tasks = vec![
+        tokio::spawn(heartbeat_loop(
+            ours.clone(),
+            needed,
+            req.ttl,
+            Arc::clone(&channels),
+        )),
+        tokio::spawn(control_loop(ours.clone(), Arc::clone(&channels))),
+    ];
     Ok(Attempt::Got(Box::new(FleetLock {
         info,
-        conn: first.clone(),
+        objects: ours,
+        needed,
         channels,
-        heartbeat: task,
+        tasks,
     })))
 }
 
-/// Import `shipdeck/lock:1` on `conn` unless it is there: one small file, no
-/// registry, works offline.
-pub(super) async fn ensure_image(conn: &Conn) -> Result<(), EngineError> {
-    match call(
-        &conn.shown,
-        "lock image inspect",
-        conn.timeout,
-        conn.docker.inspect_image(LOCK_IMAGE),
-    )
-    .await
-    {
-        Ok(_) => return Ok(()),
-        Err(e) if e.status == Some(404) => {}
-        Err(e) => return Err(e.error),
-    }
-    info!(host = %conn.name, "importing {LOCK_IMAGE}");
-    let rootfs = image_tar()?;
-    let opts = CreateImageOptions {
-        from_src: Some("-".to_string()),
-        repo: Some(LOCK_IMAGE_REPO.to_string()),
-        tag: Some(LOCK_IMAGE_TAG.to_string()),
-        message: Some("shipdeck fleet lock object (created, never started)".to_string()),
-        ..Default::default()
-    };
-    let import = async {
-        let mut progress =
-            conn.docker
-                .create_image(Some(opts), Some(bollard::body_full(rootfs.into())), None);
-        while let Some(item) = progress.next().await {
-            item?;
-        }
-        Ok(())
-    };
-    call(&conn.shown, "lock image import", conn.timeout, import)
-        .await
-        .map_err(|e| e.error)
-}
-
-// ---------------------------------------------------------------- heartbeat
-
-pub(super) async fn heartbeat_loop(conn: Conn, id: String, ttl: Duration, channels: Arc<Channels>) {
+/// Write the heartbeat into every object; lost when fewer than a majority
+/// of them exist, or no beat reached a majority for a whole ttl.
+async fn heartbeat_loop(
+    objects: Vec<(Engine, String)>,
+    needed: usize,
+    ttl: Duration,
+    channels: Arc<Channels>,
+) {
     let every = (ttl / 3).max(MIN_BEAT);
     let mut tick = tokio::time::interval(every);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -176,44 +178,71 @@ pub(super) async fn heartbeat_loop(conn: Conn, id: String, ttl: Duration, channe
     let mut last_ok = Instant::now();
     loop {
         tick.tick().await;
-        match beat(&conn, &id).await {
-            Ok(control) => {
-                last_ok = Instant::now();
-                channels.control.send_if_modified(|c| {
-                    let changed = *c != control;
-                    *c = control;
-                    changed
-                });
-            }
-            Err(e) if e.status == Some(404) => {
-                warn!(host = %conn.name, %id, "lock object is gone (broken?); lock lost");
+        let results = futures::future::join_all(objects.iter().map(|(eng, id)| async move {
+            let now = eng.engine_time().await.unwrap_or_else(Utc::now);
+            let beat = rfc3339(now);
+            eng.write_files(id, &[(HEARTBEAT_FILE, beat.as_str())])
+                .await
+        }))
+        .await;
+        let ok = results.iter().filter(|r| r.is_ok()).count();
+        let gone = results
+            .iter()
+            .filter(|r| matches!(r, Err(e) if e.is_not_found()))
+            .count();
+        if objects.len() - gone < needed {
+            warn!(gone, "lock objects are gone (broken?); lock lost");
+            channels.lost.send_replace(true);
+            return;
+        }
+        if ok >= needed {
+            last_ok = Instant::now();
+        } else {
+            warn!(ok, needed, "lock heartbeat reached too few hosts");
+            if last_ok.elapsed() >= ttl {
+                warn!("no heartbeat reached a majority for a whole ttl; lock lost");
                 channels.lost.send_replace(true);
                 return;
-            }
-            Err(e) => {
-                warn!(host = %conn.name, error = %e.error, "lock heartbeat failed");
-                if last_ok.elapsed() >= ttl {
-                    warn!(host = %conn.name, "no heartbeat got through for a whole ttl; lock lost");
-                    channels.lost.send_replace(true);
-                    return;
-                }
             }
         }
     }
 }
 
-/// Write the heartbeat, read the control word.
-pub(super) async fn beat(conn: &Conn, id: &str) -> Result<Control, CallError> {
-    let now = engine_time(conn).await.unwrap_or_else(Utc::now);
-    let tar = files_tar(&[(HEARTBEAT_FILE, rfc3339(now).as_str())]).map_err(CallError::from)?;
-    upload(conn, id, tar).await?;
-    let files = download(conn, id).await?;
-    Ok(match files.control.as_deref().map(Control::parse) {
-        Some(Some(c)) => c,
-        Some(None) => {
-            warn!(value = ?files.control, "unknown control word in lock; ignoring it");
-            Control::Run
+/// Read the control word every [`CONTROL_POLL`] from the first object that
+/// answers; apply it unless it is older than what is known.
+async fn control_loop(objects: Vec<(Engine, String)>, channels: Arc<Channels>) {
+    let mut tick = tokio::time::interval(CONTROL_POLL);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut primary = 0usize;
+    loop {
+        tick.tick().await;
+        if objects.is_empty() {
+            return;
         }
-        None => Control::Run,
-    })
+        let mut read = None;
+        for k in 0..objects.len() {
+            let i = (primary + k) % objects.len();
+            let (eng, id) = &objects[i];
+            match eng.read_files(id).await {
+                Ok(files) => {
+                    primary = i;
+                    read = files
+                        .get(CONTROL_FILE)
+                        .and_then(|s| ControlState::decode(s));
+                    break;
+                }
+                Err(e) => debug!(host = %eng.host, error = %e, "control read failed"),
+            }
+        }
+        let Some(read) = read else { continue };
+        channels.control.send_if_modified(|known| {
+            if known.superseded_by(read) {
+                info!(control = %read.word, seq = read.seq, "control word changed");
+                *known = read;
+                true
+            } else {
+                false
+            }
+        });
+    }
 }

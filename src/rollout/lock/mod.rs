@@ -1,33 +1,43 @@
 //! The fleet lock: one rollout per project+environment at a time, across
-//! operators and machines, held on the fleet itself. Owns the lock object's
-//! format (container name, labels, files), its heartbeat task and the control
-//! channel (pause / resume / abort from another terminal). Must not import
-//! ratatui or app/ui.
+//! operators and machines, held on the fleet itself. Owns the lock objects'
+//! format (labels and files), the holder's heartbeat and control poll, and
+//! the control channel (pause / resume / abort from any terminal, with an
+//! acknowledgement). Must not import ratatui or app/ui; talks to engines
+//! only through `crate::engine`.
 //!
-//! The lock object is a created, never started container named
-//! `shipdeck-lock.{project}.{env}` on the environment's first reachable host:
-//! container names are unique per engine, so `create` is an atomic
-//! test-and-set (a second create gets 409 Conflict). The holder heartbeats by
-//! writing `/shipdeck/heartbeat` into it; others write `/shipdeck/control`.
+//! **Quorum.** The lock is a created, never started container named
+//! `shipdeck-lock.{project}.{env}` (see `domain::naming`) on *every* host of
+//! the environment the acquirer reaches, and it is held only when the
+//! acquirer created it on a strict majority of the environment's hosts.
+//! Container names are unique per engine, so each create is an atomic
+//! test-and-set, and two majorities of one host set always share a host: two
+//! operators can never both hold the lock, even when a partition lets each
+//! reach a different part of the fleet (which the old "first reachable
+//! host" lock allowed). The price is availability: with half the hosts or
+//! more unreachable, nobody can take the lock (a 2-host environment needs
+//! both). An acquirer that got fewer than a majority removes what it made
+//! and tries again after a short random pause.
 //!
-//! Times written into the lock are the lock host's clock (from `/info`), and
-//! readers shift them onto their own clock by the offset they measure, so an
-//! operator whose laptop clock is off neither looks expired nor lives forever.
+//! **Liveness.** The holder writes `heartbeat` into each of its objects every
+//! ttl/3 and reads `control` every half second. Times written are the lock
+//! host's own clock (`/info`); readers shift them onto their clock by the
+//! offset they measure, and when that offset cannot be measured the lock
+//! counts as alive (an unknown clock skew never expires a lock). The holder
+//! counts the lock lost when fewer than a majority of its objects exist, or
+//! no heartbeat reached a majority for a whole ttl.
+//!
+//! **Control.** `control` holds `WORD SEQ` (`pause 3`); each write takes the
+//! next sequence number, so a read that raced a newer write is recognised as
+//! stale. The holder answers in `state` (JSON: the sequence it acted on, its
+//! phase, a line such as "paused after h07"), which `shipdeck control` waits
+//! for.
 
 use std::collections::HashMap;
 use std::fmt;
-use std::io::Read;
 use std::sync::Arc;
 use std::time::Duration;
 
-use bollard::Docker;
-use bollard::models::ContainerCreateBody;
-use bollard::query_parameters::{
-    CreateContainerOptions, CreateImageOptions, DownloadFromContainerOptions,
-    RemoveContainerOptions, UploadToContainerOptions,
-};
-use chrono::{DateTime, TimeDelta, Utc};
-use futures::StreamExt;
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 use tokio::sync::watch;
@@ -36,30 +46,28 @@ use tokio::time::Instant;
 use tracing::{debug, info, warn};
 
 use crate::config::{Config, Endpoint};
-use crate::engine::EngineError;
-use crate::engine::connect::{connect, describe};
+use crate::engine::{Engine, EngineError};
+
+mod acquire;
+mod target;
+
+use acquire::*;
+use target::*;
 
 /// How long a lock lives without a heartbeat.
 pub const DEFAULT_TTL: Duration = Duration::from_secs(30);
+/// How often the holder reads the control word.
+pub const CONTROL_POLL: Duration = Duration::from_millis(500);
 
-/// The image every lock container is created from; imported on demand from a
-/// tiny tar through the Engine API, so no registry is needed.
-pub const LOCK_IMAGE: &str = "shipdeck/lock:1";
-const LOCK_IMAGE_REPO: &str = "shipdeck/lock";
-const LOCK_IMAGE_TAG: &str = "1";
-/// Fixed file times, so every engine imports the same layer.
-const IMAGE_MTIME: u64 = 1_767_225_600; // 2026-01-01
-
-/// Directory inside the lock container holding the heartbeat and control files.
-const LOCK_DIR: &str = "/shipdeck";
 const HEARTBEAT_FILE: &str = "heartbeat";
 const CONTROL_FILE: &str = "control";
+const STATE_FILE: &str = "state";
 
 /// How often a waiting `acquire` tries again.
 const RETRY_EVERY: Duration = Duration::from_secs(1);
-/// Times a create may hit 409 and then find no lock (it was released in
-/// between) before `acquire` gives up.
-const MAX_RACES: u32 = 5;
+/// Times `acquire` may fall short of a majority (another acquirer raced it)
+/// before it gives up.
+const MAX_RACES: u32 = 8;
 /// Floor for the heartbeat period (a zero ttl must not spin).
 const MIN_BEAT: Duration = Duration::from_millis(200);
 
@@ -74,21 +82,20 @@ const L_MESSAGE: &str = "shipdeck.lock.message";
 const L_ACQUIRED: &str = "shipdeck.lock.acquired_at";
 const L_TTL_MS: &str = "shipdeck.lock.ttl_ms";
 
-/// What the operator wants a running rollout to do, written into the lock by
-/// [`send_control`] and seen by the holder on its next heartbeat.
+/// What the operator wants a running rollout to do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Control {
     /// Keep going (also: resume after a pause).
     Run,
-    /// Finish the batch in flight, then launch no further batch until `Run`.
+    /// Finish the hosts in flight, then launch no further host until `Run`.
     Pause,
     /// Stop and roll back.
     Abort,
 }
 
 impl Control {
-    fn as_str(self) -> &'static str {
+    pub fn as_str(self) -> &'static str {
         match self {
             Control::Run => "run",
             Control::Pause => "pause",
@@ -96,7 +103,7 @@ impl Control {
         }
     }
 
-    fn parse(s: &str) -> Option<Self> {
+    pub fn parse(s: &str) -> Option<Self> {
         match s.trim() {
             "run" => Some(Control::Run),
             "pause" => Some(Control::Pause),
@@ -112,14 +119,68 @@ impl fmt::Display for Control {
     }
 }
 
+/// A control word with the sequence number of the write that set it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct ControlState {
+    pub word: Control,
+    pub seq: u64,
+}
+
+impl ControlState {
+    fn encode(self) -> String {
+        format!("{} {}", self.word, self.seq)
+    }
+
+    /// `WORD SEQ`, or a bare word (seq 0) as older versions wrote it.
+    fn decode(s: &str) -> Option<Self> {
+        let mut parts = s.split_whitespace();
+        let word = Control::parse(parts.next()?)?;
+        let seq = parts.next().and_then(|n| n.parse().ok()).unwrap_or(0);
+        Some(Self { word, seq })
+    }
+
+    /// Whether `read` (from the lock) supersedes what is known now: a newer
+    /// sequence, or the same one with another word (two writers raced).
+    fn superseded_by(self, read: ControlState) -> bool {
+        read.seq > self.seq || (read.seq == self.seq && read.word != self.word)
+    }
+}
+
+/// Where the holder is, as it reports it to other operators.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Phase {
+    /// Pulling, replacing hosts.
+    Running,
+    /// A pause was asked for; hosts in flight are finishing.
+    Pausing,
+    /// No host is being replaced until resume or abort.
+    Paused,
+    /// Stopping and rolling back.
+    Aborting,
+}
+
+/// The holder's answer to the control word (file `state`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HolderState {
+    /// The control sequence number this state answers.
+    pub seq: u64,
+    pub phase: Phase,
+    /// E.g. "paused after h07", "canary on h01 is healthy".
+    pub detail: String,
+}
+
 /// Who holds a lock, where, and whether it is still alive. Times are on this
 /// machine's clock.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct LockInfo {
     pub project: String,
     pub env: String,
-    /// Host name holding the lock object.
+    /// The first host holding this holder's lock object.
     pub host: String,
+    /// Every host holding one of this holder's lock objects (config order).
+    pub hosts: Vec<String>,
+    /// The id of the object on `host`.
     pub container_id: String,
     /// `user@machine` of the holder.
     pub owner: String,
@@ -128,10 +189,35 @@ pub struct LockInfo {
     pub acquired_at: DateTime<Utc>,
     /// Last heartbeat; `None` until the holder wrote one.
     pub heartbeat_at: Option<DateTime<Utc>>,
-    /// The holder stopped heartbeating for longer than its ttl: `acquire` may
-    /// replace the lock.
+    /// When the lock expires without another heartbeat (`None`: never, the
+    /// clock skew could not be measured).
+    pub expires_at: Option<DateTime<Utc>>,
+    /// The holder stopped heartbeating for longer than its ttl on every host
+    /// where it has an object: `acquire` may replace the lock.
     pub expired: bool,
     pub control: Control,
+    pub control_seq: u64,
+    /// What the holder last reported.
+    pub state: Option<HolderState>,
+    /// Objects this holder has, and how many make a majority.
+    pub held: usize,
+    pub needed: usize,
+}
+
+impl LockInfo {
+    /// "running", "paused", "pausing", "aborting", or "expired".
+    pub fn phase_word(&self) -> &'static str {
+        if self.expired {
+            return "expired";
+        }
+        match self.state.as_ref().map(|s| s.phase) {
+            Some(Phase::Paused) => "paused",
+            Some(Phase::Pausing) => "pausing",
+            Some(Phase::Aborting) => "aborting",
+            _ if self.control == Control::Pause => "pausing",
+            _ => "running",
+        }
+    }
 }
 
 /// What `acquire` records in the lock, and how long it waits for it.
@@ -175,7 +261,20 @@ pub enum LockError {
         /// Each host and its error, in config order.
         errors: Vec<(String, String)>,
     },
-    #[error("{project}/{env} is not locked: no rollout holds it")]
+    /// Too few hosts answered to make a majority.
+    #[error(
+        "the lock of {project}/{env} needs a majority of its hosts ({needed} of {total}) and only {reached} answered; unreachable: {}; bring hosts back (a lock on fewer hosts could be taken twice in a network partition)",
+        errors.iter().map(|(h, e)| format!("{h} ({e})")).collect::<Vec<_>>().join("; ")
+    )]
+    NoQuorum {
+        project: String,
+        env: String,
+        needed: usize,
+        total: usize,
+        reached: usize,
+        errors: Vec<(String, String)>,
+    },
+    #[error("{project}/{env} is not locked: no rollout is running there")]
     NoLock { project: String, env: String },
     /// Unknown project or environment; `what` names the known ones.
     #[error("{what}")]
@@ -196,6 +295,9 @@ fn held_message(info: &LockInfo) -> String {
         Some(t) => format!("heartbeat {} ago", ago(t)),
         None => "no heartbeat yet".to_string(),
     });
+    if let Some(t) = info.expires_at {
+        about.push(format!("expires in {} without one", until(t)));
+    }
     format!(
         "{p}/{e} is locked by {owner} since {since} ({about}); wait with --lock-wait SECS, or break it with: shipdeck lock break {p} {e}",
         p = info.project,
@@ -215,7 +317,14 @@ fn unreachable_message(project: &str, env: &str, errors: &[(String, String)]) ->
 }
 
 fn ago(t: DateTime<Utc>) -> String {
-    let secs = (Utc::now() - t).num_seconds().max(0);
+    short_secs((Utc::now() - t).num_seconds().max(0))
+}
+
+fn until(t: DateTime<Utc>) -> String {
+    short_secs((t - Utc::now()).num_seconds().max(0))
+}
+
+fn short_secs(secs: i64) -> String {
     if secs < 120 {
         format!("{secs}s")
     } else {
@@ -229,34 +338,45 @@ pub fn current_owner() -> String {
     format!("{}@{host}", whoami::username())
 }
 
-/// A held lock. Heartbeats in the background until [`FleetLock::release`] or
-/// drop; after a drop without release the lock expires after its ttl.
-pub struct FleetLock {
-    info: LockInfo,
-    conn: Conn,
-    channels: Arc<Channels>,
-    heartbeat: JoinHandle<()>,
+/// The majority of `n` hosts.
+pub fn majority(n: usize) -> usize {
+    n / 2 + 1
 }
 
-/// Senders shared by the heartbeat task and the `FleetLock`, so receivers stay
-/// open (no spurious `changed()` error) for as long as the lock value lives.
+/// A held lock. Heartbeats and polls the control word in the background
+/// until [`FleetLock::release`] or drop; after a drop without release the
+/// lock expires after its ttl.
+pub struct FleetLock {
+    info: LockInfo,
+    /// Our objects: (engine, object id), config order.
+    objects: Vec<(Engine, String)>,
+    needed: usize,
+    channels: Arc<Channels>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+/// Senders shared by the background tasks and the `FleetLock`, so receivers
+/// stay open (no spurious `changed()` error) for as long as the lock lives.
 struct Channels {
-    control: watch::Sender<Control>,
+    control: watch::Sender<ControlState>,
     lost: watch::Sender<bool>,
 }
 
 impl FleetLock {
-    /// Take the lock; with `wait`, retry (every ~1 s, bounded) until it is free or the wait ends.
-    #[tracing::instrument(skip(config, req), fields(owner = %req.owner, release = %req.release))]
-    pub async fn acquire(
+    /// Take the lock; with `wait`, retry (every ~1 s, bounded) until it is
+    /// free or the wait ends. `waiting` hears about each holder waited for.
+    #[tracing::instrument(skip(config, req, waiting), fields(owner = %req.owner, release = %req.release))]
+    pub async fn acquire_waiting(
         config: &Config,
         project: &str,
         env: &str,
         req: LockRequest,
+        waiting: &(dyn Fn(&LockInfo) + Send + Sync),
     ) -> Result<FleetLock, LockError> {
         let target = Target::resolve(config, project, env)?;
         let deadline = req.wait.map(|w| Instant::now() + w);
         let mut races = 0;
+        let mut told: Option<String> = None;
         loop {
             match try_acquire(&target, &req).await? {
                 Attempt::Got(lock) => return Ok(*lock),
@@ -264,7 +384,10 @@ impl FleetLock {
                     let now = Instant::now();
                     match deadline {
                         Some(d) if now < d => {
-                            debug!(holder = %held.owner, "lock held; waiting");
+                            if told.as_deref() != Some(held.release.as_str()) {
+                                told = Some(held.release.clone());
+                                waiting(&held);
+                            }
                             tokio::time::sleep(RETRY_EVERY.min(d - now)).await;
                         }
                         _ => return Err(LockError::Held(held)),
@@ -273,19 +396,29 @@ impl FleetLock {
                 Attempt::Raced => {
                     races += 1;
                     if races > MAX_RACES {
-                        return Err(EngineError::Api {
-                            status: None,
-                            endpoint: target.hosts_shown(),
-                            what: "lock create",
-                            reason: format!(
-                                "the lock changed hands {races} times while taking it; try again"
+                        return Err(EngineError::api(
+                            &target.hosts_shown(),
+                            "lock create",
+                            format!(
+                                "another operator took part of the lock {races} times while this one tried; try again"
                             ),
-                        }
+                        )
                         .into());
                     }
+                    tokio::time::sleep(jitter()).await;
                 }
             }
         }
+    }
+
+    /// [`FleetLock::acquire_waiting`] without waiting reports.
+    pub async fn acquire(
+        config: &Config,
+        project: &str,
+        env: &str,
+        req: LockRequest,
+    ) -> Result<FleetLock, LockError> {
+        Self::acquire_waiting(config, project, env, req, &|_| {}).await
     }
 
     /// What was recorded when the lock was taken.
@@ -293,36 +426,127 @@ impl FleetLock {
         &self.info
     }
 
-    /// The latest control word written into the lock, updated on every heartbeat.
-    pub fn control(&self) -> watch::Receiver<Control> {
+    /// The latest control word, updated within [`CONTROL_POLL`] of a write.
+    pub fn control(&self) -> watch::Receiver<ControlState> {
         self.channels.control.subscribe()
     }
 
-    /// Turns true (and stays true) when the lock object is gone or replaced
-    /// (someone broke it), or no heartbeat got through for a whole ttl.
-    /// Heartbeats stop then: stop launching batches.
+    /// Turns true (and stays true) when fewer than a majority of this lock's
+    /// objects exist (someone broke it), or no heartbeat reached a majority
+    /// for a whole ttl. Stop touching the fleet then.
     pub fn lost(&self) -> watch::Receiver<bool> {
         self.channels.lost.subscribe()
     }
 
-    /// Remove the lock object. Idempotent.
-    pub async fn release(self) -> Result<(), LockError> {
-        self.heartbeat.abort();
-        remove_by_id(&self.conn, &self.info.container_id).await?;
-        info!(project = %self.info.project, env = %self.info.env, host = %self.info.host, "lock released");
-        Ok(())
+    /// Check on the engines, now, that this lock still holds a majority. A
+    /// destructive step asks this first: the background heartbeat may not
+    /// have noticed a break yet.
+    pub async fn ensure_held(&self) -> bool {
+        if *self.channels.lost.borrow() {
+            return false;
+        }
+        let alive = futures::future::join_all(
+            self.objects
+                .iter()
+                .map(|(eng, id)| async move { eng.object_exists(id).await }),
+        )
+        .await;
+        let gone = alive.iter().filter(|r| matches!(r, Ok(false))).count();
+        if self.objects.len() - gone < self.needed {
+            warn!(gone, "lock objects removed by someone else; lock lost");
+            self.channels.lost.send_replace(true);
+            return false;
+        }
+        // Hosts that did not answer are no proof of a break: nobody can take
+        // over before our objects on a majority went a whole ttl without a
+        // heartbeat, which the heartbeat task reports as `lost`.
+        !*self.channels.lost.borrow()
+    }
+
+    /// Set the control word ourselves (the canary pause), visible to every
+    /// operator; the local view changes at once.
+    pub async fn set_control(&self, word: Control) -> Result<ControlState, LockError> {
+        let next = ControlState {
+            word,
+            seq: self.channels.control.borrow().seq + 1,
+        };
+        let text = next.encode();
+        let ok = futures::future::join_all(
+            self.objects
+                .iter()
+                .map(|(eng, id)| write_one(eng, id, CONTROL_FILE, &text)),
+        )
+        .await
+        .into_iter()
+        .filter(Result::is_ok)
+        .count();
+        if ok == 0 {
+            return Err(EngineError::api(
+                &self.info.host,
+                "lock write",
+                "no lock object took the control word",
+            )
+            .into());
+        }
+        self.channels.control.send_replace(next);
+        Ok(next)
+    }
+
+    /// Tell other operators where the rollout is (best effort, bounded).
+    pub async fn report(&self, phase: Phase, detail: impl Into<String>) {
+        let state = HolderState {
+            seq: self.channels.control.borrow().seq,
+            phase,
+            detail: detail.into(),
+        };
+        let Ok(text) = serde_json::to_string(&state) else {
+            return;
+        };
+        let writes = futures::future::join_all(
+            self.objects
+                .iter()
+                .map(|(eng, id)| write_one(eng, id, STATE_FILE, &text)),
+        );
+        if tokio::time::timeout(Duration::from_secs(3), writes)
+            .await
+            .is_err()
+        {
+            warn!("lock state report timed out");
+        }
+    }
+
+    /// Remove the lock objects. Idempotent.
+    pub async fn release(mut self) -> Result<(), LockError> {
+        for t in self.tasks.drain(..) {
+            t.abort();
+        }
+        let results =
+            futures::future::join_all(self.objects.iter().map(|(eng, id)| eng.remove(id))).await;
+        info!(project = %self.info.project, env = %self.info.env, hosts = ?self.info.hosts, "lock released");
+        match results.into_iter().find_map(Result::err) {
+            Some(e) => Err(e.into()),
+            None => Ok(()),
+        }
     }
 }
 
 impl Drop for FleetLock {
     fn drop(&mut self) {
-        self.heartbeat.abort();
+        for t in &self.tasks {
+            t.abort();
+        }
     }
 }
 
-/// What every reachable host of `project`/`env` holds.
-async fn scan(config: &Config, project: &str, env: &str) -> Result<Scan, LockError> {
-    Target::resolve(config, project, env)?.scan().await
+/// Write one file into one lock object.
+async fn write_one(eng: &Engine, id: &str, file: &str, text: &str) -> Result<(), EngineError> {
+    eng.write_files(id, &[(file, text)]).await
+}
+
+/// A pause of 50–350 ms, different per process and call.
+fn jitter() -> Duration {
+    let nanos = Utc::now().timestamp_subsec_nanos() ^ std::process::id().rotate_left(7);
+    Duration::from_millis(50 + u64::from(nanos % 300))
 }
 
 /// The lock of `project`/`env`, if any reachable host holds one.
@@ -331,68 +555,156 @@ pub async fn status(
     project: &str,
     env: &str,
 ) -> Result<Option<LockInfo>, LockError> {
-    let scan = scan(config, project, env).await?;
-    Ok(scan.current().map(|(_, info)| info.clone()))
+    let scan = Target::resolve(config, project, env)?.scan().await?;
+    Ok(scan.current())
 }
 
-/// Remove the lock whoever holds it; returns what was removed (the caller journals it).
+/// Remove every lock object of `project`/`env`, whoever holds it; returns
+/// the lock that counted (the caller journals the break).
 #[tracing::instrument(skip(config))]
 pub async fn break_lock(
     config: &Config,
     project: &str,
     env: &str,
 ) -> Result<Option<LockInfo>, LockError> {
-    let scan = scan(config, project, env).await?;
-    let removed = scan.current().map(|(_, info)| info.clone());
-    for (conn, found) in &scan.locks {
-        remove_by_id(conn, &found.container_id).await?;
-        warn!(holder = %found.owner, host = %found.host, id = %found.container_id, "lock broken");
+    let scan = Target::resolve(config, project, env)?.scan().await?;
+    let removed = scan.current();
+    for (eng, found) in &scan.objects {
+        eng.remove(&found.id).await?;
+        warn!(holder = %found.owner, host = %eng.host, id = %found.id, "lock broken");
     }
     Ok(removed)
 }
 
-/// Write `control` into the lock; error if no lock is held.
+/// What [`send_control`] wrote and to whom.
+#[derive(Debug, Clone)]
+pub struct Sent {
+    pub info: LockInfo,
+    pub seq: u64,
+}
+
+/// Write `control` into the live lock's objects; error if no lock is held.
 #[tracing::instrument(skip(config))]
 pub async fn send_control(
     config: &Config,
     project: &str,
     env: &str,
     control: Control,
-) -> Result<LockInfo, LockError> {
+) -> Result<Sent, LockError> {
     let target = Target::resolve(config, project, env)?;
     let scan = target.scan().await?;
-    let Some((conn, found)) = scan.current() else {
+    let Some(info) = scan.current().filter(|i| !i.expired) else {
         return Err(LockError::NoLock {
             project: project.to_string(),
             env: env.to_string(),
         });
     };
-    let tar = files_tar(&[(CONTROL_FILE, control.as_str())])?;
-    match upload(conn, &found.container_id, tar).await {
-        Err(e) if e.status == Some(404) => Err(LockError::NoLock {
-            project: project.to_string(),
-            env: env.to_string(),
-        }),
-        Err(e) => Err(e.error.into()),
-        Ok(()) => {
-            info!(holder = %found.owner, %control, "control sent");
-            Ok(LockInfo {
-                control,
-                ..found.clone()
-            })
-        }
+    let theirs: Vec<&(Engine, LockObject)> = scan
+        .objects
+        .iter()
+        .filter(|(_, o)| o.release == info.release)
+        .collect();
+    let seq = theirs.iter().map(|(_, o)| o.control.seq).max().unwrap_or(0) + 1;
+    let text = ControlState { word: control, seq }.encode();
+    let results = futures::future::join_all(
+        theirs
+            .iter()
+            .map(|(eng, o)| write_one(eng, &o.id, CONTROL_FILE, &text)),
+    )
+    .await;
+    if results.iter().all(Result::is_err) {
+        return match results.into_iter().find_map(Result::err) {
+            Some(e) if e.is_not_found() => Err(LockError::NoLock {
+                project: project.to_string(),
+                env: env.to_string(),
+            }),
+            Some(e) => Err(e.into()),
+            None => Err(LockError::NoLock {
+                project: project.to_string(),
+                env: env.to_string(),
+            }),
+        };
     }
+    info!(holder = %info.owner, %control, seq, "control sent");
+    Ok(Sent {
+        info: LockInfo {
+            control,
+            control_seq: seq,
+            ..info
+        },
+        seq,
+    })
 }
 
-// ---------------------------------------------------------------- acquiring
+/// How a rollout answered a control word.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Ack {
+    /// The holder reported this state for our sequence number (or a later one).
+    State(HolderState),
+    /// The lock of that release is gone: the rollout ended.
+    Finished,
+    /// Nothing within the wait.
+    Silent,
+}
 
-mod acquire;
-mod archive;
-mod target;
+/// What [`await_ack`] waits for: rollout `release` answering control
+/// sequence `seq`, for at most `limit`.
+#[derive(Debug, Clone)]
+pub struct AckWait {
+    pub release: String,
+    pub seq: u64,
+    pub limit: Duration,
+}
 
-use acquire::*;
-use archive::*;
-use target::*;
+/// Wait until the rollout answers with a state `done` accepts, or its lock
+/// disappears, or the wait ends. `seen` hears every intermediate state once.
+pub async fn await_ack(
+    config: &Config,
+    project: &str,
+    env: &str,
+    wait: &AckWait,
+    done: impl Fn(&HolderState) -> bool,
+    seen: impl Fn(&HolderState),
+) -> Result<Ack, LockError> {
+    let AckWait {
+        release,
+        seq,
+        limit,
+    } = wait.clone();
+    let release = release.as_str();
+    let target = Target::resolve(config, project, env)?;
+    let engines = target.connect_all().await;
+    let deadline = Instant::now() + limit;
+    let mut last: Option<HolderState> = None;
+    loop {
+        let objects = read_all(&engines, &target).await;
+        let ours: Vec<&LockObject> = objects.iter().filter(|o| o.release == release).collect();
+        if !engines.is_empty() && ours.is_empty() {
+            return Ok(Ack::Finished);
+        }
+        let newest = ours
+            .iter()
+            .filter_map(|o| o.state.clone())
+            .filter(|s| s.seq >= seq)
+            .max_by_key(|s| s.seq);
+        if let Some(s) = newest {
+            if done(&s) {
+                return Ok(Ack::State(s));
+            }
+            if last.as_ref() != Some(&s) {
+                seen(&s);
+                last = Some(s);
+            }
+        }
+        if Instant::now() >= deadline {
+            return Ok(match last {
+                Some(s) => Ack::State(s),
+                None => Ack::Silent,
+            });
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
 
 #[cfg(test)]
 mod tests {
@@ -405,8 +717,52 @@ mod tests {
         for c in [Control::Run, Control::Pause, Control::Abort] {
             assert_eq!(Control::parse(c.as_str()), Some(c));
             assert_eq!(Control::parse(&format!("{c}\n")), Some(c));
+            let s = ControlState { word: c, seq: 7 };
+            assert_eq!(ControlState::decode(&s.encode()), Some(s));
         }
         assert_eq!(Control::parse("stop"), None);
+        assert_eq!(
+            ControlState::decode("pause"),
+            Some(ControlState {
+                word: Control::Pause,
+                seq: 0
+            })
+        );
+    }
+
+    #[test]
+    fn a_stale_read_does_not_undo_a_newer_write() {
+        let ours = ControlState {
+            word: Control::Pause,
+            seq: 4,
+        };
+        let stale = ControlState {
+            word: Control::Run,
+            seq: 3,
+        };
+        assert!(!ours.superseded_by(stale));
+        assert!(!ours.superseded_by(ours));
+        assert!(ours.superseded_by(ControlState {
+            word: Control::Run,
+            seq: 5
+        }));
+        // Two operators wrote the same sequence number: the later word wins.
+        assert!(ours.superseded_by(ControlState {
+            word: Control::Abort,
+            seq: 4
+        }));
+    }
+
+    #[test]
+    fn majorities() {
+        assert_eq!(majority(1), 1);
+        assert_eq!(majority(2), 2);
+        assert_eq!(majority(3), 2);
+        assert_eq!(majority(8), 5);
+        // Two majorities always share a host.
+        for n in 1..40 {
+            assert!(2 * majority(n) > n);
+        }
     }
 
     #[test]
@@ -415,39 +771,29 @@ mod tests {
             project: "demo".into(),
             env: "prod".into(),
             host: "h01".into(),
+            hosts: vec!["h01".into()],
             container_id: "abc".into(),
             owner: "alice@laptop".into(),
             release: "r-1".into(),
             message: "hotfix".into(),
             acquired_at: DateTime::UNIX_EPOCH,
-            heartbeat_at: Some(Utc::now() - TimeDelta::seconds(4)),
+            heartbeat_at: Some(Utc::now() - chrono::TimeDelta::seconds(4)),
+            expires_at: Some(Utc::now() + chrono::TimeDelta::seconds(26)),
             expired: false,
             control: Control::Run,
+            control_seq: 0,
+            state: None,
+            held: 1,
+            needed: 1,
         };
         let msg = LockError::Held(Box::new(info)).to_string();
         assert!(msg.starts_with("demo/prod is locked by alice@laptop since 1970-01-01 00:00:00 UTC (release r-1, \"hotfix\", heartbeat "), "{msg}");
+        assert!(msg.contains("expires in 2"), "{msg}");
         assert!(
             msg.ends_with(
-                "ago); wait with --lock-wait SECS, or break it with: shipdeck lock break demo prod"
+                "without one); wait with --lock-wait SECS, or break it with: shipdeck lock break demo prod"
             ),
             "{msg}"
         );
-    }
-
-    #[test]
-    fn files_tar_reads_back() {
-        let tar = files_tar(&[(HEARTBEAT_FILE, "x"), (CONTROL_FILE, "pause")]);
-        let Ok(tar) = tar else {
-            panic!("tar: {tar:?}");
-        };
-        let mut archive = tar::Archive::new(tar.as_slice());
-        let names: Vec<String> = archive
-            .entries()
-            .into_iter()
-            .flatten()
-            .flatten()
-            .filter_map(|e| e.path().ok().map(|p| p.display().to_string()))
-            .collect();
-        assert_eq!(names, ["heartbeat", "control"]);
     }
 }

@@ -1,9 +1,8 @@
 //! Reading the lock objects of an environment's hosts: which hosts, what
-//! each holds, and times on the lock host's clock.
+//! each holds, times shifted onto this machine's clock, and which holder
+//! counts.
 
 use super::*;
-
-// ---------------------------------------------------------------- reading
 
 /// One project+environment resolved against the config.
 pub(super) struct Target {
@@ -11,6 +10,22 @@ pub(super) struct Target {
     pub(super) env: String,
     pub(super) hosts: Vec<(String, Endpoint)>,
     pub(super) timeout: Duration,
+}
+
+/// One lock object as read from one engine.
+#[derive(Debug, Clone)]
+pub(super) struct LockObject {
+    pub(super) host: String,
+    pub(super) id: String,
+    pub(super) owner: String,
+    pub(super) release: String,
+    pub(super) message: String,
+    pub(super) acquired_at: DateTime<Utc>,
+    pub(super) heartbeat_at: Option<DateTime<Utc>>,
+    pub(super) expires_at: Option<DateTime<Utc>>,
+    pub(super) expired: bool,
+    pub(super) control: ControlState,
+    pub(super) state: Option<HolderState>,
 }
 
 impl Target {
@@ -49,7 +64,11 @@ impl Target {
     }
 
     pub(super) fn container_name(&self) -> String {
-        format!("shipdeck-lock.{}.{}", self.project, self.env)
+        crate::domain::naming::lock(&self.project, &self.env)
+    }
+
+    pub(super) fn needed(&self) -> usize {
+        majority(self.hosts.len())
     }
 
     pub(super) fn hosts_shown(&self) -> String {
@@ -65,31 +84,43 @@ impl Target {
         }
     }
 
-    /// Connect to every host of the environment at once and read its lock.
-    /// Errors only when no host answered.
+    /// Connect to every host at once; the ones that answered, config order.
+    pub(super) async fn connect_all(&self) -> Vec<Engine> {
+        futures::future::join_all(
+            self.hosts
+                .iter()
+                .map(|(name, ep)| Engine::connect(name, ep, self.timeout)),
+        )
+        .await
+        .into_iter()
+        .flatten()
+        .collect()
+    }
+
+    /// Connect to every host of the environment at once and read its lock
+    /// object. Errors only when no host answered.
     pub(super) async fn scan(&self) -> Result<Scan, LockError> {
         let probes = futures::future::join_all(self.hosts.iter().map(|(name, endpoint)| async {
-            let docker = connect(endpoint, self.timeout)
+            let eng = Engine::connect(name, endpoint, self.timeout)
                 .await
                 .map_err(|e| e.to_string())?;
-            let conn = Conn {
-                name: name.clone(),
-                shown: endpoint.to_string(),
-                docker,
-                timeout: self.timeout,
-            };
-            let found = read_lock(&conn, self).await.map_err(|e| e.to_string())?;
-            Ok::<_, String>((conn, found))
+            let found = read_lock(&eng, self).await.map_err(|e| e.to_string())?;
+            Ok::<_, String>((eng, found))
         }))
         .await;
-        let mut scan = Scan::default();
+        let mut scan = Scan {
+            needed: self.needed(),
+            project: self.project.clone(),
+            env: self.env.clone(),
+            ..Scan::default()
+        };
         for ((name, _), probe) in self.hosts.iter().zip(probes) {
             match probe {
-                Ok((conn, found)) => {
-                    if let Some(info) = found {
-                        scan.locks.push((conn.clone(), info));
+                Ok((eng, found)) => {
+                    if let Some(obj) = found {
+                        scan.objects.push((eng.clone(), obj));
                     }
-                    scan.reachable.push(conn);
+                    scan.reachable.push(eng);
                 }
                 Err(e) => {
                     debug!(host = %name, error = %e, "lock scan: host did not answer");
@@ -100,12 +131,6 @@ impl Target {
         if scan.reachable.is_empty() {
             return Err(self.no_reachable_host(scan.errors));
         }
-        if !scan.errors.is_empty() {
-            warn!(
-                project = %self.project, env = %self.env, unreachable = scan.errors.len(),
-                "lock scan: some hosts did not answer; a lock taken there is not seen"
-            );
-        }
         Ok(scan)
     }
 }
@@ -113,114 +138,156 @@ impl Target {
 /// What one scan of an environment's hosts found, in config order.
 #[derive(Default)]
 pub(super) struct Scan {
-    pub(super) reachable: Vec<Conn>,
+    pub(super) project: String,
+    pub(super) env: String,
+    pub(super) needed: usize,
+    pub(super) reachable: Vec<Engine>,
     pub(super) errors: Vec<(String, String)>,
-    pub(super) locks: Vec<(Conn, LockInfo)>,
+    pub(super) objects: Vec<(Engine, LockObject)>,
 }
 
 impl Scan {
-    /// The lock that counts: the first live one, else the first expired one.
-    pub(super) fn current(&self) -> Option<(&Conn, &LockInfo)> {
-        self.locks
-            .iter()
-            .find(|(_, l)| !l.expired)
-            .or_else(|| self.locks.first())
-            .map(|(c, l)| (c, l))
+    /// The lock that counts: the holder with the most live objects, else the
+    /// one with the most expired ones.
+    pub(super) fn current(&self) -> Option<LockInfo> {
+        holders(
+            &self.project,
+            &self.env,
+            self.needed,
+            self.objects.iter().map(|(_, o)| o),
+        )
+        .into_iter()
+        .next()
     }
 }
 
-/// A connected host.
-#[derive(Clone)]
-pub(super) struct Conn {
-    pub(super) name: String,
-    pub(super) shown: String,
-    pub(super) docker: Docker,
-    pub(super) timeout: Duration,
+/// Every holder among `objects`, the one that counts first.
+pub(super) fn holders<'a>(
+    project: &str,
+    env: &str,
+    needed: usize,
+    objects: impl Iterator<Item = &'a LockObject>,
+) -> Vec<LockInfo> {
+    let mut by_release: Vec<(String, Vec<&LockObject>)> = Vec::new();
+    for o in objects {
+        match by_release.iter_mut().find(|(r, _)| *r == o.release) {
+            Some((_, v)) => v.push(o),
+            None => by_release.push((o.release.clone(), vec![o])),
+        }
+    }
+    let mut infos: Vec<LockInfo> = by_release
+        .into_iter()
+        .filter_map(|(_, objs)| {
+            let first = *objs.first()?;
+            let live: Vec<&&LockObject> = objs.iter().filter(|o| !o.expired).collect();
+            let expired = live.is_empty();
+            let newest_beat = objs.iter().filter_map(|o| o.heartbeat_at).max();
+            let expires_at = if objs.iter().any(|o| !o.expired && o.expires_at.is_none()) {
+                None
+            } else {
+                objs.iter().filter_map(|o| o.expires_at).max()
+            };
+            let control = objs
+                .iter()
+                .map(|o| o.control)
+                .max_by_key(|c| c.seq)
+                .unwrap_or(ControlState {
+                    word: Control::Run,
+                    seq: 0,
+                });
+            let state = objs
+                .iter()
+                .filter_map(|o| o.state.clone())
+                .max_by_key(|s| s.seq);
+            Some(LockInfo {
+                project: project.to_string(),
+                env: env.to_string(),
+                host: first.host.clone(),
+                hosts: objs.iter().map(|o| o.host.clone()).collect(),
+                container_id: first.id.clone(),
+                owner: first.owner.clone(),
+                release: first.release.clone(),
+                message: first.message.clone(),
+                acquired_at: first.acquired_at,
+                heartbeat_at: newest_beat,
+                expires_at,
+                expired,
+                control: control.word,
+                control_seq: control.seq,
+                state,
+                held: if expired { objs.len() } else { live.len() },
+                needed,
+            })
+        })
+        .collect();
+    infos.sort_by_key(|i| (i.expired, std::cmp::Reverse(i.held)));
+    infos
 }
 
-/// The lock object on `conn`, if there is one.
+/// Read the lock objects of `engines` (those that answer).
+pub(super) async fn read_all(engines: &[Engine], target: &Target) -> Vec<LockObject> {
+    futures::future::join_all(engines.iter().map(|e| read_lock(e, target)))
+        .await
+        .into_iter()
+        .filter_map(|r| r.ok().flatten())
+        .collect()
+}
+
+/// The lock object on `eng`, if there is one.
 pub(super) async fn read_lock(
-    conn: &Conn,
+    eng: &Engine,
     target: &Target,
-) -> Result<Option<LockInfo>, EngineError> {
-    let name = target.container_name();
-    let details = match call(
-        &conn.shown,
-        "lock inspect",
-        conn.timeout,
-        conn.docker.inspect_container(
-            &name,
-            None::<bollard::query_parameters::InspectContainerOptions>,
-        ),
-    )
-    .await
-    {
-        Ok(d) => d,
-        Err(e) if e.status == Some(404) => return Ok(None),
-        Err(e) => return Err(e.error),
-    };
-    let Some(id) = details.id else {
+) -> Result<Option<LockObject>, EngineError> {
+    let Some(obj) = eng.find_object(&target.container_name()).await? else {
         return Ok(None);
     };
-    let labels = details.config.and_then(|c| c.labels).unwrap_or_default();
-    let label = |k: &str| labels.get(k).cloned().unwrap_or_default();
-    let files = match download(conn, &id).await {
+    let label = |k: &str| obj.labels.get(k).cloned().unwrap_or_default();
+    let files = match eng.read_files(&obj.id).await {
         Ok(f) => f,
-        // Gone since the inspect, or never got its files: judge by acquired_at.
-        Err(e) if e.status == Some(404) => LockFiles::default(),
-        Err(e) => return Err(e.error),
+        // Gone since the inspect: no lock here.
+        Err(e) if e.is_not_found() => return Ok(None),
+        Err(e) => return Err(e),
     };
-    // Shift the lock host's clock onto ours.
-    let skew = match engine_time(conn).await {
-        Some(engine_now) => engine_now - Utc::now(),
-        None => TimeDelta::zero(),
-    };
-    let local = |t: DateTime<Utc>| t - skew;
+    // Shift the lock host's clock onto ours; unknown skew: the lock lives.
+    let skew = eng.engine_time().await.map(|t| t - Utc::now());
+    let local = |t: DateTime<Utc>| t - skew.unwrap_or_default();
     let acquired_at = parse_time(&label(L_ACQUIRED))
         .map(local)
         .unwrap_or(DateTime::UNIX_EPOCH);
-    let heartbeat_at = files.heartbeat.as_deref().and_then(parse_time).map(local);
+    let heartbeat_at = files
+        .get(HEARTBEAT_FILE)
+        .and_then(|s| parse_time(s))
+        .map(local);
     let ttl = label(L_TTL_MS)
         .parse::<u64>()
         .map(Duration::from_millis)
         .unwrap_or(DEFAULT_TTL);
     let last_sign = heartbeat_at.unwrap_or(acquired_at);
-    let silent = (Utc::now() - last_sign).to_std().unwrap_or_default();
+    let expires_at = skew.map(|_| last_sign + chrono::TimeDelta::from_std(ttl).unwrap_or_default());
+    let expired = expires_at.is_some_and(|t| Utc::now() > t);
     let control = files
-        .control
-        .as_deref()
-        .and_then(Control::parse)
-        .unwrap_or(Control::Run);
-    Ok(Some(LockInfo {
-        project: target.project.clone(),
-        env: target.env.clone(),
-        host: conn.name.clone(),
-        container_id: id,
+        .get(CONTROL_FILE)
+        .and_then(|s| ControlState::decode(s))
+        .unwrap_or(ControlState {
+            word: Control::Run,
+            seq: 0,
+        });
+    let state = files
+        .get(STATE_FILE)
+        .and_then(|s| serde_json::from_str(s).ok());
+    Ok(Some(LockObject {
+        host: eng.host.clone(),
+        id: obj.id,
         owner: label(L_OWNER),
         release: label(L_RELEASE),
         message: label(L_MESSAGE),
         acquired_at,
         heartbeat_at,
-        expired: silent > ttl,
+        expires_at,
+        expired,
         control,
+        state,
     }))
-}
-
-/// The engine's clock, from `/info`; `None` (logged) when it cannot be read.
-pub(super) async fn engine_time(conn: &Conn) -> Option<DateTime<Utc>> {
-    match call(&conn.shown, "info", conn.timeout, conn.docker.info()).await {
-        Ok(info) => {
-            let parsed = info.system_time.as_deref().and_then(parse_time);
-            if parsed.is_none() {
-                debug!(host = %conn.name, raw = ?info.system_time, "engine time unreadable; using ours");
-            }
-            parsed
-        }
-        Err(e) => {
-            debug!(host = %conn.name, error = %e.error, "engine time unavailable; using ours");
-            None
-        }
-    }
 }
 
 pub(super) fn parse_time(s: &str) -> Option<DateTime<Utc>> {

@@ -1,0 +1,316 @@
+//! Fleet objects: containers that are created and never started, holding a
+//! few small text files, used by the rollout engine to keep state on the
+//! fleet itself (the lock, the release ledger). Container names are unique
+//! per engine, so creating one is an atomic test-and-set (409 when taken).
+//! Owns the object image (`shipdeck/lock:1`, imported from a tiny tar through
+//! the Engine API, no registry needed) and the tar archives of the files.
+//! Must not import ratatui, app/ui or rollout.
+
+use std::collections::{BTreeMap, HashMap};
+use std::io::Read;
+
+use bollard::models::ContainerCreateBody;
+use bollard::query_parameters::{
+    CreateContainerOptions, CreateImageOptions, DownloadFromContainerOptions,
+    InspectContainerOptions, UploadToContainerOptions,
+};
+use chrono::{DateTime, Utc};
+use futures::StreamExt;
+use tracing::{debug, info};
+
+use super::connect::{EngineError, timed};
+use super::ops::Engine;
+
+/// The image every fleet object is created from.
+pub const OBJECT_IMAGE: &str = "shipdeck/lock:1";
+const OBJECT_IMAGE_REPO: &str = "shipdeck/lock";
+const OBJECT_IMAGE_TAG: &str = "1";
+/// Fixed file times, so every engine imports the same layer.
+const IMAGE_MTIME: u64 = 1_767_225_600; // 2026-01-01
+/// Directory inside an object holding its files.
+const OBJECT_DIR: &str = "/shipdeck";
+/// The largest file read back from an object (a ledger of 100 releases fits).
+const MAX_FILE: u64 = 1 << 20;
+
+/// A fleet object found by name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FleetObject {
+    pub id: String,
+    pub labels: HashMap<String, String>,
+}
+
+impl Engine {
+    /// Import the object image unless the engine has it.
+    pub async fn ensure_object_image(&self) -> Result<(), EngineError> {
+        match timed(
+            &self.endpoint,
+            "object image inspect",
+            self.timeout,
+            self.docker.inspect_image(OBJECT_IMAGE),
+        )
+        .await
+        {
+            Ok(_) => return Ok(()),
+            Err(e) if e.is_not_found() => {}
+            Err(e) => return Err(e),
+        }
+        info!(host = %self.host, "importing {OBJECT_IMAGE}");
+        let rootfs = image_tar().map_err(|e| self.local(e))?;
+        let opts = CreateImageOptions {
+            from_src: Some("-".to_string()),
+            repo: Some(OBJECT_IMAGE_REPO.to_string()),
+            tag: Some(OBJECT_IMAGE_TAG.to_string()),
+            message: Some("shipdeck fleet object (created, never started)".to_string()),
+            ..Default::default()
+        };
+        let import = async {
+            let mut progress =
+                self.docker
+                    .create_image(Some(opts), Some(bollard::body_full(rootfs.into())), None);
+            while let Some(item) = progress.next().await {
+                item?;
+            }
+            Ok(())
+        };
+        timed(
+            &self.endpoint,
+            "object image import",
+            self.op_timeout(),
+            import,
+        )
+        .await
+    }
+
+    /// Create object `name` with `labels`, then write `files` into it. A name
+    /// that is taken fails with a 409 (`EngineError::is_conflict`). A half-made
+    /// object (the files could not be written) is removed again.
+    pub async fn create_object(
+        &self,
+        name: &str,
+        labels: HashMap<String, String>,
+        files: &[(&str, &str)],
+    ) -> Result<String, EngineError> {
+        self.ensure_object_image().await?;
+        let body = ContainerCreateBody {
+            image: Some(OBJECT_IMAGE.to_string()),
+            cmd: Some(vec!["/lock".to_string()]),
+            labels: Some(labels),
+            network_disabled: Some(true),
+            ..Default::default()
+        };
+        let opts = CreateContainerOptions {
+            name: Some(name.to_string()),
+            ..Default::default()
+        };
+        let created = timed(
+            &self.endpoint,
+            "object create",
+            self.op_timeout(),
+            self.docker.create_container(Some(opts), body),
+        )
+        .await?;
+        if let Err(e) = self.write_files(&created.id, files).await {
+            if let Err(cleanup) = self.remove(&created.id).await {
+                debug!(host = %self.host, id = %created.id, error = %cleanup, "could not remove a half-made object");
+            }
+            return Err(e);
+        }
+        Ok(created.id)
+    }
+
+    /// The object named `name`, if this engine has one.
+    pub async fn find_object(&self, name: &str) -> Result<Option<FleetObject>, EngineError> {
+        match timed(
+            &self.endpoint,
+            "object inspect",
+            self.timeout,
+            self.docker
+                .inspect_container(name, None::<InspectContainerOptions>),
+        )
+        .await
+        {
+            Ok(d) => Ok(d.id.map(|id| FleetObject {
+                id,
+                labels: d.config.and_then(|c| c.labels).unwrap_or_default(),
+            })),
+            Err(e) if e.is_not_found() => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Whether the object with this id still exists.
+    pub async fn object_exists(&self, id: &str) -> Result<bool, EngineError> {
+        match timed(
+            &self.endpoint,
+            "object inspect",
+            self.timeout,
+            self.docker
+                .inspect_container(id, None::<InspectContainerOptions>),
+        )
+        .await
+        {
+            Ok(_) => Ok(true),
+            Err(e) if e.is_not_found() => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Write (replace) small text files in an object.
+    pub async fn write_files(&self, id: &str, files: &[(&str, &str)]) -> Result<(), EngineError> {
+        let tar = files_tar(files).map_err(|e| self.local(e))?;
+        let opts = UploadToContainerOptions {
+            path: OBJECT_DIR.to_string(),
+            ..Default::default()
+        };
+        timed(
+            &self.endpoint,
+            "object write",
+            self.timeout,
+            self.docker
+                .upload_to_container(id, Some(opts), bollard::body_full(tar.into())),
+        )
+        .await
+    }
+
+    /// Every file of an object, by name (one tar stream).
+    pub async fn read_files(&self, id: &str) -> Result<BTreeMap<String, String>, EngineError> {
+        let opts = DownloadFromContainerOptions {
+            path: OBJECT_DIR.to_string(),
+        };
+        let fetch = async {
+            let mut stream = self.docker.download_from_container(id, Some(opts));
+            let mut bytes = Vec::new();
+            while let Some(chunk) = stream.next().await {
+                bytes.extend_from_slice(&chunk?);
+                if bytes.len() as u64 > 4 * MAX_FILE {
+                    break;
+                }
+            }
+            Ok(bytes)
+        };
+        let bytes = timed(&self.endpoint, "object read", self.timeout, fetch).await?;
+        read_tar(&bytes).map_err(|e| {
+            EngineError::api(
+                &self.endpoint,
+                "object read",
+                format!("unreadable archive: {e}"),
+            )
+        })
+    }
+
+    /// The engine's clock, from `/info`; `None` when it cannot be read.
+    pub async fn engine_time(&self) -> Option<DateTime<Utc>> {
+        match timed(&self.endpoint, "info", self.timeout, self.docker.info()).await {
+            Ok(info) => {
+                let parsed = info
+                    .system_time
+                    .as_deref()
+                    .and_then(|s| DateTime::parse_from_rfc3339(s.trim()).ok())
+                    .map(|t| t.with_timezone(&Utc));
+                if parsed.is_none() {
+                    debug!(host = %self.host, raw = ?info.system_time, "engine time unreadable");
+                }
+                parsed
+            }
+            Err(e) => {
+                debug!(host = %self.host, error = %e, "engine time unavailable");
+                None
+            }
+        }
+    }
+
+    fn local(&self, e: std::io::Error) -> EngineError {
+        EngineError::api(&self.endpoint, "object archive", e.to_string())
+    }
+}
+
+fn read_tar(bytes: &[u8]) -> std::io::Result<BTreeMap<String, String>> {
+    let mut files = BTreeMap::new();
+    let mut archive = tar::Archive::new(bytes);
+    for entry in archive.entries()? {
+        let mut entry = entry?;
+        if entry.header().entry_type() != tar::EntryType::Regular {
+            continue;
+        }
+        let Some(name) = entry
+            .path()
+            .ok()
+            .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
+        else {
+            continue;
+        };
+        let mut text = String::new();
+        entry.by_ref().take(MAX_FILE).read_to_string(&mut text)?;
+        files.insert(name, text);
+    }
+    Ok(files)
+}
+
+/// A tar of small text files, to unpack into the object directory.
+fn files_tar(files: &[(&str, &str)]) -> std::io::Result<Vec<u8>> {
+    let now = Utc::now().timestamp().max(0).unsigned_abs();
+    build_tar(|b| {
+        for (name, text) in files {
+            append_file(b, name, text.as_bytes(), 0o644, now)?;
+        }
+        Ok(())
+    })
+}
+
+/// The root filesystem of the object image: `/lock` and `/shipdeck/`.
+fn image_tar() -> std::io::Result<Vec<u8>> {
+    build_tar(|b| {
+        append_file(
+            b,
+            "lock",
+            b"shipdeck fleet object: created, never started\n",
+            0o755,
+            IMAGE_MTIME,
+        )?;
+        let mut dir = tar::Header::new_ustar();
+        dir.set_entry_type(tar::EntryType::Directory);
+        dir.set_mode(0o755);
+        dir.set_size(0);
+        dir.set_mtime(IMAGE_MTIME);
+        b.append_data(&mut dir, "shipdeck/", std::io::empty())
+    })
+}
+
+fn append_file(
+    b: &mut tar::Builder<Vec<u8>>,
+    name: &str,
+    data: &[u8],
+    mode: u32,
+    mtime: u64,
+) -> std::io::Result<()> {
+    let mut h = tar::Header::new_ustar();
+    h.set_entry_type(tar::EntryType::Regular);
+    h.set_mode(mode);
+    h.set_size(data.len() as u64);
+    h.set_mtime(mtime);
+    b.append_data(&mut h, name, data)
+}
+
+fn build_tar(
+    fill: impl FnOnce(&mut tar::Builder<Vec<u8>>) -> std::io::Result<()>,
+) -> std::io::Result<Vec<u8>> {
+    let mut b = tar::Builder::new(Vec::new());
+    fill(&mut b)?;
+    b.into_inner()
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn files_read_back() {
+        let tar = files_tar(&[("heartbeat", "x"), ("control", "pause 3")]).unwrap();
+        let files = read_tar(&tar).unwrap();
+        assert_eq!(files["heartbeat"], "x");
+        assert_eq!(files["control"], "pause 3");
+        let image = image_tar().unwrap();
+        assert_eq!(read_tar(&image).unwrap().len(), 1, "the /lock file");
+    }
+}

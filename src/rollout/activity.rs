@@ -1,0 +1,92 @@
+//! What is going on in one project+environment, read from the fleet and the
+//! journal for `status`, `history` and the console: a rollout running or
+//! paused (its lock), a release that never finished (interrupted), or
+//! nothing; and the releases as the journal and the fleet's ledger know them.
+//! Must not import ratatui or app/ui.
+
+use std::time::Duration;
+
+use serde::Serialize;
+
+use super::journal::{Journal, ReleaseSummary};
+use super::ledger;
+use super::lock::{self, LockInfo};
+use crate::config::Config;
+use crate::engine::Engine;
+
+/// A project+environment's rollout state.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "state", rename_all = "snake_case")]
+pub enum Activity {
+    /// No rollout runs, the last release finished.
+    Idle,
+    /// A rollout holds the lock: running, pausing, paused or aborting.
+    Running {
+        /// `running`, `pausing`, `paused`, `aborting`.
+        phase: String,
+        lock: Box<LockInfo>,
+        release: Option<Box<ReleaseSummary>>,
+    },
+    /// The newest release never finished and nobody holds the lock: run
+    /// `deploy --resume` or `rollback`.
+    Interrupted { release: Box<ReleaseSummary> },
+}
+
+/// Connect to the environment's hosts (those that answer).
+async fn engines(config: &Config, project: &str, env: &str) -> Vec<Engine> {
+    let Some(p) = config.project(project) else {
+        return Vec::new();
+    };
+    let timeout = Duration::from_secs(config.settings.docker_timeout_secs.max(1));
+    futures::future::join_all(p.hosts_in(env).iter().filter_map(|name| {
+        let h = config.host(name)?;
+        Some(Engine::connect(name, &h.endpoint, timeout))
+    }))
+    .await
+    .into_iter()
+    .flatten()
+    .collect()
+}
+
+/// The releases of `project`/`env`: the journal's and the fleet ledger's,
+/// merged, oldest first.
+pub async fn releases(
+    config: &Config,
+    journal: &Journal,
+    project: &str,
+    env: &str,
+) -> Vec<ReleaseSummary> {
+    let engines = engines(config, project, env).await;
+    let entries = ledger::read(&engines, project, env).await;
+    ledger::with_journal(
+        journal.releases().unwrap_or_default(),
+        entries,
+        project,
+        env,
+    )
+}
+
+/// What goes on in `project`/`env` now.
+pub async fn activity(config: &Config, journal: &Journal, project: &str, env: &str) -> Activity {
+    let (held, releases) = tokio::join!(
+        lock::status(config, project, env),
+        releases(config, journal, project, env)
+    );
+    let newest = releases.into_iter().rev().find(|r| !r.refused());
+    if let Ok(Some(l)) = held
+        && !l.expired
+    {
+        let release = newest.filter(|r| r.release == l.release).map(Box::new);
+        return Activity::Running {
+            phase: l.phase_word().to_string(),
+            lock: Box::new(l),
+            release,
+        };
+    }
+    match newest {
+        Some(r) if r.interrupted() => Activity::Interrupted {
+            release: Box::new(r),
+        },
+        _ => Activity::Idle,
+    }
+}
