@@ -13,6 +13,7 @@ pub mod colour;
 mod endpoint;
 mod error;
 mod locate;
+mod login;
 pub mod model;
 mod raw;
 mod secret;
@@ -25,6 +26,7 @@ use serde::Deserialize;
 
 pub use colour::{COLOUR_NAMES, ColourSpec, NamedColour};
 pub use error::ConfigError;
+pub use login::{LoginError, RegistryLogin};
 pub use model::*;
 pub use secret::SecretError;
 
