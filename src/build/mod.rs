@@ -1,7 +1,9 @@
 //! `shipdeck build`: render the project's Dockerfile, pack its context, build
 //! through the Engine API on the build host (classic builder), keep the whole
 //! log under the state dir, optionally push with the registry's credentials,
-//! and journal the result (with the pushed digest).
+//! and journal the result (with the pushed digest). Must not import bollard
+//! or ratatui: engine calls go through `crate::engine::build`, and every
+//! subprocess (git) runs with a timeout.
 
 pub mod context;
 mod events;
@@ -45,6 +47,10 @@ pub enum BuildError {
         context: String,
         reason: String,
     },
+    #[error(
+        "no version for project \"{project}\" from git: {reason}; or name one: `shipdeck build {project} --version V`"
+    )]
+    Git { project: String, reason: String },
     #[error(transparent)]
     Missing(Box<Missing>),
     #[error(transparent)]
@@ -61,8 +67,10 @@ pub enum BuildError {
     },
     #[error("cannot write the build log {path}: {reason}; check the state dir's permissions")]
     Log { path: String, reason: String },
-    #[error("registry \"{registry}\": {reason}")]
-    Credentials { registry: String, reason: String },
+    /// The registry login could not be put together (its message names the
+    /// registry, the reference and what to fix).
+    #[error(transparent)]
+    Credentials(#[from] crate::config::LoginError),
     #[error("build of {project} {version} failed{}: {error} (whole log: {log})", step.as_ref().map(|s| format!(" at step {s}")).unwrap_or_default())]
     Failed {
         project: String,
@@ -151,40 +159,97 @@ pub fn check_tag(v: &str) -> Result<(), BuildError> {
     }
 }
 
-/// `SHORTSHA-YYYYMMDDTHHMMSSZ` from the git checkout `dir`.
-pub fn version_from_git(dir: &Path, now: DateTime<Utc>) -> Result<String, String> {
-    let out = std::process::Command::new("git")
-        .arg("-C")
+/// Each git command a version is made from must finish within this.
+const GIT_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Why no version could be taken from git.
+#[derive(Debug, Error, Clone, PartialEq, Eq)]
+pub enum GitError {
+    /// git ran and refused: not a checkout, no commit yet (git's first line).
+    #[error("{0}")]
+    NotACheckout(String),
+    /// git could not be run, or did not finish in time (it was killed).
+    #[error("{0}")]
+    Failed(String),
+}
+
+/// How a bounded command did not give its output.
+#[derive(Debug)]
+enum RunError {
+    Spawn(std::io::Error),
+    Timeout,
+}
+
+/// Runs `cmd` (stdin closed) and waits at most `bound` for it to exit; a
+/// child still running then is killed.
+async fn output_within(
+    cmd: &mut tokio::process::Command,
+    bound: Duration,
+) -> Result<std::process::Output, RunError> {
+    cmd.stdin(std::process::Stdio::null()).kill_on_drop(true);
+    match tokio::time::timeout(bound, cmd.output()).await {
+        Ok(r) => r.map_err(RunError::Spawn),
+        // Dropping the `output()` future drops the child: kill_on_drop kills it.
+        Err(_) => Err(RunError::Timeout),
+    }
+}
+
+/// `git -C DIR ARGS…` with [`GIT_TIMEOUT`]; errors name the command and `dir`.
+async fn git(dir: &Path, args: &[&str]) -> Result<std::process::Output, GitError> {
+    let shown = format!("`git {}` in {}", args.join(" "), dir.display());
+    let mut cmd = tokio::process::Command::new("git");
+    cmd.arg("-C")
         .arg(dir)
-        .args(["rev-parse", "--short", "HEAD"])
-        .output()
-        .map_err(|e| format!("cannot run git: {e}"))?;
+        .args(args)
+        // Never wait for a password prompt; `status` need not take the index lock.
+        .env("GIT_TERMINAL_PROMPT", "0")
+        .env("GIT_OPTIONAL_LOCKS", "0");
+    output_within(&mut cmd, GIT_TIMEOUT)
+        .await
+        .map_err(|e| match e {
+            RunError::Spawn(e) => GitError::Failed(format!(
+                "cannot run {shown}: {e}; check that git is installed and on PATH"
+            )),
+            RunError::Timeout => GitError::Failed(format!(
+                "{shown} did not finish within {}s and was killed; check that the directory is not on a hung network mount and that no other git process holds its lock",
+                GIT_TIMEOUT.as_secs()
+            )),
+        })
+}
+
+/// `SHORTSHA-YYYYMMDDTHHMMSSZ` from the git checkout `dir` (`-dirty` after
+/// the sha when the context has uncommitted changes). Each git command is
+/// bounded by [`GIT_TIMEOUT`].
+pub async fn version_from_git(dir: &Path, now: DateTime<Utc>) -> Result<String, GitError> {
+    let out = git(dir, &["rev-parse", "--short", "HEAD"]).await?;
     if !out.status.success() {
         let err = String::from_utf8_lossy(&out.stderr);
-        return Err(err
-            .lines()
-            .next()
-            .unwrap_or("git failed")
-            .trim()
-            .to_string());
+        return Err(GitError::NotACheckout(
+            err.lines()
+                .next()
+                .unwrap_or("git failed")
+                .trim()
+                .to_string(),
+        ));
     }
     let sha = String::from_utf8_lossy(&out.stdout).trim().to_string();
     if sha.is_empty() || !sha.chars().all(|c| c.is_ascii_hexdigit()) {
-        return Err(format!("git rev-parse printed \"{sha}\""));
+        return Err(GitError::NotACheckout(format!(
+            "git rev-parse printed \"{sha}\""
+        )));
     }
     // Uncommitted changes in the context: the tag must not claim the commit.
-    let status = std::process::Command::new("git")
-        .arg("-C")
-        .arg(dir)
-        .args([
+    let status = git(
+        dir,
+        &[
             "status",
             "--porcelain",
             "--untracked-files=normal",
             "--",
             ".",
-        ])
-        .output()
-        .map_err(|e| format!("cannot run git: {e}"))?;
+        ],
+    )
+    .await?;
     let dirty = if status.status.success() && !status.stdout.is_empty() {
         "-dirty"
     } else {
@@ -316,10 +381,29 @@ mod tests {
         assert_eq!(registry_host("nginx"), "docker.io");
     }
 
-    #[test]
-    fn git_version_outside_a_checkout_explains() {
+    #[tokio::test]
+    async fn git_version_outside_a_checkout_explains() {
         let dir = tempfile::tempdir().unwrap();
-        let e = version_from_git(dir.path(), Utc::now()).unwrap_err();
-        assert!(!e.is_empty());
+        let e = version_from_git(dir.path(), Utc::now()).await.unwrap_err();
+        assert!(
+            matches!(&e, GitError::NotACheckout(m) if !m.is_empty()),
+            "{e:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_command_past_its_bound_is_killed() {
+        let t0 = std::time::Instant::now();
+        let mut cmd = tokio::process::Command::new("sleep");
+        cmd.arg("5");
+        let r = output_within(&mut cmd, Duration::from_millis(200)).await;
+        assert!(matches!(r, Err(RunError::Timeout)), "{r:?}");
+        assert!(t0.elapsed() < Duration::from_secs(3), "{:?}", t0.elapsed());
+        let mut cmd = tokio::process::Command::new("true");
+        let r = output_within(&mut cmd, Duration::from_secs(5)).await;
+        assert!(r.is_ok_and(|o| o.status.success()));
+        let mut cmd = tokio::process::Command::new("/nonexistent/shipdeck-no-such-binary");
+        let r = output_within(&mut cmd, Duration::from_secs(5)).await;
+        assert!(matches!(r, Err(RunError::Spawn(_))), "{r:?}");
     }
 }

@@ -1,7 +1,9 @@
-//! The build's output: the log file, and the tracker that splits the
-//! engine's stream into lines and follows its `Step N/M` markers.
+//! The build's output: the log file (private to its owner), and the tracker
+//! that splits the engine's stream into lines and follows its `Step N/M`
+//! markers. Must not import bollard: the engine hands over plain text.
 
 use std::io::Write;
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use super::run::Builder;
@@ -12,6 +14,11 @@ const STEP_TAIL: usize = 60;
 /// Bytes of output without a newline after which they count as a line.
 const PARTIAL_MAX: usize = 64 * 1024;
 
+/// Mode of the `builds/` and project directories: the owner's only.
+const DIR_MODE: u32 = 0o700;
+/// Mode of a build log: a build's output may show what its steps printed.
+const LOG_MODE: u32 = 0o600;
+
 /// The build log: every line also goes to the file.
 pub(super) struct Log {
     pub(super) path: PathBuf,
@@ -20,19 +27,31 @@ pub(super) struct Log {
 }
 
 impl Log {
+    /// Opens (appends to) `STATE/builds/PROJECT/VERSION.log`, mode 0600, in
+    /// directories of mode 0700; ones left wider by an older version are
+    /// tightened.
     pub(super) fn open(state_dir: &Path, project: &str, version: &str) -> Result<Self, BuildError> {
-        let dir = state_dir.join("builds").join(project);
+        let builds = state_dir.join("builds");
+        let dir = builds.join(project);
         let path = dir.join(format!("{version}.log"));
-        let err = |e: std::io::Error| BuildError::Log {
-            path: path.display().to_string(),
+        let err = |at: &Path, e: std::io::Error| BuildError::Log {
+            path: at.display().to_string(),
             reason: e.to_string(),
         };
-        std::fs::create_dir_all(&dir).map_err(err)?;
+        std::fs::create_dir_all(&dir).map_err(|e| err(&dir, e))?;
+        for d in [&builds, &dir] {
+            std::fs::set_permissions(d, std::fs::Permissions::from_mode(DIR_MODE))
+                .map_err(|e| err(d, e))?;
+        }
         let file = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
+            .mode(LOG_MODE)
             .open(&path)
-            .map_err(err)?;
+            .map_err(|e| err(&path, e))?;
+        // `mode` applies to a new file only.
+        file.set_permissions(std::fs::Permissions::from_mode(LOG_MODE))
+            .map_err(|e| err(&path, e))?;
         Ok(Self {
             path,
             file: std::io::BufWriter::new(file),
@@ -162,6 +181,34 @@ mod tests {
             Some((3, 7, "RUN make all"))
         );
         assert_eq!(parse_step(" ---> Running in abc"), None);
+    }
+
+    fn mode(p: &Path) -> u32 {
+        std::fs::metadata(p).unwrap().permissions().mode() & 0o777
+    }
+
+    #[test]
+    fn the_log_is_private() {
+        let state = tempfile::tempdir().unwrap();
+        let log = Log::open(state.path(), "web", "v1").unwrap();
+        assert_eq!(log.path, state.path().join("builds/web/v1.log"));
+        assert_eq!(mode(&log.path), 0o600);
+        assert_eq!(mode(&state.path().join("builds")), 0o700);
+        assert_eq!(mode(&state.path().join("builds/web")), 0o700);
+
+        // What an older version left readable is tightened.
+        let old = state.path().join("builds/api");
+        std::fs::create_dir_all(&old).unwrap();
+        let open = std::fs::Permissions::from_mode(0o755);
+        std::fs::set_permissions(state.path().join("builds"), open.clone()).unwrap();
+        std::fs::set_permissions(&old, open).unwrap();
+        std::fs::write(old.join("v0.log"), "old\n").unwrap();
+        std::fs::set_permissions(old.join("v0.log"), std::fs::Permissions::from_mode(0o644))
+            .unwrap();
+        let log = Log::open(state.path(), "api", "v0").unwrap();
+        assert_eq!(mode(&log.path), 0o600);
+        assert_eq!(mode(&state.path().join("builds")), 0o700);
+        assert_eq!(mode(&old), 0o700);
     }
 
     #[test]

@@ -1,74 +1,48 @@
-//! Running a build: the engine's build and push streams, the build log, the
-//! journal record, and the step tracking that finds the failing step.
+//! Running a build: the engine's build and push streams (as plain items from
+//! `crate::engine::build`), the build log, the journal record, and the step
+//! tracking that finds the failing step. Must not import bollard: every
+//! engine call goes through `crate::engine`. No password reaches a log line
+//! or an event: logins are shown by `RegistryLogin::describe`.
 
 use std::collections::HashMap;
 use std::io::Write;
 use std::path::Path;
 use std::time::Instant;
 
-use bollard::Docker;
-use bollard::auth::DockerCredentials;
-use bollard::query_parameters::{BuildImageOptionsBuilder, PushImageOptionsBuilder};
 use chrono::Utc;
 use futures::StreamExt;
 use tokio::sync::mpsc;
 
 use super::output::{Log, StepFailure, StepTracker};
 use super::*;
-use crate::config::{Config, DockerfileSource, Project};
-use crate::engine::connect;
+use crate::config::{Config, DockerfileSource, Project, RegistryLogin};
+use crate::engine::build::{BuiltImage, ImageBuild};
+use crate::engine::{Engine, EngineError};
 use crate::rollout::journal::{Journal, Record, RecordKind};
 
-/// Push credentials for `project` from its `[[registries]]` entry, if it has
-/// a username. The password is resolved here and goes only into the engine call.
-fn credentials(
-    config: &Config,
-    project: &Project,
-) -> Result<(String, Option<DockerCredentials>), BuildError> {
-    let host = registry_host(&project.image).to_string();
-    let Some(reg) = project
+/// The registry a push goes to, for messages: the login's description, the
+/// `[[registries]]` entry without a login, or the image's registry host.
+fn registry_shown(config: &Config, project: &Project, login: Option<&RegistryLogin>) -> String {
+    if let Some(l) = login {
+        return l.describe();
+    }
+    match project
         .registry
         .as_deref()
         .and_then(|n| config.registries.iter().find(|r| r.name == n))
-    else {
-        return Ok((host, None));
-    };
-    let Some(user) = &reg.username else {
-        return Ok((format!("{} ({})", reg.name, reg.url), None));
-    };
-    let password = match &reg.password {
-        Some(r) => Some(
-            r.resolve()
-                .map_err(|e| BuildError::Credentials {
-                    registry: reg.name.clone(),
-                    reason: format!(
-                        "cannot read the password {}: {}; fix the reference",
-                        e.reference(),
-                        e.reason()
-                    ),
-                })?
-                .expose()
-                .to_string(),
-        ),
-        None => None,
-    };
-    Ok((
-        format!(
-            "{} ({}, user '{user}', password {})",
-            reg.name,
-            reg.url,
-            reg.password
-                .as_ref()
-                .map(|r| format!("{r:?}"))
-                .unwrap_or_else(|| "(none)".into())
-        ),
-        Some(DockerCredentials {
-            username: Some(user.clone()),
-            password,
-            serveraddress: Some(host),
-            ..Default::default()
-        }),
-    ))
+    {
+        Some(reg) => format!("{} ({})", reg.name, reg.url),
+        None => registry_host(&project.image).to_string(),
+    }
+}
+
+/// What the engine said, without the endpoint prefix (the build host is
+/// already named wherever this is shown).
+fn engine_reason(e: &EngineError) -> String {
+    match e {
+        EngineError::Api { reason, .. } => reason.clone(),
+        other => other.short(),
+    }
 }
 
 /// What a build is about, once it has started (for its end report).
@@ -105,39 +79,44 @@ impl Builder<'_> {
         if let Some(v) = &req.version {
             check_tag(v)?;
         }
-        // git and the template files: blocking work, off the async workers.
-        let (p, sp, explicit) = (project.clone(), spec.clone(), req.version.clone());
-        let (version, dockerfile) = tokio::task::spawn_blocking(move || {
-            let version = match explicit {
-                Some(v) => v,
-                None => version_from_git(&sp.context, Utc::now()).map_err(|reason| {
-                    BuildError::NoVersion {
-                        project: p.name.clone(),
-                        context: sp.context.display().to_string(),
+        // git is bounded by its own timeouts; the template files are blocking
+        // work, off the async workers.
+        let version = match &req.version {
+            Some(v) => v.clone(),
+            None => version_from_git(&spec.context, Utc::now())
+                .await
+                .map_err(|e| match e {
+                    GitError::NotACheckout(reason) => BuildError::NoVersion {
+                        project: project.name.clone(),
+                        context: spec.context.display().to_string(),
                         reason,
-                    }
+                    },
+                    GitError::Failed(reason) => BuildError::Git {
+                        project: project.name.clone(),
+                        reason,
+                    },
                 })?,
-            };
-            let dockerfile = template::dockerfile(&p, &sp)?;
-            Ok::<_, BuildError>((version, dockerfile))
-        })
-        .await
-        .map_err(|e| {
-            BuildError::Context(ContextError::Io {
-                path: spec.context.clone(),
-                reason: format!("preparing the build ended abnormally: {e}"),
-            })
-        })??;
+        };
+        let (p, sp) = (project.clone(), spec.clone());
+        let dockerfile = tokio::task::spawn_blocking(move || template::dockerfile(&p, &sp))
+            .await
+            .map_err(|e| {
+                BuildError::Context(ContextError::Io {
+                    path: spec.context.clone(),
+                    reason: format!("preparing the build ended abnormally: {e}"),
+                })
+            })??;
         if req.push && !req.force {
             self.check_tag_free(project, &version).await?;
         }
         // The registry login also lets the builder pull FROM images there; a
         // build that does not push can go on without it.
-        let (registry_shown, creds) = match credentials(self.config, project) {
-            Ok(c) => c,
-            Err(e) if req.push => return Err(e),
-            Err(_) => (String::new(), None),
+        let login = match self.config.registry_login(project) {
+            Ok(l) => l,
+            Err(e) if req.push => return Err(e.into()),
+            Err(_) => None,
         };
+        let registry_shown = registry_shown(self.config, project, login.as_ref());
         let host = self
             .config
             .host(&spec.host)
@@ -151,14 +130,12 @@ impl Builder<'_> {
             endpoint: host.endpoint.to_string(),
             reason,
         };
-        let timeout = Duration::from_secs(self.config.settings.docker_timeout_secs.max(1));
         // Reachability is checked with the usual timeout; the build itself
         // (context upload, steps, push) is bounded by BUILD_TIMEOUT, since the
         // engine answers the build call only once it has the whole context.
-        let docker = connect::connect(&host.endpoint, timeout)
+        let engine = Engine::connect_host_for_builds(self.config, &host.name, BUILD_TIMEOUT)
             .await
-            .map_err(|e| host_err(e.short()))?
-            .with_timeout(BUILD_TIMEOUT);
+            .map_err(|e| host_err(e.short()))?;
 
         let dir = spec.context.clone();
         let df = dockerfile.clone();
@@ -216,7 +193,7 @@ impl Builder<'_> {
 
         let built = tokio::time::timeout(
             BUILD_TIMEOUT,
-            self.build(&docker, &mut log, &run, spec, ctx.tar, creds.clone()),
+            self.build(&engine, &mut log, &run, spec, ctx.tar, login.as_ref()),
         )
         .await
         .unwrap_or_else(|_| {
@@ -226,8 +203,11 @@ impl Builder<'_> {
                 output: Vec::new(),
             })
         });
-        let image_id = match built {
-            Ok(id) => id,
+        let BuiltImage {
+            id: image_id,
+            layers,
+        } = match built {
+            Ok(b) => b,
             Err(f) => {
                 self.emit(
                     &mut log,
@@ -249,14 +229,6 @@ impl Builder<'_> {
                 });
             }
         };
-        let layers = docker
-            .inspect_image(&image)
-            .await
-            .ok()
-            .and_then(|i| i.root_fs)
-            .and_then(|r| r.layers)
-            .map(|l| l.len())
-            .unwrap_or(0);
         self.emit(
             &mut log,
             BuildEvent::Built {
@@ -278,7 +250,7 @@ impl Builder<'_> {
             let tp = Instant::now();
             let pushed = tokio::time::timeout(
                 BUILD_TIMEOUT,
-                self.push(&docker, &mut log, project, &version, creds),
+                self.push(&engine, &mut log, project, &version, login.as_ref()),
             )
             .await
             .unwrap_or_else(|_| {
@@ -304,10 +276,6 @@ impl Builder<'_> {
                     digest = Some(d);
                 }
                 Err(error) => {
-                    let error = error
-                        .strip_prefix("Docker stream error: ")
-                        .unwrap_or(&error)
-                        .to_string();
                     let hint = if error.contains("unauthorized")
                         || error.contains("authentication required")
                     {
@@ -477,16 +445,16 @@ impl Builder<'_> {
         }
     }
 
-    /// Runs the classic builder; the image id, or what failed.
+    /// Runs the classic builder; the built image, or what failed.
     async fn build(
         &self,
-        docker: &Docker,
+        engine: &Engine,
         log: &mut Log,
         run: &Run<'_>,
         spec: &crate::config::BuildSpec,
         tar: Vec<u8>,
-        creds: Option<DockerCredentials>,
-    ) -> Result<String, StepFailure> {
+        login: Option<&RegistryLogin>,
+    ) -> Result<BuiltImage, StepFailure> {
         let (project, version, image) = (run.project, run.version, run.image);
         let mut args: HashMap<String, String> = spec.args.clone().into_iter().collect();
         args.insert("SHIPDECK_VERSION".into(), version.to_string());
@@ -508,88 +476,69 @@ impl Builder<'_> {
                 project.name.clone(),
             ),
         ]);
-        let opts = BuildImageOptionsBuilder::default()
-            .dockerfile(DOCKERFILE)
-            .t(image)
-            .rm(true)
-            .forcerm(true)
-            .buildargs(&args)
-            .labels(&labels)
-            .build();
-        let auth = creds.map(|c| {
-            let key = c.serveraddress.clone().unwrap_or_default();
-            HashMap::from([(key, c)])
-        });
-        let mut stream = docker.build_image(
-            opts,
-            auth,
-            Some(bollard::body_full(bytes::Bytes::from(tar))),
-        );
+        let build = ImageBuild {
+            tag: image.to_string(),
+            dockerfile: DOCKERFILE.to_string(),
+            args,
+            labels,
+        };
+        let mut stream = engine.build_image(build, tar, login);
         let mut steps = StepTracker::default();
         while let Some(item) = stream.next().await {
-            let info = match item {
-                Ok(i) => i,
+            let out = match item {
+                Ok(o) => o,
                 Err(e) => {
                     steps.flush(self, log);
-                    return Err(steps.failure(connect::describe(&e)));
+                    return Err(steps.failure(engine_reason(&e)));
                 }
             };
-            if let Some(text) = info.stream {
+            if let Some(text) = out.stream {
                 steps.push_text(self, log, &text);
             }
-            if let Some(status) = info.status {
-                let line = match info.id {
+            if let Some(status) = out.status {
+                let line = match out.id {
                     Some(id) => format!("{id}: {status}"),
                     None => status,
                 };
                 steps.line(self, log, &line);
             }
-            let err = info
-                .error_detail
-                .and_then(|d| d.message)
-                .filter(|m| !m.is_empty());
-            if let Some(e) = err {
+            if let Some(e) = out.error.filter(|m| !m.trim().is_empty()) {
                 steps.flush(self, log);
                 return Err(steps.failure(e.trim().to_string()));
             }
         }
+        drop(stream);
         steps.flush(self, log);
         // The tag is the truth (a step's own output may say "Successfully built").
-        match docker.inspect_image(image).await {
-            Ok(i) => Ok(i.id.unwrap_or_default()),
-            Err(e) => Err(steps.failure(format!(
+        engine.built_image(image).await.map_err(|e| {
+            steps.failure(format!(
                 "the engine reported no image {image}: {}",
-                connect::describe(&e)
-            ))),
-        }
+                engine_reason(&e)
+            ))
+        })
     }
 
     /// Pushes `project.image:version`; the registry digest, or the error.
     async fn push(
         &self,
-        docker: &Docker,
+        engine: &Engine,
         log: &mut Log,
         project: &Project,
         version: &str,
-        creds: Option<DockerCredentials>,
+        login: Option<&RegistryLogin>,
     ) -> Result<String, String> {
-        let opts = PushImageOptionsBuilder::default().tag(version).build();
-        let mut stream = docker.push_image(&project.image, Some(opts), creds);
+        let mut stream = engine.push_image(&project.image, version, login);
         let mut last: Option<String> = None;
         let mut digest = None;
         while let Some(item) = stream.next().await {
-            let info = item.map_err(|e| connect::describe(&e))?;
-            if let Some(e) = info.error_detail.and_then(|d| d.message) {
+            let out = item.map_err(|e| engine_reason(&e))?;
+            if let Some(e) = out.error {
                 log.line(&format!("push error: {e}"));
                 return Err(e);
             }
-            let Some(status) = info.status else { continue };
-            if let Some(d) = status
-                .split_whitespace()
-                .skip_while(|w| *w != "digest:")
-                .nth(1)
-            {
-                digest = Some(d.to_string());
+            let Some(status) = out.status else { continue };
+            if let Some(d) = out.digest {
+                digest = Some(d);
                 log.line(&status);
                 continue;
             }

@@ -1,6 +1,8 @@
 //! The Docker adapter over bollard: connect by endpoint, read shipdeck
-//! containers, watch hosts by `docker events`. Must not import ratatui or app/ui.
+//! containers, watch hosts by `docker events`, build and push images.
+//! Must not import ratatui or app/ui.
 
+pub mod build;
 pub mod connect;
 pub mod inventory;
 pub mod objects;
