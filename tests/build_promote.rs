@@ -362,11 +362,11 @@ async fn build_push_tags_deploy_and_promote_one_digest() {
     assert_eq!(one(&ev, "finished")["outcome"], "succeeded", "{all}");
 
     // One digest, two environments told apart only by ENVT.
-    let (_, dev_digest, up) = running(2, &format!("{p}-dev")).await;
+    let (_, dev_digest, up) = running(2, &format!("{p}.dev")).await;
     assert!(up);
     assert_eq!(dev_digest, digest);
     for n in [3, 4] {
-        let (img, d, up) = running(n, &format!("{p}-test")).await;
+        let (img, d, up) = running(n, &format!("{p}.test")).await;
         assert!(up, "h0{n}");
         assert_eq!(d, digest, "h0{n}");
         assert_eq!(
@@ -428,7 +428,7 @@ async fn build_push_tags_deploy_and_promote_one_digest() {
     // A source with a stopped host is not promotable; nothing changes.
     docker(4)
         .await
-        .stop_container(&format!("{p}-test"), None::<StopContainerOptions>)
+        .stop_container(&format!("{p}.test"), None::<StopContainerOptions>)
         .await
         .expect("stop");
     let (code, _, all) = json_run(&["promote", p, "test", "staging", "--yes"], &cfg, &state);

@@ -60,7 +60,7 @@ async fn serving(
 ) -> HashMap<usize, (String, String, bool)> {
     let mut out = HashMap::new();
     for n in hosts {
-        let base = format!("/{project}-{env}");
+        let base = format!("/{project}.{env}");
         if let Some(c) = on_host(*n, project, env)
             .await
             .into_iter()
@@ -85,7 +85,7 @@ async fn assert_all_on(hosts: &[usize], project: &str, env: &str, version: &str)
     for n in hosts {
         let (_, v, running) = s
             .get(n)
-            .unwrap_or_else(|| panic!("h{n:02} has no {project}-{env} container: {s:?}"));
+            .unwrap_or_else(|| panic!("h{n:02} has no {project}.{env} container: {s:?}"));
         assert!(
             *running && v == version,
             "h{n:02}: {v} running={running}, want {version}"
@@ -128,7 +128,7 @@ async fn v1_to_v2_keeps_v1_and_rollback_needs_no_pull() {
             .find(|c| {
                 c.names
                     .as_ref()
-                    .is_some_and(|ns| ns.contains(&format!("/{p}-{e}")))
+                    .is_some_and(|ns| ns.contains(&format!("/{p}.{e}")))
             })
             .unwrap_or_else(|| panic!("h{n:02}: no serving container"));
         let l = cur.labels.clone().unwrap();

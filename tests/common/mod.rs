@@ -306,7 +306,7 @@ pub async fn clean(project: &str, env: &str, hosts: &[usize]) {
 }
 
 /// What runs for `project`/`env` on host `n`: the container named
-/// `{project}-{env}` (shipdeck's serving container) and every container of it.
+/// `{project}.{env}` (shipdeck's serving container) and every container of it.
 pub async fn on_host(n: usize, project: &str, env: &str) -> Vec<bollard::models::ContainerSummary> {
     let d = docker(n).await;
     let filters = HashMap::from([(
