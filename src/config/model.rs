@@ -252,20 +252,46 @@ pub struct ContainerSpec {
     pub image_healthcheck: bool,
 }
 
-/// `[projects.health]`.
+/// `[projects.health]`: when a freshly started container counts as healthy.
+///
+/// The defaults fit real applications, slow starters included:
+///
+/// - probes every `interval` = 1 s, each with `timeout` = 2 s;
+/// - `start_period` = 60 s: probe failures in the first minute do not count,
+///   so an application that needs 40 s before it answers (a JVM, a cold
+///   cache) passes as soon as it answers;
+/// - after that, `retries` = 3: the 4th failed probe in a row fails the gate
+///   (some 64 s after start for an app that answers with errors, up to about
+///   68 s for one that does not answer at all);
+/// - whatever the start period, a container that exits or crash-loops (its
+///   restart policy restarts it) fails at once, and with `docker`, Docker's
+///   own HEALTHCHECK turning unhealthy fails at once too (Docker applies the
+///   image's own start period first).
+///
+/// The whole wait is bounded by `health::deadline_for`: start period plus
+/// `retries + 1` rounds of interval + timeout plus 30 s (102 s by default),
+/// never more than `health::MAX_WAIT` (6 h).
+/// Config bounds: `interval` and `timeout` 1 ms..=10 min, `start_period`
+/// 0..=1 h, `retries` 1..=1000.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HealthSpec {
     /// HTTP path probed on the host's address (e.g. `/health`), if any.
     pub http_path: Option<String>,
     /// Port the probe targets; default 80.
     pub port: u16,
-    /// Also/only a plain TCP connect probe.
+    /// Also/only a plain TCP connect probe (default false).
     pub tcp: bool,
-    /// Use the image's Docker HEALTHCHECK status when it has one.
+    /// Use the image's Docker HEALTHCHECK status when it has one (default true).
     pub docker: bool,
+    /// Time between two probes (default 1 s).
     pub interval_ms: u64,
+    /// How long one probe may take (default 2 s).
     pub timeout_ms: u64,
+    /// Failed probes in a row, after the start period, that are still
+    /// tolerated (default 3: the 4th fails the gate).
     pub retries: u32,
+    /// Grace after start during which probe failures do not count (default
+    /// 60 s). A death is never graced.
     pub start_period_ms: u64,
 }
 
@@ -276,10 +302,10 @@ impl Default for HealthSpec {
             port: 80,
             tcp: false,
             docker: true,
-            interval_ms: 500,
-            timeout_ms: 2000,
+            interval_ms: 1_000,
+            timeout_ms: 2_000,
             retries: 3,
-            start_period_ms: 0,
+            start_period_ms: 60_000,
         }
     }
 }

@@ -1,15 +1,19 @@
 //! The Docker adapter over bollard: connect by endpoint, read shipdeck
-//! containers, watch hosts by `docker events`, build and push images.
-//! Must not import ratatui or app/ui.
+//! containers, one container's status and events (for health gates), watch
+//! hosts by `docker events`, build and push images, and the fleet objects
+//! (lock, ledger). Callers get bollard-free types from here and never import
+//! bollard. Must not import ratatui or app/ui.
 
 pub mod build;
 pub mod connect;
+pub mod container;
 pub mod inventory;
 pub mod objects;
 pub mod ops;
 pub mod watch;
 
 pub use connect::{EngineError, connect};
+pub use container::{ContainerEvent, ContainerStatus, DockerHealth, HealthLogEntry};
 pub use inventory::{list_app_containers, snapshot_fleet};
 pub use objects::FleetObject;
 pub use ops::{CreateSpec, Engine};

@@ -1,23 +1,29 @@
 //! Health gates: wait until a freshly started container is ready, by Docker's
 //! HEALTHCHECK status (followed by events, not polling), an HTTP probe and/or
-//! a TCP probe, each with interval, timeout, retries and start period.
-//! Must not import ratatui or app/ui.
+//! a TCP probe, each with interval, timeout, retries and start period. A
+//! container that dies fails the gate at once, start period or not. When the
+//! engine's event stream fails or ends mid-wait (dockerd restarting under
+//! `--live-restore`), the gate goes on by its probes and by polling the
+//! container's status. Reaches the engine only through `engine::Engine`'s
+//! container status and events (engine-neutral types); must not import the
+//! Docker client crate, ratatui or app/ui.
 
-use std::collections::HashMap;
+use std::borrow::Cow;
 use std::time::Duration;
 
-use bollard::query_parameters::{EventsOptions, InspectContainerOptions};
 use futures::StreamExt;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
+use tracing::{debug, warn};
 
 use crate::config::HealthSpec;
-use crate::engine::Engine;
-use crate::engine::connect::{describe, timed};
+use crate::engine::{ContainerEvent, ContainerStatus, DockerHealth, Engine, HealthLogEntry};
 
 /// Why a container did not become healthy.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum HealthFailure {
+    /// It exited, or its restart policy restarted it (a crash loop); `code` is
+    /// the engine's exit code, -1 when it gave none.
     #[error("container exited (code {code}) before it was healthy")]
     Exited { code: i64 },
     #[error("Docker health check reports unhealthy: {last_output}")]
@@ -38,6 +44,9 @@ pub enum HealthFailure {
     Deadline { secs: u64 },
     #[error("engine error while waiting for health: {0}")]
     Engine(String),
+    /// The engine no longer knows the container (removed mid-wait).
+    #[error("container {id} was removed before it was healthy")]
+    Gone { id: String },
     #[error("cancelled")]
     Cancelled,
 }
@@ -52,6 +61,16 @@ pub struct Target {
     pub spec: HealthSpec,
 }
 
+/// The longest any health wait takes, whatever the spec says.
+pub const MAX_WAIT: Duration = Duration::from_secs(6 * 60 * 60);
+
+/// Slack on top of the probes' own rounds for Docker's (slower) checks.
+const DOCKER_SLACK: Duration = Duration::from_secs(30);
+
+/// The shortest interval / timeout the gate uses (a spec of 1ms is not a
+/// reason to spin).
+const MIN_STEP: Duration = Duration::from_millis(50);
+
 /// An HTTP client for probes: no proxy, no redirects followed across hosts.
 pub fn probe_client() -> reqwest::Client {
     crate::ensure_crypto_provider();
@@ -60,6 +79,27 @@ pub fn probe_client() -> reqwest::Client {
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .unwrap_or_else(|_| reqwest::Client::new())
+}
+
+/// `address` as the host part of a URL or a `host:port`: an IPv6 literal
+/// (`::1`, `fd00::5`) is bracketed, anything else (a name, IPv4, an already
+/// bracketed literal) stays as it is.
+pub fn probe_host(address: &str) -> Cow<'_, str> {
+    if address.contains(':') && !address.starts_with('[') {
+        Cow::Owned(format!("[{address}]"))
+    } else {
+        Cow::Borrowed(address)
+    }
+}
+
+/// The HTTP probe's URL: `http://ADDRESS:PORT/PATH`, IPv6 bracketed.
+pub fn probe_url(address: &str, port: u16, path: &str) -> String {
+    format!("http://{}:{port}{path}", probe_host(address))
+}
+
+/// The TCP probe's `ADDRESS:PORT`, IPv6 bracketed.
+pub fn probe_addr(address: &str, port: u16) -> String {
+    format!("{}:{port}", probe_host(address))
 }
 
 /// One probe's running tally.
@@ -71,26 +111,105 @@ struct Probe {
 }
 
 impl Probe {
-    fn new(start: Instant) -> Self {
+    fn new(start: Instant, needed: bool) -> Self {
         Self {
             failures: 0,
-            ok: false,
+            ok: !needed,
             last_error: String::new(),
             next: start,
+        }
+    }
+
+    /// Record one probe's result at `now`; true when the failures (counted
+    /// only once `counting`) exceed `retries`.
+    fn record(
+        &mut self,
+        r: Result<(), String>,
+        now: Instant,
+        interval: Duration,
+        counting: bool,
+        retries: u32,
+    ) -> bool {
+        self.next = now + interval;
+        match r {
+            Ok(()) => {
+                self.ok = true;
+                false
+            }
+            Err(e) => {
+                self.last_error = e;
+                if counting {
+                    self.failures = self.failures.saturating_add(1);
+                }
+                self.failures > retries
+            }
         }
     }
 }
 
 /// The longest a wait may take: start period, then `retries + 1` rounds of
-/// interval + timeout, plus slack for Docker's own (slower) health checks.
+/// interval + timeout, plus slack for Docker's own (slower) health checks;
+/// never more than [`MAX_WAIT`] (the arithmetic saturates, it never panics).
 pub fn deadline_for(spec: &HealthSpec) -> Duration {
-    let round = Duration::from_millis(spec.interval_ms + spec.timeout_ms);
+    let round = Duration::from_millis(spec.interval_ms.saturating_add(spec.timeout_ms));
     Duration::from_millis(spec.start_period_ms)
-        + round * (spec.retries + 1)
-        + Duration::from_secs(30)
+        .saturating_add(round.saturating_mul(spec.retries.saturating_add(1)))
+        .saturating_add(DOCKER_SLACK)
+        .min(MAX_WAIT)
+}
+
+/// `ms` as a step of the gate: at least [`MIN_STEP`], at most [`MAX_WAIT`].
+fn step(ms: u64) -> Duration {
+    Duration::from_millis(ms).clamp(MIN_STEP, MAX_WAIT)
+}
+
+/// What the container's status says about the gate, with what is known from
+/// the start.
+struct Judge {
+    use_docker: bool,
+    restarts_at_start: i64,
+    docker_ok: bool,
+}
+
+impl Judge {
+    /// Fails when the container died (exited, restarting, or restarted since
+    /// the start) or Docker calls it unhealthy; notes Docker's healthy.
+    fn status(&mut self, s: &ContainerStatus) -> Result<(), HealthFailure> {
+        if s.has_died_since(self.restarts_at_start) {
+            // A container running again after a restart reports its new run's
+            // exit code (0): that is no exit code of the run that died.
+            let code = if s.running && !s.restarting {
+                -1
+            } else {
+                s.exit_code.unwrap_or(-1)
+            };
+            return Err(HealthFailure::Exited { code });
+        }
+        if self.use_docker {
+            match s.health {
+                DockerHealth::Healthy => self.docker_ok = true,
+                DockerHealth::Unhealthy => {
+                    return Err(HealthFailure::DockerUnhealthy {
+                        last_output: describe_log(s.last_health.as_ref()),
+                    });
+                }
+                DockerHealth::Starting | DockerHealth::None => {}
+            }
+        }
+        Ok(())
+    }
 }
 
 /// Wait until the container is healthy. Returns how long it took.
+///
+/// Fails at once when the container dies (a `die` event, or a status poll
+/// that shows it stopped, restarting or restarted), whatever the start
+/// period; probe failures count only after the start period. If the engine's
+/// event stream fails or ends, the wait goes on: the probes decide, and the
+/// container's status is polled every interval for an exit (and for Docker's
+/// health status, which then is the only signal when there are no probes),
+/// until the deadline. Errors of those polls (the engine is restarting) do not
+/// fail the gate.
 pub async fn wait_healthy(
     target: &Target,
     http: &reqwest::Client,
@@ -99,95 +218,63 @@ pub async fn wait_healthy(
     let start = Instant::now();
     let spec = &target.spec;
     let eng = &target.engine;
-    let engine_err = |e: crate::engine::EngineError| HealthFailure::Engine(e.to_string());
+    let id = target.container_id.as_str();
+    let gone = || HealthFailure::Gone {
+        id: id.get(..12).unwrap_or(id).to_string(),
+    };
 
-    let inspect = timed(
-        &eng.endpoint,
-        "inspect container",
-        eng.timeout,
-        eng.docker
-            .inspect_container(&target.container_id, None::<InspectContainerOptions>),
-    )
-    .await
-    .map_err(engine_err)?;
+    let first = tokio::select! {
+        _ = cancel.cancelled() => return Err(HealthFailure::Cancelled),
+        r = eng.container_status(id) => r,
+    };
+    let first = match first {
+        Ok(Some(s)) => s,
+        Ok(None) => return Err(gone()),
+        Err(e) => return Err(HealthFailure::Engine(e.to_string())),
+    };
+    let use_docker = spec.docker && first.has_healthcheck;
+    let mut judge = Judge {
+        use_docker,
+        restarts_at_start: first.restart_count,
+        docker_ok: !use_docker,
+    };
+    judge.status(&first)?;
     // Follow this container's events from the moment it (last) started, on
     // the engine's own clock: nothing between start and now is missed, and
     // the death of its previous run (a kept container being restored) is not
     // mistaken for a death of this one.
-    let started_at = inspect
-        .state
-        .as_ref()
-        .and_then(|s| s.started_at.as_deref())
-        .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok());
-    let started_nanos = started_at
-        .and_then(|t| t.timestamp_nanos_opt())
-        .unwrap_or(0);
-    let since = match started_at {
-        Some(t) => format!("{}.{:09}", t.timestamp(), t.timestamp_subsec_nanos()),
-        None => (chrono::Utc::now().timestamp() - 2).to_string(),
-    };
-    let filters = HashMap::from([
-        ("type".to_string(), vec!["container".to_string()]),
-        ("container".to_string(), vec![target.container_id.clone()]),
-    ]);
-    let mut events = eng
-        .docker
-        .events(Some(EventsOptions {
-            since: Some(since),
-            filters: Some(filters),
-            ..Default::default()
-        }))
-        .boxed();
+    let mut events = eng.container_events(id, first.started_at);
+    let mut events_live = true;
 
-    let has_docker_check = inspect
-        .config
-        .as_ref()
-        .and_then(|c| c.healthcheck.as_ref())
-        .and_then(|h| h.test.as_ref())
-        .is_some_and(|t| !t.is_empty() && t[0] != "NONE");
-    let use_docker = spec.docker && has_docker_check;
     let use_http = spec.http_path.is_some();
     let use_tcp = spec.tcp;
-    let mut docker_ok = !use_docker;
-    let state = inspect.state.as_ref();
-    if state.and_then(|s| s.running) == Some(false) {
-        return Err(HealthFailure::Exited {
-            code: state.and_then(|s| s.exit_code).unwrap_or(-1),
-        });
-    }
-    if use_docker
-        && state
-            .and_then(|s| s.health.as_ref())
-            .and_then(|h| h.status)
-            .is_some_and(|s| s.as_ref() == "healthy")
-    {
-        docker_ok = true;
-    }
-
     let start_period = Duration::from_millis(spec.start_period_ms);
-    let interval = Duration::from_millis(spec.interval_ms.max(50));
-    let timeout = Duration::from_millis(spec.timeout_ms.max(50));
-    let deadline = start + deadline_for(spec);
+    let interval = step(spec.interval_ms);
+    let timeout = step(spec.timeout_ms);
+    let total = deadline_for(spec);
+    let deadline = start + total;
     let url = spec
         .http_path
-        .as_ref()
-        .map(|p| format!("http://{}:{}{}", target.address, spec.port, p));
-    let tcp_addr = format!("{}:{}", target.address, spec.port);
-    let mut http_probe = Probe::new(start);
-    let mut tcp_probe = Probe::new(start);
-    http_probe.ok = !use_http;
-    tcp_probe.ok = !use_tcp;
-    // With no health signal at all, "running for a second" is the gate.
+        .as_deref()
+        .map(|p| probe_url(&target.address, spec.port, p));
+    let tcp_addr = probe_addr(&target.address, spec.port);
+    let mut http_probe = Probe::new(start, use_http);
+    let mut tcp_probe = Probe::new(start, use_tcp);
+    // With no health signal at all, "still running after a second" is the
+    // gate, confirmed by one status poll.
     let bare = !use_docker && !use_http && !use_tcp;
     let bare_until = start + Duration::from_secs(1);
+    let mut bare_ok = !bare;
+    // Status polls: once for the bare gate, every interval once events are lost.
+    let mut poll_at = bare.then_some(bare_until);
 
     loop {
-        if docker_ok && http_probe.ok && tcp_probe.ok && (!bare || Instant::now() >= bare_until) {
+        if judge.docker_ok && http_probe.ok && tcp_probe.ok && bare_ok {
             return Ok(start.elapsed());
         }
         if Instant::now() >= deadline {
             return Err(HealthFailure::Deadline {
-                secs: deadline_for(spec).as_secs(),
+                secs: total.as_secs(),
             });
         }
         let mut wake = deadline;
@@ -197,80 +284,108 @@ pub async fn wait_healthy(
         if !tcp_probe.ok {
             wake = wake.min(tcp_probe.next);
         }
-        if bare {
-            wake = wake.min(bare_until);
+        if let Some(at) = poll_at {
+            wake = wake.min(at);
         }
         tokio::select! {
             _ = cancel.cancelled() => return Err(HealthFailure::Cancelled),
-            ev = events.next() => match ev {
-                Some(Ok(msg)) if msg.time_nano.unwrap_or(i64::MAX) < started_nanos => {}
-                Some(Ok(msg)) => {
-                    let action = msg.action.unwrap_or_default();
-                    if action == "die" {
-                        let code = msg
-                            .actor
-                            .and_then(|a| a.attributes)
-                            .and_then(|a| a.get("exitCode").and_then(|c| c.parse().ok()))
-                            .unwrap_or(-1);
-                        return Err(HealthFailure::Exited { code });
-                    } else if use_docker && action == "health_status: healthy" {
-                        docker_ok = true;
-                    } else if use_docker && action == "health_status: unhealthy" {
-                        return Err(HealthFailure::DockerUnhealthy {
-                            last_output: last_health_output(target).await,
-                        });
-                    }
+            ev = events.next(), if events_live => match ev {
+                Some(Ok(ContainerEvent::Died { exit_code, .. })) => {
+                    return Err(HealthFailure::Exited {
+                        code: exit_code.unwrap_or(-1),
+                    });
                 }
-                Some(Err(e)) => return Err(HealthFailure::Engine(describe(&e))),
-                // The engine closed the stream: fall back to the probes' pace.
-                None => {
-                    events = futures::stream::pending().boxed();
+                Some(Ok(ContainerEvent::Healthy { .. })) if use_docker => judge.docker_ok = true,
+                Some(Ok(ContainerEvent::Unhealthy { .. })) if use_docker => {
+                    return Err(HealthFailure::DockerUnhealthy {
+                        last_output: last_health_output(eng, id).await,
+                    });
+                }
+                Some(Ok(_)) => {}
+                lost => {
+                    let why = match lost {
+                        Some(Err(e)) => e.to_string(),
+                        _ => "the engine closed the event stream".to_string(),
+                    };
+                    warn!(
+                        host = %eng.host,
+                        container = id,
+                        error = %why,
+                        "container events lost while waiting for health; \
+                         going on by probes and status polls"
+                    );
+                    events_live = false;
+                    poll_at = Some(Instant::now());
                 }
             },
             _ = tokio::time::sleep_until(wake) => {}
         }
+
+        if poll_at.is_some_and(|at| Instant::now() >= at) {
+            let polled = Instant::now();
+            let r = tokio::select! {
+                _ = cancel.cancelled() => return Err(HealthFailure::Cancelled),
+                r = eng.container_status(id) => r,
+            };
+            match r {
+                Ok(None) => return Err(gone()),
+                Ok(Some(s)) => {
+                    judge.status(&s)?;
+                    if polled >= bare_until {
+                        bare_ok = true;
+                    }
+                }
+                // The engine is down or restarting: the probes go on.
+                Err(e) => {
+                    debug!(host = %eng.host, container = id, error = %e, "status poll failed")
+                }
+            }
+            poll_at = (!events_live || !bare_ok).then(|| Instant::now() + interval);
+        }
+
         let now = Instant::now();
         let counting = now.duration_since(start) >= start_period;
-        if !http_probe.ok && now >= http_probe.next {
-            if let Some(url) = &url {
-                match http.get(url).timeout(timeout).send().await {
-                    Ok(r) if r.status().is_success() || r.status().is_redirection() => {
-                        http_probe.ok = true
-                    }
-                    Ok(r) => http_probe.last_error = format!("HTTP {}", r.status()),
-                    Err(e) => http_probe.last_error = root_cause(&e),
-                }
-                if !http_probe.ok && counting {
-                    http_probe.failures += 1;
-                    if http_probe.failures > spec.retries {
-                        return Err(HealthFailure::Http {
-                            url: url.clone(),
-                            failures: http_probe.failures,
-                            last_error: http_probe.last_error.clone(),
-                        });
-                    }
-                }
+        if let Some(url) = url
+            .as_deref()
+            .filter(|_| !http_probe.ok && now >= http_probe.next)
+        {
+            let r = http_get(http, url, timeout).await;
+            if http_probe.record(r, now, interval, counting, spec.retries) {
+                return Err(HealthFailure::Http {
+                    url: url.to_string(),
+                    failures: http_probe.failures,
+                    last_error: http_probe.last_error.clone(),
+                });
             }
-            http_probe.next = now + interval;
         }
         if !tcp_probe.ok && now >= tcp_probe.next {
-            match tokio::time::timeout(timeout, tokio::net::TcpStream::connect(&tcp_addr)).await {
-                Ok(Ok(_)) => tcp_probe.ok = true,
-                Ok(Err(e)) => tcp_probe.last_error = e.to_string(),
-                Err(_) => tcp_probe.last_error = format!("no answer in {}ms", timeout.as_millis()),
+            let r = tcp_connect(&tcp_addr, timeout).await;
+            if tcp_probe.record(r, now, interval, counting, spec.retries) {
+                return Err(HealthFailure::Tcp {
+                    addr: tcp_addr.clone(),
+                    failures: tcp_probe.failures,
+                    last_error: tcp_probe.last_error.clone(),
+                });
             }
-            if !tcp_probe.ok && counting {
-                tcp_probe.failures += 1;
-                if tcp_probe.failures > spec.retries {
-                    return Err(HealthFailure::Tcp {
-                        addr: tcp_addr.clone(),
-                        failures: tcp_probe.failures,
-                        last_error: tcp_probe.last_error.clone(),
-                    });
-                }
-            }
-            tcp_probe.next = now + interval;
         }
+    }
+}
+
+/// One HTTP GET: any 2xx/3xx within `timeout` passes; `Err` says why not.
+async fn http_get(http: &reqwest::Client, url: &str, timeout: Duration) -> Result<(), String> {
+    match http.get(url).timeout(timeout).send().await {
+        Ok(r) if r.status().is_success() || r.status().is_redirection() => Ok(()),
+        Ok(r) => Err(format!("HTTP {}", r.status())),
+        Err(e) => Err(root_cause(&e)),
+    }
+}
+
+/// One TCP connect within `timeout`; `Err` says why not.
+async fn tcp_connect(addr: &str, timeout: Duration) -> Result<(), String> {
+    match tokio::time::timeout(timeout, tokio::net::TcpStream::connect(addr)).await {
+        Ok(Ok(_)) => Ok(()),
+        Ok(Err(e)) => Err(e.to_string()),
+        Err(_) => Err(format!("no answer in {}ms", timeout.as_millis())),
     }
 }
 
@@ -282,34 +397,29 @@ fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
     last.to_string()
 }
 
-async fn last_health_output(target: &Target) -> String {
-    let eng = &target.engine;
-    let r = timed(
-        &eng.endpoint,
-        "inspect container",
-        eng.timeout,
-        eng.docker
-            .inspect_container(&target.container_id, None::<InspectContainerOptions>),
+/// Docker's last health log entry as one line.
+fn describe_log(entry: Option<&HealthLogEntry>) -> String {
+    let Some(entry) = entry else {
+        return "no health log".into();
+    };
+    let out = entry.output.trim();
+    format!(
+        "exit {}{}",
+        entry.exit_code.unwrap_or(-1),
+        if out.is_empty() {
+            String::new()
+        } else {
+            format!(": {out}")
+        }
     )
-    .await;
-    r.ok()
-        .and_then(|c| c.state)
-        .and_then(|s| s.health)
-        .and_then(|h| h.log)
-        .and_then(|l| l.last().cloned())
-        .map(|r| {
-            let out = r.output.unwrap_or_default();
-            format!(
-                "exit {}{}",
-                r.exit_code.unwrap_or(-1),
-                if out.trim().is_empty() {
-                    String::new()
-                } else {
-                    format!(": {}", out.trim())
-                }
-            )
-        })
-        .unwrap_or_else(|| "no health log".into())
+}
+
+async fn last_health_output(eng: &Engine, id: &str) -> String {
+    match eng.container_status(id).await {
+        Ok(Some(s)) => describe_log(s.last_health.as_ref()),
+        Ok(None) => "no health log (the container is gone)".into(),
+        Err(e) => format!("no health log ({})", e.short()),
+    }
 }
 
 /// One round of the spec's HTTP and TCP probes against `address` (no retries):
@@ -320,27 +430,21 @@ pub async fn probe_once(
     spec: &HealthSpec,
     http: &reqwest::Client,
 ) -> Result<(), String> {
-    let timeout = Duration::from_millis(spec.timeout_ms.max(1));
+    let timeout = Duration::from_millis(spec.timeout_ms).clamp(Duration::from_millis(1), MAX_WAIT);
     if let Some(path) = &spec.http_path {
-        let url = format!("http://{address}:{}{path}", spec.port);
-        match http.get(&url).timeout(timeout).send().await {
-            Ok(r) if r.status().is_success() || r.status().is_redirection() => {}
-            Ok(r) => return Err(format!("HTTP probe {url}: HTTP {}", r.status())),
-            Err(e) => return Err(format!("HTTP probe {url}: {}", root_cause(&e))),
-        }
+        let url = probe_url(address, spec.port, path);
+        http_get(http, &url, timeout)
+            .await
+            .map_err(|e| format!("HTTP probe {url}: {e}"))?;
     }
     if spec.tcp {
-        let addr = format!("{address}:{}", spec.port);
-        match tokio::time::timeout(timeout, tokio::net::TcpStream::connect(&addr)).await {
-            Ok(Ok(_)) => {}
-            Ok(Err(e)) => return Err(format!("TCP probe {addr}: {e}")),
-            Err(_) => {
-                return Err(format!(
-                    "TCP probe {addr}: no answer in {}ms",
-                    timeout.as_millis()
-                ));
-            }
-        }
+        let addr = probe_addr(address, spec.port);
+        tcp_connect(&addr, timeout)
+            .await
+            .map_err(|e| format!("TCP probe {addr}: {e}"))?;
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests;

@@ -162,25 +162,48 @@ impl Validator<'_> {
         default
     }
 
-    /// A duration in milliseconds, at least `min_ms`.
+    /// A duration in milliseconds within `bounds` (both ends inclusive).
+    /// Every duration key has an upper bound: a value past it is a typo
+    /// ("10h" for "10s") or a wait nobody would sit through.
     fn duration_ms(
         &mut self,
         v: &Option<Spanned<DurationText>>,
         key: &str,
         default_ms: u64,
-        min_ms: u64,
+        bounds: RangeInclusive<u64>,
     ) -> u64 {
         let Some(d) = v else { return default_ms };
         let text = &d.get_ref().0;
+        let shown = |ms: u64| match ms {
+            0 => "0s".to_string(),
+            ms if ms % 3_600_000 == 0 => format!("{}h", ms / 3_600_000),
+            ms if ms % 60_000 == 0 => format!("{}m", ms / 60_000),
+            ms if ms % 1000 == 0 => format!("{}s", ms / 1000),
+            ms => humantime::format_duration(std::time::Duration::from_millis(ms)).to_string(),
+        };
         let r = values::parse_duration(text).and_then(|dur| {
             let ms = u64::try_from(dur.as_millis()).unwrap_or(u64::MAX);
-            if ms < min_ms {
+            if ms < *bounds.start() {
+                Err(problem(
+                    format!("must be at least {}", shown(*bounds.start())),
+                    format!(
+                        "write a longer duration, from {} to {}",
+                        shown(*bounds.start()),
+                        shown(*bounds.end())
+                    ),
+                ))
+            } else if ms > *bounds.end() {
                 Err(problem(
                     format!(
-                        "must be at least {}",
-                        humantime::format_duration(std::time::Duration::from_millis(min_ms))
+                        "{} is more than the maximum, {}",
+                        shown(ms),
+                        shown(*bounds.end())
                     ),
-                    "write a longer duration, e.g. \"500ms\", \"2s\" or \"1m\"",
+                    format!(
+                        "write a shorter duration, from {} to {}",
+                        shown(*bounds.start()),
+                        shown(*bounds.end())
+                    ),
                 ))
             } else {
                 Ok(ms)

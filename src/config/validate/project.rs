@@ -13,6 +13,13 @@ use crate::config::model::*;
 use crate::config::raw::*;
 use crate::config::values::{self, list, problem, suggest};
 
+/// Upper bound of `health.interval` and `health.timeout`: 10 minutes.
+const MAX_PROBE_STEP_MS: u64 = 10 * 60 * 1000;
+/// Upper bound of `health.start_period`: 1 hour.
+const MAX_START_PERIOD_MS: u64 = 60 * 60 * 1000;
+/// Upper bound of `rollout.canary_wait`: 24 hours.
+const MAX_CANARY_WAIT_MS: u64 = 24 * 60 * 60 * 1000;
+
 impl Validator<'_> {
     pub(super) fn project(
         &mut self,
@@ -313,9 +320,14 @@ impl Validator<'_> {
                 &h.interval,
                 &format!("{key}.interval"),
                 d.interval_ms,
-                1,
+                1..=MAX_PROBE_STEP_MS,
             ),
-            timeout_ms: self.duration_ms(&h.timeout, &format!("{key}.timeout"), d.timeout_ms, 1),
+            timeout_ms: self.duration_ms(
+                &h.timeout,
+                &format!("{key}.timeout"),
+                d.timeout_ms,
+                1..=MAX_PROBE_STEP_MS,
+            ),
             retries: self.int_in(
                 &h.retries,
                 &format!("{key}.retries"),
@@ -327,7 +339,7 @@ impl Validator<'_> {
                 &h.start_period,
                 &format!("{key}.start_period"),
                 d.start_period_ms,
-                0,
+                0..=MAX_START_PERIOD_MS,
             ),
         }
     }
@@ -385,7 +397,12 @@ impl Validator<'_> {
             _ => PullFailure::Abort,
         };
         let canary_wait_secs = r.canary_wait.as_ref().map(|_| {
-            let ms = self.duration_ms(&r.canary_wait, &format!("{key}.canary_wait"), 1000, 1000);
+            let ms = self.duration_ms(
+                &r.canary_wait,
+                &format!("{key}.canary_wait"),
+                1000,
+                1000..=MAX_CANARY_WAIT_MS,
+            );
             ms.div_ceil(1000)
         });
         RolloutPolicy {
@@ -413,7 +430,7 @@ impl Validator<'_> {
                 &r.pull_stall_timeout,
                 &format!("{key}.pull_stall_timeout"),
                 d.pull_stall_ms,
-                1000,
+                1000..=3_600_000,
             ),
         }
     }
