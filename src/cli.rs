@@ -36,6 +36,9 @@ struct EnvHostJson {
 #[derive(Serialize)]
 struct EnvJson {
     name: String,
+    /// A rollout running, pausing, paused or aborting (the lock says so),
+    /// an interrupted release, or idle.
+    rollout: crate::rollout::activity::Activity,
     /// The newest release of this project+env in the local journal never
     /// finished (the deploying process died): resume or roll back.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -78,6 +81,7 @@ fn env_json(state: &State, project: &str, s: EnvSummary) -> EnvJson {
         .collect();
     EnvJson {
         interrupted: None,
+        rollout: crate::rollout::activity::Activity::Idle,
         verdict: s.verdict(),
         name: s.env,
         hosts_total: s.hosts,
@@ -99,7 +103,6 @@ pub async fn status(
     json: bool,
     out: &mut dyn Write,
 ) -> anyhow::Result<i32> {
-    let releases = journal.releases().unwrap_or_default();
     if let Some(p) = project
         && config.project(p).is_none()
     {
@@ -124,7 +127,31 @@ pub async fn status(
             known.join(", ")
         );
     }
-    let fleet = snapshot_fleet(&config).await;
+    // What goes on in each environment shown: its lock, its last release.
+    let pairs: Vec<(String, String)> = config
+        .projects
+        .iter()
+        .filter(|p| project.is_none_or(|name| p.name == name))
+        .flat_map(|p| {
+            config
+                .environments
+                .iter()
+                .filter(|e| env.is_none_or(|name| e.name == name))
+                .filter(|e| !p.hosts_in(&e.name).is_empty())
+                .map(|e| (p.name.clone(), e.name.clone()))
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    let (fleet, activities) = tokio::join!(
+        snapshot_fleet(&config),
+        futures::future::join_all(
+            pairs
+                .iter()
+                .map(|(p, e)| { crate::rollout::activity::activity(&config, journal, p, e) })
+        )
+    );
+    let activity: std::collections::HashMap<(String, String), crate::rollout::activity::Activity> =
+        pairs.into_iter().zip(activities).collect();
     let mut state = State::new(config.clone(), chrono::Utc::now());
     state.fleet = fleet;
     let unreachable = state
@@ -148,12 +175,12 @@ pub async fn status(
                 .filter(|e| !p.hosts_in(&e.name).is_empty())
                 .map(|e| {
                     let mut j = env_json(&state, &p.name, env_summary(&state, &p.name, &e.name));
-                    j.interrupted = releases
-                        .iter()
-                        .rev()
-                        .find(|r| r.project == p.name && r.env == e.name)
-                        .filter(|r| r.interrupted())
-                        .cloned();
+                    if let Some(a) = activity.get(&(p.name.clone(), e.name.clone())) {
+                        if let crate::rollout::activity::Activity::Interrupted { release } = a {
+                            j.interrupted = Some((**release).clone());
+                        }
+                        j.rollout = a.clone();
+                    }
                     j
                 })
                 .collect(),
@@ -205,6 +232,33 @@ pub async fn status(
                         String::new()
                     }
                 )?;
+                if let crate::rollout::activity::Activity::Running {
+                    phase,
+                    lock,
+                    release,
+                } = &e.rollout
+                {
+                    writeln!(
+                        out,
+                        "  ROLLOUT {}: {} by {} (release {}{}){}",
+                        phase.to_uppercase(),
+                        release
+                            .as_ref()
+                            .map(|r| format!("{} {}", r.action, r.version))
+                            .unwrap_or_else(|| "a release".into()),
+                        lock.owner,
+                        lock.release,
+                        if lock.message.is_empty() {
+                            String::new()
+                        } else {
+                            format!(", \"{}\"", lock.message)
+                        },
+                        lock.state
+                            .as_ref()
+                            .map(|s| format!(": {}", s.detail))
+                            .unwrap_or_default()
+                    )?;
+                }
                 if let Some(r) = &e.interrupted {
                     writeln!(
                         out,

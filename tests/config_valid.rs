@@ -76,6 +76,7 @@ keep_releases = 5
 canary = true
 canary_wait = "1500ms"
 pull_stall_timeout = "45s"
+canary_timeout = "10m"
 [projects.build]
 context = "src/demo"
 host = "h01"
@@ -220,6 +221,7 @@ fn every_key_maps_into_the_model() {
             // 1.5 s rounds up to whole seconds.
             canary_wait_secs: Some(2),
             pull_stall_ms: 45_000,
+            canary_timeout_ms: 600_000,
         }
     );
     assert_eq!(p.hosts_in("dev"), ["h01"]);

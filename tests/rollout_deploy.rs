@@ -8,10 +8,9 @@
 mod common;
 
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::*;
 use serde_json::Value;
@@ -439,12 +438,27 @@ async fn unreachable_host_and_dead_registry_change_nothing() {
     );
     assert_eq!(serving(&hosts, p, e).await, before, "nothing restarted");
 
-    // skip-host: the others are deployed, the exit code still says "not everywhere".
+    // skip-host with max_unavailable 1: h99 is down already (its app does
+    // not answer either), so replacing another host would take two of three
+    // out: refused, nothing changed.
     let skip = with_dead_host.replace(
         "max_unavailable = 1",
         "max_unavailable = 1\non_pull_failure = \"skip-host\"",
     );
     let cfg = tmp.path().join("skip.toml");
+    std::fs::write(&cfg, &skip).unwrap();
+    let (code, _, out) = rollout_json(&["deploy", p, e, "v2"], &cfg, tmp.path());
+    assert_eq!(code, 2, "{out}");
+    assert!(
+        out.contains("down already (h99)") && out.contains("max_unavailable 1"),
+        "{out}"
+    );
+    assert_eq!(serving(&hosts, p, e).await, before, "nothing restarted");
+
+    // With room for it, the others are deployed; the exit code still says
+    // "not everywhere".
+    let skip = skip.replace("max_unavailable = 1", "max_unavailable = 2");
+    let cfg = tmp.path().join("skip2.toml");
     std::fs::write(&cfg, skip).unwrap();
     let (code, events, out) = rollout_json(&["deploy", p, e, "v2"], &cfg, tmp.path());
     assert_eq!(code, 1, "{out}");
@@ -467,86 +481,6 @@ async fn unreachable_host_and_dead_registry_change_nothing() {
     );
     assert_eq!(serving(&hosts, p, e).await, before, "nothing restarted");
     clean(p, e, &hosts).await;
-}
-
-/// A rollout running in the background; its JSON events arrive on a channel.
-struct Running {
-    child: std::process::Child,
-    rx: std::sync::mpsc::Receiver<Value>,
-    seen: Vec<Value>,
-}
-
-impl Running {
-    /// `lock_ttl`: SHIPDECK_LOCK_TTL of the process (seconds).
-    fn spawn(config: &Path, state: &Path, args: &[&str], lock_ttl: &str) -> Self {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_shipdeck"))
-            .arg("--config")
-            .arg(config)
-            .args(args)
-            .args(["--yes", "--json"])
-            .env("XDG_STATE_HOME", state)
-            .env("SHIPDECK_LOCK_TTL", lock_ttl)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let stdout = child.stdout.take().unwrap();
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if let Ok(v) = serde_json::from_str(&line) {
-                    let _ = tx.send(v);
-                }
-            }
-        });
-        Self {
-            child,
-            rx,
-            seen: Vec::new(),
-        }
-    }
-
-    /// Wait (bounded) for an event matching `pred`.
-    fn wait_for(&mut self, what: &str, limit: Duration, pred: impl Fn(&Value) -> bool) -> Value {
-        let deadline = Instant::now() + limit;
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match self.rx.recv_timeout(left) {
-                Ok(v) => {
-                    self.seen.push(v.clone());
-                    if pred(&v) {
-                        return v;
-                    }
-                }
-                Err(_) => panic!("no {what} within {limit:?}; seen: {:#?}", self.seen),
-            }
-        }
-    }
-
-    fn count(&self, event: &str) -> usize {
-        self.seen.iter().filter(|v| v["event"] == event).count()
-    }
-
-    /// Drain the remaining events and the exit code (bounded).
-    fn finish(mut self, limit: Duration) -> (i32, Vec<Value>) {
-        let deadline = Instant::now() + limit;
-        while let Ok(v) = self
-            .rx
-            .recv_timeout(deadline.saturating_duration_since(Instant::now()))
-        {
-            self.seen.push(v);
-        }
-        loop {
-            if let Some(st) = self.child.try_wait().unwrap() {
-                return (st.code().unwrap_or(-1), self.seen);
-            }
-            if Instant::now() > deadline {
-                let _ = self.child.kill();
-                panic!("rollout did not end within {limit:?}: {:#?}", self.seen);
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -353,6 +353,9 @@ pub struct RolloutPolicy {
     pub canary_wait_secs: Option<u64>,
     /// A pull that makes no progress for this long fails that host.
     pub pull_stall_ms: u64,
+    /// A canary without `canary_wait` that nobody resumes within this long
+    /// is aborted (rolled back): an unattended run never hangs unbounded.
+    pub canary_timeout_ms: u64,
 }
 
 impl Default for RolloutPolicy {
@@ -367,6 +370,7 @@ impl Default for RolloutPolicy {
             canary: false,
             canary_wait_secs: None,
             pull_stall_ms: 60_000,
+            canary_timeout_ms: 3_600_000,
         }
     }
 }

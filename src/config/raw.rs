@@ -147,6 +147,7 @@ pub(crate) struct RawRollout {
     pub canary: Option<bool>,
     pub canary_wait: Option<Spanned<DurationText>>,
     pub pull_stall_timeout: Option<Spanned<DurationText>>,
+    pub canary_timeout: Option<Spanned<DurationText>>,
 }
 
 /// A duration as written (`"500ms"`); a string type of its own so that a bare

@@ -42,8 +42,16 @@ impl EngineError {
         }
     }
 
-    /// A bollard error, keeping the engine's HTTP status.
+    /// A bollard error, keeping the engine's HTTP status. bollard's own
+    /// request timeout (the client's bound) is a timeout, not an API answer.
     pub fn from_bollard(endpoint: &str, what: &'static str, e: &bollard::errors::Error) -> Self {
+        if let bollard::errors::Error::RequestTimeoutError = e {
+            return EngineError::Timeout {
+                endpoint: endpoint.to_string(),
+                what,
+                secs: 0,
+            };
+        }
         EngineError::Api {
             endpoint: endpoint.to_string(),
             what,
@@ -88,6 +96,9 @@ impl EngineError {
     pub fn short(&self) -> String {
         match self {
             EngineError::Client { reason, .. } => reason.clone(),
+            EngineError::Timeout { what, secs: 0, .. } => {
+                format!("{what}: no answer within the client's timeout")
+            }
             EngineError::Timeout { what, secs, .. } => format!("{what}: no answer in {secs}s"),
             EngineError::Api { what, reason, .. } => format!("{what}: {reason}"),
         }
@@ -137,6 +148,11 @@ pub async fn timed<T>(
 ) -> Result<T, EngineError> {
     match tokio::time::timeout(timeout, fut).await {
         Ok(Ok(v)) => Ok(v),
+        Ok(Err(bollard::errors::Error::RequestTimeoutError)) => Err(EngineError::Timeout {
+            endpoint: endpoint.to_string(),
+            what,
+            secs: timeout.as_secs().max(1),
+        }),
         Ok(Err(e)) => Err(EngineError::from_bollard(endpoint, what, &e)),
         Err(_) => Err(EngineError::Timeout {
             endpoint: endpoint.to_string(),

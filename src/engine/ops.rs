@@ -86,6 +86,15 @@ impl Engine {
         (self.timeout * 4).max(Duration::from_secs(20))
     }
 
+    /// The client with bollard's own per-request bound raised to `bound`
+    /// (it is the short query timeout otherwise, and would cut a stop that
+    /// waits out its grace period).
+    fn slow(&self, bound: Duration) -> Docker {
+        self.docker
+            .clone()
+            .with_timeout(bound + Duration::from_secs(1))
+    }
+
     /// Pull `image` (`repo:tag` or `repo@sha256:…`) and return the registry
     /// digest it resolved to (`sha256:…`). The pull fails when the engine
     /// reports no progress for `stall` (a registry that stopped answering),
@@ -212,7 +221,7 @@ impl Engine {
             &self.endpoint,
             "stop container",
             self.op_timeout() + grace,
-            self.docker.stop_container(
+            self.slow(self.op_timeout() + grace).stop_container(
                 id,
                 Some(StopContainerOptions {
                     t: Some(secs),
@@ -232,7 +241,7 @@ impl Engine {
             &self.endpoint,
             "start container",
             self.op_timeout(),
-            self.docker
+            self.slow(self.op_timeout())
                 .start_container(id, None::<StartContainerOptions>),
         )
         .await;
@@ -247,7 +256,7 @@ impl Engine {
             &self.endpoint,
             "rename container",
             self.op_timeout(),
-            self.docker.rename_container(
+            self.slow(self.op_timeout()).rename_container(
                 id,
                 RenameContainerOptions {
                     name: name.to_string(),
@@ -263,7 +272,7 @@ impl Engine {
             &self.endpoint,
             "remove container",
             self.op_timeout(),
-            self.docker.remove_container(
+            self.slow(self.op_timeout()).remove_container(
                 id,
                 Some(RemoveContainerOptions {
                     force: true,
@@ -293,7 +302,7 @@ impl Engine {
             &self.endpoint,
             "update restart policy",
             self.op_timeout(),
-            self.docker.update_container(id, body),
+            self.slow(self.op_timeout()).update_container(id, body),
         )
         .await
     }
@@ -305,7 +314,7 @@ impl Engine {
             &self.endpoint,
             "create container",
             self.op_timeout(),
-            self.docker.create_container(
+            self.slow(self.op_timeout()).create_container(
                 Some(CreateContainerOptions {
                     name: Some(name.to_string()),
                     ..Default::default()

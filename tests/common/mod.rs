@@ -14,6 +14,10 @@ use bollard::query_parameters::{
     StartContainerOptions,
 };
 use futures::StreamExt;
+use serde_json::Value;
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::time::Instant;
 
 /// The sandbox's registry as the hosts see it.
 pub const REGISTRY: &str = "10.213.0.1:5000";
@@ -288,20 +292,26 @@ pub fn events_named<'a>(events: &'a [serde_json::Value], name: &str) -> Vec<&'a 
     events.iter().filter(|e| e["event"] == name).collect()
 }
 
-/// Remove a project's containers and any lock objects on hosts `hosts`.
+/// Remove a project's containers, its lock objects and its release ledger
+/// on hosts `hosts` (the ledger would carry an earlier run's releases).
 pub async fn clean(project: &str, env: &str, hosts: &[usize]) {
     for n in hosts {
         let d = docker(*n).await;
         remove_project(&d, project).await;
-        let _ = d
-            .remove_container(
-                &format!("shipdeck-lock.{project}.{env}"),
-                Some(RemoveContainerOptions {
-                    force: true,
-                    ..Default::default()
-                }),
-            )
-            .await;
+        for name in [
+            format!("shipdeck-lock.{project}.{env}"),
+            format!("shipdeck-ledger.{project}.{env}"),
+        ] {
+            let _ = d
+                .remove_container(
+                    &name,
+                    Some(RemoveContainerOptions {
+                        force: true,
+                        ..Default::default()
+                    }),
+                )
+                .await;
+        }
     }
 }
 
@@ -410,4 +420,388 @@ pub async fn pulls_since(hosts: &[usize], since: i64) -> usize {
             .expect("events with until end by themselves");
     }
     total
+}
+
+/// A rollout running in the background; its JSON events arrive on a channel.
+pub struct Running {
+    pub child: std::process::Child,
+    pub rx: std::sync::mpsc::Receiver<Value>,
+    pub seen: Vec<Value>,
+}
+
+impl Running {
+    /// `lock_ttl`: SHIPDECK_LOCK_TTL of the process (seconds).
+    pub fn spawn(config: &Path, state: &Path, args: &[&str], lock_ttl: &str) -> Self {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_shipdeck"))
+            .arg("--config")
+            .arg(config)
+            .args(args)
+            .args(["--yes", "--json"])
+            .env("XDG_STATE_HOME", state)
+            .env("SHIPDECK_LOCK_TTL", lock_ttl)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if let Ok(v) = serde_json::from_str(&line) {
+                    let _ = tx.send(v);
+                }
+            }
+        });
+        Self {
+            child,
+            rx,
+            seen: Vec::new(),
+        }
+    }
+
+    /// Wait (bounded) for an event matching `pred`.
+    pub fn wait_for(
+        &mut self,
+        what: &str,
+        limit: Duration,
+        pred: impl Fn(&Value) -> bool,
+    ) -> Value {
+        let deadline = Instant::now() + limit;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.rx.recv_timeout(left) {
+                Ok(v) => {
+                    self.seen.push(v.clone());
+                    if pred(&v) {
+                        return v;
+                    }
+                }
+                Err(_) => panic!("no {what} within {limit:?}; seen: {:#?}", self.seen),
+            }
+        }
+    }
+
+    pub fn count(&self, event: &str) -> usize {
+        self.seen.iter().filter(|v| v["event"] == event).count()
+    }
+
+    /// Drain the remaining events and the exit code (bounded).
+    pub fn finish(mut self, limit: Duration) -> (i32, Vec<Value>) {
+        let deadline = Instant::now() + limit;
+        while let Ok(v) = self
+            .rx
+            .recv_timeout(deadline.saturating_duration_since(Instant::now()))
+        {
+            self.seen.push(v);
+        }
+        loop {
+            if let Some(st) = self.child.try_wait().unwrap() {
+                return (st.code().unwrap_or(-1), self.seen);
+            }
+            if Instant::now() > deadline {
+                let _ = self.child.kill();
+                panic!("rollout did not end within {limit:?}: {:#?}", self.seen);
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Running {
+    /// `Running::spawn` with extra environment variables.
+    pub fn spawn_env(
+        config: &Path,
+        state: &Path,
+        args: &[&str],
+        lock_ttl: Option<&str>,
+        env: &[(&str, &str)],
+    ) -> Self {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_shipdeck"));
+        cmd.arg("--config")
+            .arg(config)
+            .args(args)
+            .args(["--yes", "--json"])
+            .env("XDG_STATE_HOME", state)
+            .env_remove("SHIPDECK_LOCK_TTL")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null());
+        if let Some(t) = lock_ttl {
+            cmd.env("SHIPDECK_LOCK_TTL", t);
+        }
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let mut child = cmd.spawn().unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if let Ok(v) = serde_json::from_str(&line) {
+                    let _ = tx.send(v);
+                }
+            }
+        });
+        Self {
+            child,
+            rx,
+            seen: Vec::new(),
+        }
+    }
+
+    /// Take what arrived so far without waiting.
+    pub fn drain(&mut self) {
+        self.seen.extend(self.rx.try_iter());
+    }
+
+    /// SIGKILL it and wait for it to be gone.
+    pub fn kill9(mut self) -> Vec<Value> {
+        self.child.kill().unwrap();
+        let _ = self.child.wait();
+        self.drain();
+        self.seen
+    }
+
+    /// Send a signal (`libc`-free: through `kill(1)`).
+    pub fn signal(&self, sig: &str) {
+        let st = Command::new("kill")
+            .args([&format!("-{sig}"), &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(st.success(), "kill -{sig} failed");
+    }
+}
+
+/// Run `scripts/sandbox ARGS…` (bounded by the script's own waits); panics
+/// with its output when it fails.
+pub fn sandbox(args: &[&str]) {
+    let out = Command::new(repo_root().join("scripts/sandbox"))
+        .args(args)
+        .output()
+        .expect("run scripts/sandbox");
+    assert!(
+        out.status.success(),
+        "scripts/sandbox {args:?} failed: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// What one host runs for `project`/`env`, read from its engine.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HostRun {
+    /// Running app containers: (name, version, id).
+    pub running: Vec<(String, String, String)>,
+    /// Every app container: (name, version, state).
+    pub all: Vec<(String, String, String)>,
+}
+
+/// Every app container of `project`/`env` on host `n`.
+pub async fn host_run(n: usize, project: &str, env: &str) -> HostRun {
+    let list = on_host(n, project, env).await;
+    let mut run = HostRun {
+        running: Vec::new(),
+        all: Vec::new(),
+    };
+    for c in list {
+        let name = c
+            .names
+            .as_ref()
+            .and_then(|n| n.first().cloned())
+            .unwrap_or_default()
+            .trim_start_matches('/')
+            .to_string();
+        let version = c
+            .labels
+            .as_ref()
+            .and_then(|l| l.get("shipdeck.version").cloned())
+            .unwrap_or_default();
+        let state = c.state.map(|s| s.to_string()).unwrap_or_default();
+        if state == "running" || state == "restarting" {
+            run.running.push((
+                name.clone(),
+                version.clone(),
+                c.id.clone().unwrap_or_default(),
+            ));
+        }
+        run.all.push((name, version, state));
+    }
+    run
+}
+
+/// The promise every fault test checks on the fleet: each host runs exactly
+/// one app container of the project/env, named `{project}.{env}`, and it
+/// answers `/health`. Returns each host's version.
+pub async fn assert_one_serving(
+    hosts: &[usize],
+    project: &str,
+    env: &str,
+    port: u16,
+) -> HashMap<usize, String> {
+    shipdeck::ensure_crypto_provider();
+    let client = reqwest::Client::builder()
+        .no_proxy()
+        .timeout(Duration::from_secs(3))
+        .build()
+        .unwrap();
+    let mut out = HashMap::new();
+    for &n in hosts {
+        let run = host_run(n, project, env).await;
+        assert_eq!(
+            run.running.len(),
+            1,
+            "h{n:02} must run exactly one {project}.{env} container: {:?}",
+            run.all
+        );
+        let (name, version, _) = &run.running[0];
+        assert_eq!(
+            name,
+            &format!("{project}.{env}"),
+            "h{n:02}: the running container has the serving name: {:?}",
+            run.all
+        );
+        let url = format!("http://{}:{port}/health", host_addr(n));
+        let ok = eventually(Duration::from_secs(5), || async {
+            client
+                .get(&url)
+                .send()
+                .await
+                .ok()
+                .filter(|r| r.status().is_success())
+                .map(|_| ())
+        })
+        .await;
+        assert!(ok.is_some(), "h{n:02} ({version}) does not answer {url}");
+        out.insert(n, version.clone());
+    }
+    out
+}
+
+/// Like [`assert_one_serving`], and every host on `version`.
+pub async fn assert_all_serve(hosts: &[usize], project: &str, env: &str, port: u16, version: &str) {
+    let v = assert_one_serving(hosts, project, env, port).await;
+    for (n, got) in &v {
+        assert_eq!(got, version, "h{n:02} serves {got}, want {version}: {v:?}");
+    }
+}
+
+/// Force-remove an image from host `n` (a later create of it fails).
+pub async fn remove_image(n: usize, image: &str) {
+    let d = docker(n).await;
+    d.remove_image(
+        image,
+        Some(bollard::query_parameters::RemoveImageOptions {
+            force: true,
+            ..Default::default()
+        }),
+        None,
+    )
+    .await
+    .unwrap_or_else(|e| panic!("remove image {image} on h{n:02}: {e}"));
+}
+
+/// `history --json` of a project: one JSON object per line.
+pub fn history_json(config: &Path, state: &Path, project: &str) -> Vec<Value> {
+    let out = shipdeck(&["history", project, "--json"], config, state);
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect()
+}
+
+/// What the registry proxy does with connections.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProxyMode {
+    /// Forward to the sandbox registry.
+    Pass,
+    /// Accept and forward nothing (a registry that hangs).
+    Stall,
+    /// Refuse new connections and reset the open ones (a registry that died).
+    Dead,
+}
+
+/// A TCP proxy in front of the sandbox registry, on `10.213.0.1:PORT`
+/// (the daemons trust any registry on the sandbox network), whose mode the
+/// test switches: a registry that stalls or dies in the middle of a pull.
+pub struct RegistryProxy {
+    pub port: u16,
+    mode: tokio::sync::watch::Sender<ProxyMode>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl RegistryProxy {
+    pub async fn start(port: u16, mode: ProxyMode) -> Self {
+        let listener = tokio::net::TcpListener::bind(("10.213.0.1", port))
+            .await
+            .unwrap_or_else(|e| panic!("proxy on 10.213.0.1:{port}: {e}"));
+        let (tx, rx) = tokio::sync::watch::channel(mode);
+        let task = tokio::spawn(async move {
+            let mut conns = tokio::task::JoinSet::new();
+            let mut rx_main = rx.clone();
+            loop {
+                tokio::select! {
+                    accepted = listener.accept() => {
+                        let Ok((mut inbound, _)) = accepted else { continue };
+                        if *rx_main.borrow() == ProxyMode::Dead {
+                            continue; // dropped: connection closed
+                        }
+                        let mut rx = rx.clone();
+                        conns.spawn(async move {
+                            // Wait while stalled; die with the proxy.
+                            loop {
+                                let m = *rx.borrow_and_update();
+                                match m {
+                                    ProxyMode::Pass => break,
+                                    ProxyMode::Dead => return,
+                                    ProxyMode::Stall => {
+                                        if rx.changed().await.is_err() {
+                                            return;
+                                        }
+                                    }
+                                }
+                            }
+                            let Ok(mut outbound) =
+                                tokio::net::TcpStream::connect(REGISTRY).await
+                            else {
+                                return;
+                            };
+                            tokio::select! {
+                                _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound) => {}
+                                _ = rx.wait_for(|m| *m == ProxyMode::Dead) => {}
+                            }
+                        });
+                    }
+                    r = rx_main.changed() => {
+                        if r.is_err() {
+                            return;
+                        }
+                        if *rx_main.borrow() == ProxyMode::Dead {
+                            conns.abort_all();
+                            // Stop listening: new connections are refused.
+                            return;
+                        }
+                    }
+                }
+            }
+        });
+        Self {
+            port,
+            mode: tx,
+            task,
+        }
+    }
+
+    /// The image repository through this proxy.
+    pub fn image(&self) -> String {
+        format!("10.213.0.1:{}/demo/web", self.port)
+    }
+
+    pub fn set(&self, mode: ProxyMode) {
+        self.mode.send_replace(mode);
+    }
+}
+
+impl Drop for RegistryProxy {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
 }

@@ -432,6 +432,12 @@ impl Validator<'_> {
                 d.pull_stall_ms,
                 1000..=3_600_000,
             ),
+            canary_timeout_ms: self.duration_ms(
+                &r.canary_timeout,
+                &format!("{key}.canary_timeout"),
+                d.canary_timeout_ms,
+                1000..=86_400_000,
+            ),
         }
     }
 

@@ -25,6 +25,8 @@ pub(super) enum Step {
     Create(String),
     Start(String),
     Health(String),
+    /// An abort stopped its health wait.
+    Aborted,
 }
 
 impl Step {
@@ -35,6 +37,7 @@ impl Step {
             Step::Create(e) => format!("creating the new container failed ({e})"),
             Step::Start(e) => format!("starting the new container failed ({e})"),
             Step::Health(e) => format!("failed health ({e})"),
+            Step::Aborted => "was stopped mid-way by the abort".to_string(),
         }
     }
 }
@@ -335,7 +338,11 @@ impl Runner {
                         t0,
                     )
                     .await;
-                failure(Step::Health(f.to_string()), restore)
+                let step = match f {
+                    health::HealthFailure::Cancelled => Step::Aborted,
+                    f => Step::Health(f.to_string()),
+                };
+                failure(step, restore)
             }
         }
     }

@@ -309,10 +309,20 @@ impl Runner {
         //    nothing that serves, and it is most of a rollout's fixed cost.
         let pulls = decide::provisional_pulls(&intent, &fleet);
         let image = intent.image(&project);
-        let (lock, pulled) = tokio::join!(
-            self.lock(&req, &release),
-            self.pull(&fleet, &pulls, &image, &project)
-        );
+        // The fleet's ledger learns of this release as soon as the lock is
+        // held (before the pull ends): another operator's `--resume` sees it.
+        let locked = async {
+            let lock = self.lock(&req, &release).await?;
+            self.ledger_start(&req, &reach, &release, &intent, &plan, &fleet)
+                .await;
+            self.emit(RolloutEvent::LockAcquired {
+                host: lock.info().host.clone(),
+                hosts: lock.info().hosts.clone(),
+                owner: lock.info().owner.clone(),
+            });
+            Ok::<_, LockError>(lock)
+        };
+        let (lock, pulled) = tokio::join!(locked, self.pull(&fleet, &pulls, &image, &project));
         let lock = match lock {
             Ok(l) => l,
             Err(e) => {
@@ -330,12 +340,6 @@ impl Runner {
                 return Err(e.into());
             }
         };
-        self.emit(RolloutEvent::LockAcquired {
-            host: lock.info().host.clone(),
-            hosts: lock.info().hosts.clone(),
-            owner: lock.info().owner.clone(),
-        });
-
         // 4. Everything else happens under the lock.
         let ending = self
             .under_lock(
@@ -570,7 +574,7 @@ impl Runner {
             Err(e) => return refused(first, e.to_string()),
         };
         let history = self.history(&reach.engines, req, release).await;
-        let intent = match decide::intent(req, &history, &fleet) {
+        let mut intent = match decide::intent(req, &history, &fleet) {
             Ok(i) => i,
             Err(e) => {
                 return refused(
@@ -608,8 +612,10 @@ impl Runner {
                 },
             );
         }
-        self.ledger_start(req, reach, release, &intent, &plan, &fleet)
-            .await;
+        if !intent.same_target(&first) {
+            self.ledger_start(req, reach, release, &intent, &plan, &fleet)
+                .await;
+        }
         self.repair(&fleet, project).await;
 
         // Pulls: what the pre-pull did not cover (another version, a host
@@ -621,7 +627,14 @@ impl Runner {
             Ok(v) => v,
             Err(message) => return refused(intent, message),
         };
-        let digest = verified.or_else(|| intent.digest.clone());
+        if let Some(d) = &verified {
+            let rec = RecordKind::Pulled { digest: d.clone() };
+            if let Err(e) = self.record(req, release, rec) {
+                warn!(error = %e, "journal: the digest was not recorded");
+            }
+            intent.digest = Some(d.clone());
+        }
+        let digest = intent.digest.clone();
 
         // Per host: skip (healthy now on this digest), restart a kept
         // container, or create from the image.
@@ -770,10 +783,15 @@ impl Runner {
                         if c.state == ContainerState::Running
                             || c.state == ContainerState::Restarting
                         {
-                            let _ = h.engine.set_restart(&c.id, "no").await;
-                            match h.engine.stop(&c.id, self.stop_grace).await {
+                            // Stop first: the engine refuses to update a
+                            // container that is restarting.
+                            let r = async {
+                                h.engine.stop(&c.id, self.stop_grace).await?;
+                                h.engine.set_restart(&c.id, "no").await
+                            };
+                            match r.await {
                                 Ok(()) => format!(
-                                    "stopped kept container {} ({}), which ran beside the serving one",
+                                    "stopped kept container {} ({}), which ran beside the serving one, and set its restart policy to \"no\"",
                                     c.name, c.version
                                 ),
                                 Err(e) => format!("could not stop kept container {}: {}", c.name, e.short()),
@@ -876,7 +894,12 @@ impl Runner {
             }
             Some(Stop::Aborted(why)) => Some((why.clone(), Outcome::Aborted)),
             Some(Stop::CanaryTimeout) => Some((
-                "nobody resumed the canary within its wait".to_string(),
+                format!(
+                    "nobody resumed the canary within canary_timeout ({})",
+                    humantime::format_duration(Duration::from_millis(
+                        project.rollout.canary_timeout_ms
+                    ))
+                ),
                 Outcome::Aborted,
             )),
             Some(Stop::NoCapacity(why)) => {

@@ -12,10 +12,6 @@ use super::host::HostResult;
 use super::*;
 use crate::rollout::lock::{Control, ControlState};
 
-/// The longest a canary without `canary_wait` waits for an operator before
-/// the rollout is aborted (an unattended run must not hang forever).
-pub const CANARY_LIMIT: Duration = Duration::from_secs(3600);
-
 /// What ended a wait for the operator.
 enum Woken {
     Control(ControlState),
@@ -82,15 +78,22 @@ impl Runner {
         let _ = &base;
 
         loop {
-            // What says stop, before anything launches.
+            // What says stop, before anything launches. An abort (a second
+            // signal, an operator's word) overrides a first signal's stop.
+            let escalates = matches!(end.stop, None | Some(Stop::Interrupted)) && !*lost.borrow();
+            if escalates && self.abort.is_cancelled() {
+                end.stop = Some(Stop::Aborted("aborted by a second signal".into()));
+                cancel_inflight.cancel();
+                lock.report(Phase::Aborting, "aborted by a second signal")
+                    .await;
+            } else if escalates && end.stop.is_some() && control.borrow().word == Control::Abort {
+                end.stop = Some(Stop::Aborted("aborted by an operator".into()));
+                cancel_inflight.cancel();
+                lock.report(Phase::Aborting, "abort received").await;
+            }
             if end.stop.is_none() {
                 if *lost.borrow() {
                     end.stop = Some(Stop::LockLost);
-                } else if self.abort.is_cancelled() {
-                    end.stop = Some(Stop::Aborted("aborted by a second signal".into()));
-                    cancel_inflight.cancel();
-                    lock.report(Phase::Aborting, "aborted by a second signal")
-                        .await;
                 } else if self.stop.is_cancelled() {
                     end.stop = Some(Stop::Interrupted);
                     self.emit(RolloutEvent::Stopping {
@@ -327,7 +330,7 @@ impl Runner {
 
     /// After the canary batch: pause (visible to every operator through the
     /// lock) until `resume`, `abort`, or the canary timer. With no timer the
-    /// wait is bounded by [`CANARY_LIMIT`], then the rollout is aborted.
+    /// wait is bounded by `canary_timeout`, then the rollout is aborted.
     async fn canary_wait(
         &self,
         req: &Request,
@@ -343,6 +346,7 @@ impl Runner {
         // What set_control just put there is known: wait for a newer word.
         control.borrow_and_update();
         let timer = project.rollout.canary_wait_secs.map(Duration::from_secs);
+        let limit = Duration::from_millis(project.rollout.canary_timeout_ms);
         let detail = format!("canary on {} is healthy", batch.join(","));
         lock.report(Phase::Paused, detail.clone()).await;
         self.emit(RolloutEvent::Paused {
@@ -354,14 +358,14 @@ impl Runner {
                     req.env
                 ),
                 None => format!(
-                    "{detail}; `shipdeck control {} {} resume` to go on (aborts after {} min without one)",
+                    "{detail}; `shipdeck control {} {} resume` to go on (rolled back after {} without one: canary_timeout)",
                     req.project,
                     req.env,
-                    CANARY_LIMIT.as_secs() / 60
+                    humantime::format_duration(limit)
                 ),
             },
         });
-        let until = Instant::now() + timer.unwrap_or(CANARY_LIMIT);
+        let until = Instant::now() + timer.unwrap_or(limit);
         loop {
             match self.wake(control, lost, Some(until)).await {
                 Woken::Control(c) => match c.word {
