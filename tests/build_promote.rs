@@ -420,7 +420,7 @@ async fn build_push_tags_deploy_and_promote_one_digest() {
     // A direct deploy of what runs in test is a promotion: pinned to its digest.
     let (code, _, all) = json_run(&["deploy", p, "staging", &version, "--yes"], &cfg, &state);
     assert_eq!(code, 0, "{all}");
-    let (img, d, up) = running(5, &format!("{p}-staging")).await;
+    let (img, d, up) = running(5, &format!("{p}.staging")).await;
     assert!(up);
     assert_eq!((img, d), (format!("{image}@{digest}"), digest.clone()));
     let staging_id = on_host(5, p, "staging").await[0].id.clone();

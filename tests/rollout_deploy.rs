@@ -374,13 +374,17 @@ async fn sigkill_mid_rollout_then_resume_or_rollback_converges() {
         h.last().unwrap()["result"].is_null(),
         "journal shows it interrupted: {h:?}"
     );
-    let st = shipdeck(&["status", p, e, "--json"], &config, tmp.path());
-    let st: Value = serde_json::from_slice(&st.stdout).unwrap();
-    let interrupted = &st["projects"][0]["environments"][0]["interrupted"];
-    assert_eq!(
-        interrupted["version"], "v2",
-        "status shows the interrupted release: {st}"
-    );
+    // While the dead holder's lock lives, status says "running"; once it
+    // expires (5 s here), "interrupted".
+    let st = eventually(Duration::from_secs(15), || async {
+        let st = shipdeck(&["status", p, e, "--json"], &config, tmp.path());
+        let st: Value = serde_json::from_slice(&st.stdout).ok()?;
+        let env = &st["projects"][0]["environments"][0];
+        (env["rollout"]["state"] == "interrupted" && env["interrupted"]["version"] == "v2")
+            .then_some(())
+    })
+    .await;
+    assert!(st.is_some(), "status shows the interrupted release");
 
     // --resume finishes it (after the dead holder's lock expires) — here from
     // another operator's machine with an empty journal: the fleet's labels
@@ -577,5 +581,133 @@ async fn canary_waits_for_resume_and_an_operator_can_pause_and_abort() {
     let fin = seen.iter().find(|v| v["event"] == "finished").unwrap();
     assert_eq!(fin["outcome"], "aborted", "{fin}");
     assert_all_on(&hosts, p, e, "v2").await;
+    clean(p, e, &hosts).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_private_registry_works_for_deploys_with_its_login() {
+    let (p, e, port) = ("it-roll-priv", "prod", 18108);
+    let hosts = [3, 4];
+    clean(p, e, &hosts).await;
+    let repo = format!("{AUTH_REGISTRY}/{}/web", unique("it-priv"));
+    push_as(1, "v1", &repo, "v1").await;
+    let tmp = tempfile::tempdir().unwrap();
+    let config = write_config_with(
+        tmp.path(),
+        p,
+        &[(e, &hosts)],
+        port,
+        &tables(port, "3s", 1, ""),
+    );
+    let base = std::fs::read_to_string(&config)
+        .unwrap()
+        .replace(IMAGE, &repo);
+    let pw = sandbox_dir().join("registry-auth/password");
+    let with_login = base.replace(
+        "[[projects]]",
+        &format!(
+            "[[registries]]\nname = \"auth\"\nurl = \"http://{AUTH_REGISTRY}\"\nusername = \"shipdeck\"\npassword = \"file:{}\"\n\n[[projects]]",
+            pw.display()
+        ),
+    )
+    .replace(&format!("image = \"{repo}\""), &format!("image = \"{repo}\"\nregistry = \"auth\""));
+
+    // Without the login the registry says 401: refused before any restart.
+    std::fs::write(&config, &base).unwrap();
+    let (code, _, out) = rollout_json(&["deploy", p, e, "v1"], &config, tmp.path());
+    assert_eq!(code, 2, "{out}");
+    assert!(out.contains("nothing was restarted"), "{out}");
+    assert!(on_host(3, p, e).await.is_empty(), "nothing was created");
+
+    // With the project's registry login, the pull works.
+    let cfg = tmp.path().join("login.toml");
+    std::fs::write(&cfg, &with_login).unwrap();
+    let (code, events, out) = rollout_json(&["deploy", p, e, "v1"], &cfg, tmp.path());
+    assert_eq!(code, 0, "{out}");
+    let digest = events_named(&events, "pulls_done")[0]["digest"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_all_on(&hosts, p, e, "v1").await;
+    for n in hosts {
+        let c = docker(n)
+            .await
+            .inspect_container(&format!("{p}.{e}"), None)
+            .await
+            .unwrap();
+        let image = c.config.and_then(|c| c.image).unwrap_or_default();
+        assert_eq!(
+            image,
+            format!("{repo}@{digest}"),
+            "h{n:02} runs exactly the verified digest"
+        );
+    }
+    assert!(
+        !out.contains(&auth_password()),
+        "the password is never printed"
+    );
+    clean(p, e, &hosts).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_tag_that_moved_is_deployed_again_not_skipped() {
+    let (p, e, port) = ("it-roll-moved", "prod", 18109);
+    let hosts = [5, 6];
+    clean(p, e, &hosts).await;
+    let repo = format!("{REGISTRY}/{}/web", unique("it-moved"));
+    let first = push_as(1, "v1", &repo, "stable").await;
+    let tmp = tempfile::tempdir().unwrap();
+    let config = write_config_with(
+        tmp.path(),
+        p,
+        &[(e, &hosts)],
+        port,
+        &tables(port, "3s", 1, ""),
+    );
+    let text = std::fs::read_to_string(&config)
+        .unwrap()
+        .replace(IMAGE, &repo);
+    std::fs::write(&config, text).unwrap();
+    let (code, _, out) = rollout_json(&["deploy", p, e, "stable"], &config, tmp.path());
+    assert_eq!(code, 0, "{out}");
+
+    // The same tag now names another image.
+    let second = push_as(1, "v2", &repo, "stable").await;
+    assert_ne!(first, second);
+    let (code, events, out) = rollout_json(&["deploy", p, e, "stable"], &config, tmp.path());
+    assert_eq!(code, 0, "{out}");
+    let phases: Vec<&str> = events_named(&events, "host")
+        .iter()
+        .filter_map(|h| h["phase"].as_str())
+        .collect();
+    assert!(
+        !phases.contains(&"skipped"),
+        "a host on the old digest was skipped: {out}"
+    );
+    for n in hosts {
+        let c = docker(n)
+            .await
+            .inspect_container(&format!("{p}.{e}"), None)
+            .await
+            .unwrap();
+        let cfg = c.config.unwrap();
+        assert_eq!(cfg.image.unwrap_or_default(), format!("{repo}@{second}"));
+        assert_eq!(
+            cfg.labels
+                .unwrap_or_default()
+                .get("shipdeck.digest")
+                .cloned(),
+            Some(second.clone())
+        );
+    }
+    // And a third deploy of the same tag and digest is a no-op.
+    let (code, events, out) = rollout_json(&["deploy", p, e, "stable"], &config, tmp.path());
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        events_named(&events, "host")
+            .iter()
+            .all(|h| h["phase"] == "skipped"),
+        "{out}"
+    );
     clean(p, e, &hosts).await;
 }

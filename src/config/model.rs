@@ -85,6 +85,10 @@ impl Host {
             Endpoint::Ssh { url } => {
                 let rest = url.trim_start_matches("ssh://");
                 let host = rest.rsplit_once('@').map(|(_, h)| h).unwrap_or(rest);
+                // `[fd00::5]:22` keeps its IPv6 literal whole.
+                if let Some(v6) = host.strip_prefix('[') {
+                    return v6.split(']').next().unwrap_or(v6).to_string();
+                }
                 host.split(':').next().unwrap_or(host).to_string()
             }
         }
@@ -421,5 +425,36 @@ impl Config {
             }
         }
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn host(endpoint: Endpoint) -> Host {
+        Host {
+            name: "h".into(),
+            endpoint,
+            labels: Vec::new(),
+            address: None,
+        }
+    }
+
+    #[test]
+    fn probe_addresses_keep_ipv6_literals() {
+        let tcp = |a: &str| {
+            host(Endpoint::Tcp {
+                addr: a.into(),
+                tls: None,
+            })
+            .probe_address()
+        };
+        assert_eq!(tcp("10.0.0.5:2375"), "10.0.0.5");
+        assert_eq!(tcp("[fd00::5]:2375"), "fd00::5");
+        let ssh = |u: &str| host(Endpoint::Ssh { url: u.into() }).probe_address();
+        assert_eq!(ssh("ssh://ops@[fd00::5]:22"), "fd00::5");
+        assert_eq!(ssh("ssh://ops@edge-01:2222"), "edge-01");
+        assert_eq!(ssh("ssh://edge-01"), "edge-01");
     }
 }

@@ -805,3 +805,65 @@ impl Drop for RegistryProxy {
         self.task.abort();
     }
 }
+
+/// The sandbox's htpasswd registry (user `shipdeck`, password in a file).
+pub const AUTH_REGISTRY: &str = "10.213.0.1:5001";
+
+/// The password of the sandbox's htpasswd registry.
+pub fn auth_password() -> String {
+    std::fs::read_to_string(sandbox_dir().join("registry-auth/password"))
+        .expect("the sandbox's registry password file")
+        .trim()
+        .to_string()
+}
+
+/// Tag `demo/web:FROM` as `TO_REPO:TAG` on host `n` and push it (with the
+/// htpasswd login when `TO_REPO` is on the auth registry). Returns the
+/// pushed digest as the engine reports it.
+pub async fn push_as(n: usize, from_tag: &str, to_repo: &str, tag: &str) -> String {
+    let d = docker(n).await;
+    pull(&d, from_tag).await;
+    d.tag_image(
+        &format!("{IMAGE}:{from_tag}"),
+        Some(bollard::query_parameters::TagImageOptions {
+            repo: Some(to_repo.to_string()),
+            tag: Some(tag.to_string()),
+        }),
+    )
+    .await
+    .expect("tag");
+    let creds = to_repo
+        .starts_with(AUTH_REGISTRY)
+        .then(|| bollard::auth::DockerCredentials {
+            username: Some("shipdeck".into()),
+            password: Some(auth_password()),
+            serveraddress: Some(AUTH_REGISTRY.into()),
+            ..Default::default()
+        });
+    let mut s = d.push_image(
+        to_repo,
+        Some(bollard::query_parameters::PushImageOptions {
+            tag: Some(tag.to_string()),
+            ..Default::default()
+        }),
+        creds,
+    );
+    let mut digest = String::new();
+    let fut = async {
+        while let Some(item) = s.next().await {
+            let info = item.expect("push");
+            if let Some(e) = info.error_detail.and_then(|e| e.message) {
+                panic!("push {to_repo}:{tag}: {e}");
+            }
+            if let Some(st) = info.status
+                && let Some(dg) = st.split_whitespace().skip_while(|w| *w != "digest:").nth(1)
+            {
+                digest = dg.to_string();
+            }
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(120), fut)
+        .await
+        .expect("push timed out");
+    digest
+}
