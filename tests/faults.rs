@@ -235,7 +235,7 @@ async fn rollback_after_a_failed_and_rolled_back_release_goes_to_the_last_releas
     let msg = fin["message"].as_str().unwrap_or("");
     assert!(
         msg.contains("h03 keeping the old container failed")
-            && msg.contains("its old container still serves")
+            && msg.contains("was restored to v2")
             && !msg.contains("failed health"),
         "a rename error is reported as one, not as failed health: {msg}"
     );

@@ -121,10 +121,14 @@ pub fn merge(reads: impl IntoIterator<Item = Vec<Entry>>) -> Vec<Entry> {
             match by_id.get_mut(&e.release) {
                 Some(known) => {
                     let rolled_back = known.rolled_back || e.rolled_back;
+                    let digest = known.digest.clone().or_else(|| e.digest.clone());
                     if known.less_than(&e) {
                         *known = e;
                     }
                     known.rolled_back = rolled_back;
+                    if known.digest.is_none() {
+                        known.digest = digest;
+                    }
                 }
                 None => {
                     by_id.insert(e.release.clone(), e);
@@ -242,13 +246,19 @@ pub fn with_journal(
         let s = e.summary(project, env);
         match all.iter_mut().find(|r| r.release == s.release) {
             Some(known) => {
+                // Field by field: what either side knows stays known.
                 let rolled_back = known.rolled_back || s.rolled_back;
+                let digest = s.digest.clone().or_else(|| known.digest.clone());
+                let needs = std::mem::take(&mut known.needs_operator);
                 if known.result.is_none() || s.result.is_some() {
-                    let needs = std::mem::take(&mut known.needs_operator);
                     *known = s;
-                    known.needs_operator = needs;
+                } else {
+                    // The fleet's clock orders releases, not each laptop's.
+                    known.started_at = s.started_at;
                 }
+                known.digest = digest;
                 known.rolled_back = rolled_back;
+                known.needs_operator = needs;
             }
             None => all.push(s),
         }

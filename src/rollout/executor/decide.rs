@@ -190,7 +190,12 @@ pub(super) fn intent(
                 )));
             }
             let from_releases = if last.action == Action::Rollback {
-                newer_than_good(&real, &last.version)
+                let before: Vec<&ReleaseSummary> = real
+                    .iter()
+                    .filter(|r| r.release != last.release)
+                    .copied()
+                    .collect();
+                newer_than_good(&before, &last.version)
             } else {
                 Vec::new()
             };
@@ -226,19 +231,23 @@ pub(super) fn intent(
     }
 }
 
-/// Ids of the releases after the newest good one of `version` (all of them
-/// when there is none): what a rollback to `version` goes back from.
+/// What a rollback to `version` goes back from: the releases of other
+/// versions after the newest good one of `version`. With no good release of
+/// it, only the newest release (the one that runs now), if it is of another
+/// version. Releases of `version` itself are never marked.
 fn newer_than_good(real: &[&ReleaseSummary], version: &str) -> Vec<String> {
-    let start = real
-        .iter()
-        .rposition(|r| r.version == version && r.good())
-        .map(|i| i + 1)
-        .unwrap_or(0);
-    real[start..]
-        .iter()
-        .filter(|r| r.version != version || !r.good())
-        .map(|r| r.release.clone())
-        .collect()
+    match real.iter().rposition(|r| r.version == version && r.good()) {
+        Some(i) => real[i + 1..]
+            .iter()
+            .filter(|r| r.version != version)
+            .map(|r| r.release.clone())
+            .collect(),
+        None => real
+            .last()
+            .filter(|r| r.version != version)
+            .map(|r| vec![r.release.clone()])
+            .unwrap_or_default(),
+    }
 }
 
 /// The digest label of a kept container of `version` anywhere on the fleet.
@@ -321,12 +330,14 @@ fn rollback_target(
 /// (the pull tells each host's digest, so "already there" is checked on
 /// exactly the verified image); for a rollback only hosts without a kept
 /// container of the target.
-pub(super) fn provisional_pulls(intent: &Intent, fleet: &[HostView]) -> Vec<String> {
+pub(super) fn provisional_pulls(
+    intent: &Intent,
+    fleet: &[HostView],
+    bad: &HashSet<String>,
+) -> Vec<String> {
     fleet
         .iter()
-        .filter(|h| {
-            intent.action != Action::Rollback || kept_of(h, intent, &HashSet::new()).is_none()
-        })
+        .filter(|h| intent.action != Action::Rollback || kept_of(h, intent, bad).is_none())
         .map(|h| h.engine.host.clone())
         .collect()
 }

@@ -15,6 +15,9 @@ pub(super) struct Swap {
     pub(super) new: AppContainer,
     /// What served before (kept, stopped), to go back to.
     pub(super) old: Option<AppContainer>,
+    /// `new` is a kept container restarted (a rollback): undoing it keeps
+    /// it as the good release it is, instead of retiring it.
+    pub(super) new_was_kept: bool,
 }
 
 /// The step that failed on a host.
@@ -45,8 +48,6 @@ impl Step {
 /// How the way back went after a failure.
 #[derive(Debug, Clone)]
 pub(super) enum Restore {
-    /// Nothing had changed yet (the old container still serves).
-    Untouched,
     /// Back on this version, healthy.
     Restored(String),
     /// Could not be put back: why.
@@ -67,7 +68,6 @@ impl HostFailure {
     /// E.g. "h03 failed health (…) and was restored to v1".
     pub(super) fn sentence(&self) -> String {
         let after = match &self.restore {
-            Restore::Untouched => "; its old container still serves".to_string(),
             Restore::Restored(v) => format!(" and was restored to {v}"),
             Restore::Failed(why) => format!(" and could NOT be restored ({why})"),
             Restore::LockLost => " and was not restored: the lock was lost".to_string(),
@@ -96,6 +96,20 @@ impl HostFailure {
     /// Whether the host is down now.
     pub(super) fn left_down(&self) -> bool {
         matches!(self.restore, Restore::Failed(_) | Restore::LockLost)
+    }
+}
+
+/// Which step of keeping a container failed.
+#[derive(Debug)]
+pub(super) struct KeepFail {
+    /// The stop itself failed (else the policy update or the rename).
+    pub(super) stopping: bool,
+    pub(super) error: EngineError,
+}
+
+impl KeepFail {
+    pub(super) fn short(&self) -> String {
+        self.error.short()
     }
 }
 
@@ -222,27 +236,21 @@ impl Runner {
                 t0,
                 Some(format!("{} ({})", cur.version, naming::id12(&cur.id))),
             );
-            if cur.state == ContainerState::Running
-                && let Err(err) = eng.stop(&cur.id, self.stop_grace).await
-            {
-                self.host_event(&host, HostPhase::Failed, t0, Some(err.short()));
-                // Nothing changed but the stop attempt: make sure it runs.
-                let _ = eng.start(&cur.id).await;
-                return failure(Step::Stop(err.short()), Restore::Untouched);
-            }
             let name = if h.retire_serving {
                 naming::retired(&p, &e, &cur.version, &cur.id)
             } else {
                 naming::kept(&p, &e, &cur.version, &cur.id)
             };
-            if let Err(err) = self.keep(eng, cur, &name).await {
-                self.host_event(&host, HostPhase::Failed, t0, Some(err.short()));
-                let back = self.serve(eng, cur, &base, project).await;
-                let restore = match back {
-                    Ok(()) => Restore::Untouched,
-                    Err(e2) => Restore::Failed(e2.short()),
+            if let Err(fail) = self.keep(eng, cur, &name).await {
+                self.host_event(&host, HostPhase::Failed, t0, Some(fail.error.short()));
+                // Make sure it serves again, and say whether it does.
+                let restore = self.bring_back(&h, cur, &base, project, t0).await;
+                let step = if fail.stopping {
+                    Step::Stop(fail.error.short())
+                } else {
+                    Step::Keep(fail.error.short())
                 };
-                return failure(Step::Keep(err.short()), restore);
+                return failure(step, restore);
             }
             old_serving = Some(cur.clone());
         }
@@ -323,6 +331,7 @@ impl Runner {
                     address: h.address.clone(),
                     new,
                     old: h.restore_to.clone().or(old_serving),
+                    new_was_kept: matches!(h.source, Source::Kept(_)),
                 }))
             }
             Err(f) => {
@@ -347,17 +356,72 @@ impl Runner {
         }
     }
 
-    /// Take a container out of service for good: stopped, restart policy
-    /// `no` (a daemon restart must not bring it back), renamed.
+    /// Take a container out of service: restart policy `no` (a daemon
+    /// restart must not bring it back), stopped, renamed. The policy goes
+    /// first, so no moment exists where a stopped container would come back;
+    /// a container the engine is restarting cannot be updated, so then it is
+    /// stopped first.
     pub(super) async fn keep(
         &self,
         eng: &Engine,
         c: &AppContainer,
         name: &str,
-    ) -> Result<(), EngineError> {
-        eng.stop(&c.id, self.stop_grace).await?;
-        eng.set_restart(&c.id, "no").await?;
-        eng.rename(&c.id, name).await
+    ) -> Result<(), KeepFail> {
+        let other = |error| KeepFail {
+            stopping: false,
+            error,
+        };
+        let stopped = |r: Result<(), EngineError>| {
+            r.map_err(|error| KeepFail {
+                stopping: true,
+                error,
+            })
+        };
+        if eng.set_restart(&c.id, "no").await.is_err() {
+            stopped(eng.stop(&c.id, self.stop_grace).await)?;
+            eng.set_restart(&c.id, "no").await.map_err(other)?;
+        }
+        stopped(eng.stop(&c.id, self.stop_grace).await)?;
+        eng.rename(&c.id, name).await.map_err(other)
+    }
+
+    /// Put `c` back in service after a failed step and wait for its health.
+    pub(super) async fn bring_back(
+        &self,
+        h: &HostPlan,
+        c: &AppContainer,
+        base: &str,
+        project: &Project,
+        t0: Instant,
+    ) -> Restore {
+        let host = &h.engine.host;
+        self.host_event(host, HostPhase::Restoring, t0, None);
+        if let Err(e) = self.serve(&h.engine, c, base, project).await {
+            self.host_event(host, HostPhase::RestoreFailed, t0, Some(e.short()));
+            return Restore::Failed(e.short());
+        }
+        let target = Target {
+            engine: h.engine.clone(),
+            container_id: c.id.clone(),
+            address: h.address.clone(),
+            spec: project.health.clone(),
+        };
+        match health::wait_healthy(&target, &self.http, &CancellationToken::new()).await {
+            Ok(_) => {
+                self.host_event(
+                    host,
+                    HostPhase::Restored,
+                    t0,
+                    Some(format!("back on {}", c.version)),
+                );
+                Restore::Restored(c.version.clone())
+            }
+            Err(f) => {
+                let why = format!("{} did not come back healthy: {f}", c.version);
+                self.host_event(host, HostPhase::RestoreFailed, t0, Some(why.clone()));
+                Restore::Failed(why)
+            }
+        }
     }
 
     /// Put a kept container back in service: serving name, its own restart
@@ -420,9 +484,14 @@ impl Runner {
         self.host_event(host, HostPhase::Restoring, t0, None);
         if let Some(n) = new {
             let r = match &h.source {
-                Source::Image => eng.remove(&n.id).await,
+                Source::Image => eng.remove(&n.id).await.map_err(|error| KeepFail {
+                    stopping: false,
+                    error,
+                }),
+                // A kept container of a good release that did not come back
+                // healthy now is kept again (not retired): the release served.
                 Source::Kept(k) => {
-                    let name = naming::retired(&k.project, &k.env, &k.version, &k.id);
+                    let name = naming::kept(&k.project, &k.env, &k.version, &k.id);
                     self.keep(eng, n, &name).await
                 }
             };

@@ -112,7 +112,8 @@ impl Report {
     pub fn exit_code(&self) -> i32 {
         match self.outcome {
             Outcome::Succeeded if self.journal_error.is_none() => 0,
-            Outcome::Refused if self.journal_error.is_none() => 2,
+            // Nothing changed, even if the journal could not say so.
+            Outcome::Refused => 2,
             _ => 1,
         }
     }
@@ -185,8 +186,10 @@ pub struct Runner {
 enum Stop {
     /// Failures beyond `max_failure_ratio`.
     Failed,
-    /// An operator's `control abort`, or a second signal.
+    /// An operator's `control abort`: completed hosts go back.
     Aborted(String),
+    /// A second signal: completed hosts go back per `failure_action`.
+    SignalAbort,
     /// A first signal: in-flight hosts finish, nothing is undone.
     Interrupted,
     LockLost,
@@ -212,6 +215,31 @@ struct Ending {
     intent: Intent,
     /// Released ids a successful rollback went back from.
     rolled_back: Vec<String>,
+    /// The lock was lost: nothing more is written to the fleet.
+    lock_lost: bool,
+    /// Hosts to prune once the rollout ran to its end, and the releases
+    /// whose containers are not worth keeping.
+    prune: Option<(Vec<Engine>, HashSet<String>)>,
+}
+
+impl Ending {
+    fn new(outcome: Outcome, message: String, needs: Vec<String>, intent: Intent) -> Self {
+        Self {
+            outcome,
+            message,
+            needs_operator: needs,
+            intent,
+            rolled_back: Vec::new(),
+            lock_lost: false,
+            prune: None,
+        }
+    }
+}
+
+/// What the first read under the lock found.
+struct UnderLock {
+    fleet: Result<Vec<HostView>, RolloutError>,
+    history: Vec<ReleaseSummary>,
 }
 
 /// A new release id: `r20261121-120003-1a2b`.
@@ -269,9 +297,11 @@ impl Runner {
         // 1. Reach every host and read what runs (a first look: it shapes the
         //    plan shown and the pre-pull, and decides nothing).
         let reach = self.reach(&req, &project).await?;
-        let fleet = self.read_fleet(&reach.engines, &req).await;
+        let (fleet, history) = tokio::join!(
+            self.read_fleet(&reach.engines, &req),
+            self.history(&reach.engines, &req, &release)
+        );
         let fleet = self.refuse_unreadable(&req, &project, fleet)?;
-        let history = self.history(&reach.engines, &req, &release).await;
         let intent = decide::intent(&req, &history, &fleet)?;
         let plan = self.plan_for(&req, &project, &intent, &reach)?;
         // Secrets are resolved before anything happens: a missing one refuses.
@@ -307,10 +337,11 @@ impl Runner {
 
         // 3. The lock, and the pre-pull at the same time: a pull changes
         //    nothing that serves, and it is most of a rollout's fixed cost.
-        let pulls = decide::provisional_pulls(&intent, &fleet);
+        let pulls = decide::provisional_pulls(&intent, &fleet, &decide::bad_releases(&history));
         let image = intent.image(&project);
-        // The fleet's ledger learns of this release as soon as the lock is
-        // held (before the pull ends): another operator's `--resume` sees it.
+        // As soon as the lock is held (the pull may still run): the fleet's
+        // ledger learns of this release (another operator's `--resume` sees
+        // it), and the fleet is read again — the read decisions are made from.
         let locked = async {
             let lock = self.lock(&req, &release).await?;
             self.ledger_start(&req, &reach, &release, &intent, &plan, &fleet)
@@ -320,10 +351,18 @@ impl Runner {
                 hosts: lock.info().hosts.clone(),
                 owner: lock.info().owner.clone(),
             });
-            Ok::<_, LockError>(lock)
+            let (now, history) = tokio::join!(
+                self.read_fleet(&reach.engines, &req),
+                self.history(&reach.engines, &req, &release)
+            );
+            let fleet = self.refuse_unreadable(&req, &project, now);
+            if let Ok(f) = &fleet {
+                self.repair(f, &project).await;
+            }
+            Ok::<_, LockError>((lock, UnderLock { fleet, history }))
         };
         let (lock, pulled) = tokio::join!(locked, self.pull(&fleet, &pulls, &image, &project));
-        let lock = match lock {
+        let (lock, read) = match lock {
             Ok(l) => l,
             Err(e) => {
                 let message = e.to_string();
@@ -343,13 +382,15 @@ impl Runner {
         // 4. Everything else happens under the lock.
         let ending = self
             .under_lock(
-                &req, &project, &release, &lock, &reach, plan, intent, pulled,
+                &req, &project, &release, &lock, &reach, plan, intent, pulled, read,
             )
             .await;
 
-        // 5. The record: journal, the fleet's ledger, then the lock goes.
+        // 5. The record: journal, the fleet's ledger (while pruning), then
+        //    the lock goes. A holder that lost the lock writes nothing more
+        //    to the fleet.
         let secs_total = secs(t0);
-        let journal = self.record(
+        let mut journal = self.record(
             &req,
             &release,
             RecordKind::Finished {
@@ -360,17 +401,36 @@ impl Runner {
             },
         );
         for r in &ending.rolled_back {
-            let _ = self.record(
+            let mark = self.record(
                 &req,
                 r,
                 RecordKind::RolledBack {
                     by: release.clone(),
                 },
             );
+            if journal.is_ok() {
+                journal = mark;
+            }
         }
-        if ending.outcome != Outcome::Refused || !ending.intent.version.is_empty() {
-            self.ledger_end(&req, &reach, &release, &ending, secs_total)
-                .await;
+        if !ending.lock_lost {
+            let prune = async {
+                if let Some((engines, bad)) = &ending.prune {
+                    join_all(engines.iter().map(|e| {
+                        self.prune(
+                            e,
+                            &req.project,
+                            &req.env,
+                            project.rollout.keep_releases as usize,
+                            bad,
+                        )
+                    }))
+                    .await;
+                }
+            };
+            tokio::join!(
+                prune,
+                self.ledger_end(&req, &reach, &release, &ending, secs_total)
+            );
         }
         if let Err(e) = lock.release().await {
             warn!(error = %e, "releasing the lock failed; it expires by itself");
@@ -559,21 +619,17 @@ impl Runner {
         mut plan: Plan,
         first: Intent,
         pulled: pull::Pulled,
+        read: UnderLock,
     ) -> Ending {
-        let refused = |intent: Intent, message: String| Ending {
-            outcome: Outcome::Refused,
-            message,
-            needs_operator: Vec::new(),
-            intent,
-            rolled_back: Vec::new(),
+        let refused = |intent: Intent, message: String| {
+            Ending::new(Outcome::Refused, message, Vec::new(), intent)
         };
-        // The fleet as it is now, under the lock.
-        let fleet = self.read_fleet(&reach.engines, req).await;
-        let fleet = match self.refuse_unreadable(req, project, fleet) {
+        // The fleet as it was read under the lock.
+        let UnderLock { fleet, history } = read;
+        let fleet = match fleet {
             Ok(f) => f,
             Err(e) => return refused(first, e.to_string()),
         };
-        let history = self.history(&reach.engines, req, release).await;
         let mut intent = match decide::intent(req, &history, &fleet) {
             Ok(i) => i,
             Err(e) => {
@@ -601,7 +657,7 @@ impl Runner {
                 plan: plan.clone(),
                 reason,
             });
-            let _ = self.record(
+            if let Err(e) = self.record(
                 req,
                 release,
                 RecordKind::Decided {
@@ -610,18 +666,27 @@ impl Runner {
                     digest: intent.digest.clone(),
                     resumes: intent.resumes.clone(),
                 },
-            );
-        }
-        if !intent.same_target(&first) {
+            ) {
+                return refused(
+                    intent,
+                    format!("the journal could not record the decision: {e}"),
+                );
+            }
             self.ledger_start(req, reach, release, &intent, &plan, &fleet)
                 .await;
         }
-        self.repair(&fleet, project).await;
 
         // Pulls: what the pre-pull did not cover (another version, a host
         // whose kept container vanished) happens now.
         let verified = match self
-            .complete_pulls(&fleet, &intent, project, pulled, &mut plan)
+            .complete_pulls(
+                &fleet,
+                &intent,
+                project,
+                pulled,
+                &mut plan,
+                &decide::bad_releases(&history),
+            )
             .await
         {
             Ok(v) => v,
@@ -632,6 +697,16 @@ impl Runner {
             if let Err(e) = self.record(req, release, rec) {
                 warn!(error = %e, "journal: the digest was not recorded");
             }
+            // The ledger too: a `--resume` elsewhere pins exactly this image.
+            if intent.digest.is_none() {
+                let d = d.clone();
+                ledger::update(&reach.engines, &req.project, &req.env, &|all| {
+                    if let Some(e) = all.iter_mut().find(|e| e.release == release) {
+                        e.digest = Some(d.clone());
+                    }
+                })
+                .await;
+            }
             intent.digest = Some(d.clone());
         }
         let digest = intent.digest.clone();
@@ -641,7 +716,28 @@ impl Runner {
         let mut hosts =
             decide::hosts(self, &fleet, &intent, digest.as_deref(), project, &history).await;
         hosts.retain(|h| plan.hosts.contains(&h.engine.host));
-        let mut down = self.down_at_start(&hosts, reach, project).await;
+        // Hosts that answered the connect but not the listing are left out
+        // (only under `skip-host`; otherwise the read above refused).
+        let missing: Vec<String> = plan
+            .hosts
+            .iter()
+            .filter(|n| !hosts.iter().any(|h| &h.engine.host == *n))
+            .cloned()
+            .collect();
+        for m in &missing {
+            self.emit(RolloutEvent::HostSkipped {
+                host: m.clone(),
+                reason: "its containers could not be listed".into(),
+            });
+        }
+        replan(&mut plan, project, &missing);
+        let left_out: Vec<String> = project
+            .hosts_in(&req.env)
+            .iter()
+            .filter(|h| !plan.hosts.contains(h))
+            .cloned()
+            .collect();
+        let mut down = self.down_at_start(&hosts, &left_out, project).await;
         let labels = self.labels(req, &intent.version, digest.as_deref(), release);
         let image = match &digest {
             Some(d) => format!("{}@{d}", project.image),
@@ -676,13 +772,19 @@ impl Runner {
         plan: &Plan,
         fleet: &[HostView],
     ) {
+        // The fleet's clock, not this machine's: releases from several
+        // operators' laptops are ordered by it.
+        let started_at = match reach.engines.first() {
+            Some(e) => e.engine_time().await.unwrap_or_else(Utc::now),
+            None => Utc::now(),
+        };
         let entry = ledger::Entry {
             release: release.to_string(),
             action: intent.action,
             version: intent.version.clone(),
             digest: intent.digest.clone(),
             user: req.user.clone(),
-            started_at: Utc::now(),
+            started_at,
             finished_at: None,
             outcome: None,
             duration_secs: None,
@@ -739,11 +841,12 @@ impl Runner {
 
     /// Hosts without a healthy serving container before anything starts:
     /// those in the rollout that fail their gate now, and hosts left out
-    /// (unreachable) whose application does not answer its probe.
+    /// (unreachable, pull failed, unreadable) whose application does not
+    /// answer its probe.
     async fn down_at_start(
         &self,
         hosts: &[HostPlan],
-        reach: &Reach,
+        left_out: &[String],
         project: &Project,
     ) -> HashSet<String> {
         let mut down: HashSet<String> = hosts
@@ -751,7 +854,7 @@ impl Runner {
             .filter(|h| !h.healthy)
             .map(|h| h.engine.host.clone())
             .collect();
-        let left_out = join_all(reach.unreachable.iter().map(|(name, _)| async move {
+        let left_out = join_all(left_out.iter().map(|name| async move {
             let address = self
                 .config
                 .host(name)
@@ -858,16 +961,12 @@ impl Runner {
             .collect();
         let failures = describe_failures(&failed);
         let k = plan.max_unavailable.max(1);
-        let ending = |outcome, message: String, needs: Vec<String>| Ending {
-            outcome,
-            message,
-            needs_operator: needs,
-            intent: intent.clone(),
-            rolled_back: Vec::new(),
+        let ending = |outcome, message: String, needs: Vec<String>| {
+            Ending::new(outcome, message, needs, intent.clone())
         };
         let undo_why = match &stop {
             Some(Stop::LockLost) => {
-                return ending(
+                let mut e = ending(
                     Outcome::Failed,
                     format!(
                         "the lock was lost (broken by someone, or no heartbeat got through); stopped launching hosts and undid nothing{}",
@@ -875,6 +974,8 @@ impl Runner {
                     ),
                     needs,
                 );
+                e.lock_lost = true;
+                return e;
             }
             Some(Stop::Interrupted) => {
                 lock.report(Phase::Aborting, "interrupted").await;
@@ -893,6 +994,23 @@ impl Runner {
                 );
             }
             Some(Stop::Aborted(why)) => Some((why.clone(), Outcome::Aborted)),
+            Some(Stop::SignalAbort) => match project.rollout.failure_action {
+                FailureAction::Rollback => {
+                    Some(("aborted by a second signal".to_string(), Outcome::Aborted))
+                }
+                FailureAction::Pause => {
+                    return ending(
+                        Outcome::Aborted,
+                        format!(
+                            "aborted by a second signal; the {} replaced host(s) keep {} (failure_action = \"pause\"){}",
+                            done.len(),
+                            intent.version,
+                            tail(&failures)
+                        ),
+                        needs,
+                    );
+                }
+            },
             Some(Stop::CanaryTimeout) => Some((
                 format!(
                     "nobody resumed the canary within canary_timeout ({})",
@@ -943,26 +1061,28 @@ impl Runner {
             }
             let u = self.undo(done, k, down, project, lock, &why).await;
             needs.extend(u.needs_operator.iter().cloned());
-            let outcome = if u.needs_operator.is_empty() && u.stayed.is_empty() {
-                outcome
-            } else {
-                Outcome::Failed
-            };
+            for h in &u.held_back {
+                needs.push(format!(
+                    "{h}: still on {}, not rolled back: {}",
+                    intent.version, u.held_back_why
+                ));
+            }
+            let outcome =
+                if u.needs_operator.is_empty() && u.stayed.is_empty() && u.held_back.is_empty() {
+                    outcome
+                } else {
+                    Outcome::Failed
+                };
             return ending(outcome, format!("{why}; {}", u.summary()), needs);
         }
 
-        // Ran to the end: keep the last good releases, prune the rest.
-        let bad = decide::bad_releases(history);
-        join_all(hosts.iter().map(|h| {
-            self.prune(
-                h,
-                &req.project,
-                &req.env,
-                project.rollout.keep_releases as usize,
-                &bad,
-            )
-        }))
-        .await;
+        // Ran to the end: the last good releases stay, the rest is pruned
+        // (after this, beside the ledger's update).
+        let mut bad = decide::bad_releases(history);
+        if intent.action == Action::Rollback {
+            bad.extend(intent.from_releases.iter().cloned());
+        }
+        let prune = Some((hosts.iter().map(|h| h.engine.clone()).collect(), bad));
         let left_out: Vec<&str> = project
             .hosts_in(&req.env)
             .iter()
@@ -999,6 +1119,7 @@ impl Runner {
         if e.outcome == Outcome::Succeeded && intent.action == Action::Rollback {
             e.rolled_back = intent.from_releases.clone();
         }
+        e.prune = prune;
         e
     }
 }

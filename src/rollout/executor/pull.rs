@@ -95,9 +95,10 @@ impl Runner {
         project: &Project,
         pre: Pulled,
         plan: &mut Plan,
+        bad: &HashSet<String>,
     ) -> Result<Option<String>, String> {
         let image = intent.image(project);
-        let wanted = decide::provisional_pulls(intent, fleet);
+        let wanted = decide::provisional_pulls(intent, fleet, bad);
         let mut results: Vec<(String, Result<String, EngineError>)> = if pre.image == image {
             pre.results
                 .into_iter()

@@ -145,8 +145,14 @@ impl Runner {
             t0,
             Some(format!("to {}", old.version)),
         );
-        let retired = naming::retired(&s.new.project, &s.new.env, &s.new.version, &s.new.id);
-        if let Err(e) = self.keep(eng, &s.new, &retired).await {
+        // The new container goes out of service: retired when this release
+        // made it, kept again when it was a good release restarted.
+        let away = if s.new_was_kept {
+            naming::kept(&s.new.project, &s.new.env, &s.new.version, &s.new.id)
+        } else {
+            naming::retired(&s.new.project, &s.new.env, &s.new.version, &s.new.id)
+        };
+        if let Err(e) = self.keep(eng, &s.new, &away).await {
             // The new one may still serve: make sure it does.
             let back = self.serve(eng, &s.new, &base, project).await;
             let why = format!("taking {} down failed: {}", s.new.version, e.short());
@@ -188,7 +194,17 @@ impl Runner {
                 // Never leave a host empty: the new container serves again.
                 let why = format!("{} did not come back healthy: {why}", old.version);
                 let kept = naming::kept(&old.project, &old.env, &old.version, &old.id);
-                let _ = self.keep(eng, old, &kept).await;
+                if let Err(e) = self.keep(eng, old, &kept).await {
+                    // It holds the serving name and cannot be moved aside:
+                    // the new one cannot take the name back. Say so.
+                    let why = format!(
+                        "{why}; and it could not be taken down again ({}), so {} could not serve again",
+                        e.short(),
+                        s.new.version
+                    );
+                    self.host_event(&s.host, HostPhase::RestoreFailed, t0, Some(why.clone()));
+                    return One::Down(why);
+                }
                 let again = match self.serve(eng, &s.new, &base, project).await {
                     Ok(()) => {
                         let target = Target {
@@ -229,13 +245,13 @@ impl Runner {
     /// retired ones and older releases first.
     pub(super) async fn prune(
         &self,
-        h: &HostPlan,
+        eng: &Engine,
         project: &str,
         env: &str,
         keep: usize,
         bad: &HashSet<String>,
     ) {
-        let Ok(all) = h.engine.app_containers(project, env).await else {
+        let Ok(all) = eng.app_containers(project, env).await else {
             return;
         };
         let mut old: Vec<&AppContainer> = all
@@ -249,13 +265,13 @@ impl Runner {
         });
         let mut removed = 0;
         for c in old.iter().skip(keep) {
-            if h.engine.remove(&c.id).await.is_ok() {
+            if eng.remove(&c.id).await.is_ok() {
                 removed += 1;
             }
         }
         if removed > 0 {
             self.emit(RolloutEvent::Pruned {
-                host: h.engine.host.clone(),
+                host: eng.host.clone(),
                 removed,
             });
         }

@@ -21,6 +21,325 @@ enum Woken {
     Timer,
 }
 
+/// The replacement loop's state: what is queued, in flight, done.
+struct Window<'a> {
+    runner: &'a Runner,
+    req: &'a Request,
+    project: &'a Project,
+    plan: &'a Plan,
+    lock: &'a FleetLock,
+    spec: &'a CreateSpec,
+    /// Slots: at most this many hosts without a healthy serving container.
+    k: usize,
+    n: usize,
+    by_name: HashMap<String, &'a HostPlan>,
+    batch_of: HashMap<String, usize>,
+    left_in_batch: Vec<usize>,
+    batch_t0: Vec<Option<Instant>>,
+    queue: VecDeque<String>,
+    in_flight: HashSet<String>,
+    end: WindowEnd,
+    canary_done: bool,
+    last_done: Option<String>,
+    pausing_told: bool,
+    /// Cancelled by an abort: the health waits in flight end (those hosts
+    /// are restored).
+    cancel_inflight: CancellationToken,
+    control: tokio::sync::watch::Receiver<ControlState>,
+    lost: tokio::sync::watch::Receiver<bool>,
+}
+
+type InFlight<'a> = FuturesUnordered<futures::future::BoxFuture<'a, (String, usize, HostResult)>>;
+
+impl<'a> Window<'a> {
+    fn new(
+        runner: &'a Runner,
+        req: &'a Request,
+        project: &'a Project,
+        plan: &'a Plan,
+        hosts: &'a [HostPlan],
+        lock: &'a FleetLock,
+        spec: &'a CreateSpec,
+    ) -> Self {
+        let by_name: HashMap<String, &HostPlan> =
+            hosts.iter().map(|h| (h.engine.host.clone(), h)).collect();
+        let batch_of: HashMap<String, usize> = plan
+            .batches
+            .iter()
+            .enumerate()
+            .flat_map(|(bi, b)| b.iter().map(move |h| (h.clone(), bi)))
+            .collect();
+        let left_in_batch: Vec<usize> = plan
+            .batches
+            .iter()
+            .map(|b| b.iter().filter(|h| by_name.contains_key(*h)).count())
+            .collect();
+        let queue: VecDeque<String> = plan
+            .batches
+            .concat()
+            .into_iter()
+            .filter(|h| by_name.contains_key(h))
+            .collect();
+        let total = plan.batches.len();
+        // A canary batch with a host to wait for.
+        let canary = plan.canary && total > 1 && left_in_batch.first().is_some_and(|n| *n > 0);
+        Self {
+            runner,
+            req,
+            project,
+            plan,
+            lock,
+            spec,
+            k: plan.max_unavailable.max(1),
+            n: plan.hosts.len().max(1),
+            by_name,
+            batch_of,
+            left_in_batch,
+            batch_t0: vec![None; total],
+            queue,
+            in_flight: HashSet::new(),
+            end: WindowEnd {
+                done: Vec::new(),
+                failed: Vec::new(),
+                skipped: 0,
+                stop: None,
+            },
+            canary_done: !canary,
+            last_done: None,
+            pausing_told: false,
+            cancel_inflight: runner.abort.child_token(),
+            control: lock.control(),
+            lost: lock.lost(),
+        }
+    }
+
+    /// What says stop, before anything launches. An abort (a second
+    /// signal, an operator's word) overrides a first signal's stop.
+    async fn check_stops(&mut self) {
+        let lost = *self.lost.borrow();
+        let word = self.control.borrow().word;
+        let escalates = matches!(self.end.stop, None | Some(Stop::Interrupted)) && !lost;
+        if escalates && self.runner.abort.is_cancelled() {
+            self.end.stop = Some(Stop::SignalAbort);
+            self.cancel_inflight.cancel();
+            self.lock
+                .report(Phase::Aborting, "aborted by a second signal")
+                .await;
+            return;
+        }
+        if escalates && self.end.stop.is_some() && word == Control::Abort {
+            self.abort("aborted by an operator").await;
+            return;
+        }
+        if self.end.stop.is_some() {
+            return;
+        }
+        if lost {
+            self.end.stop = Some(Stop::LockLost);
+        } else if self.runner.stop.is_cancelled() {
+            self.end.stop = Some(Stop::Interrupted);
+            self.runner.emit(RolloutEvent::Stopping {
+                reason: format!(
+                    "signal: no further host starts; waiting for {} in flight (again to abort and roll back)",
+                    names(&self.in_flight)
+                ),
+            });
+            self.lock
+                .report(Phase::Aborting, "interrupted by a signal")
+                .await;
+        } else if word == Control::Abort {
+            self.abort("aborted by an operator").await;
+        }
+    }
+
+    async fn abort(&mut self, why: &str) {
+        self.end.stop = Some(Stop::Aborted(why.to_string()));
+        self.cancel_inflight.cancel();
+        self.lock
+            .report(
+                Phase::Aborting,
+                format!("{why}; stopping {}", names(&self.in_flight)),
+            )
+            .await;
+    }
+
+    /// Launch hosts while a slot is free. Returns whether one started.
+    async fn launch(&mut self, inflight: &mut InFlight<'a>, down: &HashSet<String>) -> bool {
+        let mut launched = false;
+        while self.end.stop.is_none() {
+            let Some(name) = self.queue.front().cloned() else {
+                break;
+            };
+            let bi = self.batch_of.get(&name).copied().unwrap_or(0);
+            if !self.canary_done && bi > 0 {
+                break;
+            }
+            if !self.runner.has_slot(&name, &self.in_flight, down, self.k) {
+                // A host that is down already costs no slot: it may go first.
+                let canary_done = self.canary_done;
+                let batch_of = &self.batch_of;
+                let in_flight = &self.in_flight;
+                let allowed = |q: &String| canary_done || batch_of.get(q) == Some(&0);
+                if let Some(pos) = self
+                    .queue
+                    .iter()
+                    .position(|q| down.contains(q) && !in_flight.contains(q) && allowed(q))
+                {
+                    if let Some(q) = self.queue.remove(pos) {
+                        self.queue.push_front(q);
+                    }
+                    continue;
+                }
+                if inflight.is_empty() {
+                    let mut list: Vec<&String> = down.iter().collect();
+                    list.sort();
+                    self.end.stop = Some(Stop::NoCapacity(format!(
+                        "{} host(s) are down already ({}); max_unavailable {} leaves no slot to replace {name}: bring them back, or raise max_unavailable",
+                        list.len(),
+                        list.iter()
+                            .map(|s| s.as_str())
+                            .collect::<Vec<_>>()
+                            .join(", "),
+                        self.k
+                    )));
+                }
+                break;
+            }
+            // Ownership is checked on the engines before every host.
+            if !self.lock.ensure_held().await {
+                self.end.stop = Some(Stop::LockLost);
+                break;
+            }
+            self.queue.pop_front();
+            let Some(h) = self.by_name.get(&name).map(|h| (*h).clone()) else {
+                continue;
+            };
+            if self.batch_t0[bi].is_none() {
+                self.batch_t0[bi] = Some(Instant::now());
+                self.runner.emit(RolloutEvent::BatchStarted {
+                    index: bi + 1,
+                    total: self.plan.batches.len(),
+                    hosts: self.plan.batches[bi].clone(),
+                });
+            }
+            self.in_flight.insert(name.clone());
+            launched = true;
+            let (runner, project, lock) = (self.runner, self.project, self.lock);
+            let spec = self.spec.clone();
+            let cancel = self.cancel_inflight.clone();
+            inflight.push(Box::pin(async move {
+                let r = runner.replace_host(h, spec, project, lock, cancel).await;
+                (name, bi, r)
+            }));
+        }
+        launched
+    }
+
+    /// One host is done: count it, end its batch, check the failure ratio,
+    /// and after the canary batch wait for the operator.
+    async fn take(
+        &mut self,
+        name: String,
+        bi: usize,
+        r: HostResult,
+        down: &mut HashSet<String>,
+        nothing_in_flight: bool,
+    ) {
+        self.in_flight.remove(&name);
+        match r {
+            HostResult::Skipped => self.end.skipped += 1,
+            HostResult::Replaced(swap) => {
+                down.remove(&name);
+                self.last_done = Some(name.clone());
+                self.end.done.push(*swap);
+            }
+            HostResult::Failed(f) => {
+                if f.left_down() {
+                    down.insert(name.clone());
+                } else if matches!(f.restore, host::Restore::Restored(_)) {
+                    down.remove(&name);
+                }
+                self.end.failed.push(f);
+            }
+        }
+        if let Some(left) = self.left_in_batch.get_mut(bi) {
+            *left = left.saturating_sub(1);
+            if *left == 0 {
+                self.runner.emit(RolloutEvent::BatchDone {
+                    index: bi + 1,
+                    total: self.plan.batches.len(),
+                    secs: self.batch_t0[bi].map(secs).unwrap_or(0.0),
+                });
+            }
+        }
+        if !self.end.failed.is_empty()
+            && self.end.stop.is_none()
+            && self.end.failed.len() as f64 / self.n as f64 > self.project.rollout.max_failure_ratio
+        {
+            self.end.stop = Some(Stop::Failed);
+        }
+        if !self.canary_done
+            && bi == 0
+            && self.left_in_batch.first() == Some(&0)
+            && self.end.stop.is_none()
+            && nothing_in_flight
+            && !self.runner.stop.is_cancelled()
+            && !self.runner.abort.is_cancelled()
+        {
+            self.canary_done = true;
+            if let Some(stop) = self
+                .runner
+                .canary_wait(
+                    self.req,
+                    self.project,
+                    &self.plan.batches[0],
+                    self.lock,
+                    &mut self.control,
+                    &mut self.lost,
+                )
+                .await
+            {
+                self.end.stop = Some(stop);
+            }
+        }
+    }
+
+    /// A control word arrived while hosts are in flight: a pause is
+    /// acknowledged at once (it takes effect when they are done).
+    async fn pause_heard(&mut self) {
+        if self.control.borrow().word == Control::Pause && !self.pausing_told {
+            self.pausing_told = true;
+            self.lock
+                .report(
+                    Phase::Pausing,
+                    format!(
+                        "pause received; waiting for {} in flight",
+                        names(&self.in_flight)
+                    ),
+                )
+                .await;
+        }
+    }
+
+    /// Paused, nothing in flight: report it and wait for the operator.
+    async fn wait_paused(&mut self) {
+        match self
+            .runner
+            .paused(
+                self.req,
+                self.lock,
+                &mut self.control,
+                &mut self.lost,
+                &self.last_done,
+            )
+            .await
+        {
+            Some(stop) => self.end.stop = Some(stop),
+            None => self.pausing_told = false,
+        }
+    }
+}
+
 impl Runner {
     /// Replace the plan's hosts; returns what was done and why it stopped.
     #[allow(clippy::too_many_arguments)]
@@ -34,243 +353,54 @@ impl Runner {
         spec: &CreateSpec,
         down: &mut HashSet<String>,
     ) -> WindowEnd {
-        let k = plan.max_unavailable.max(1);
-        let n = plan.hosts.len().max(1);
-        let total = plan.batches.len();
-        let by_name: HashMap<String, &HostPlan> =
-            hosts.iter().map(|h| (h.engine.host.clone(), h)).collect();
-        let batch_of: HashMap<String, usize> = plan
-            .batches
-            .iter()
-            .enumerate()
-            .flat_map(|(bi, b)| b.iter().map(move |h| (h.clone(), bi)))
-            .collect();
-        let mut left_in_batch: Vec<usize> = plan
-            .batches
-            .iter()
-            .map(|b| b.iter().filter(|h| by_name.contains_key(*h)).count())
-            .collect();
-        let mut batch_t0: Vec<Option<Instant>> = vec![None; total];
-        let mut queue: VecDeque<String> = plan
-            .batches
-            .concat()
-            .into_iter()
-            .filter(|h| by_name.contains_key(h))
-            .collect();
-        let mut control = lock.control();
-        let mut lost = lock.lost();
-        let cancel_inflight = self.abort.child_token();
-        let mut inflight = FuturesUnordered::new();
-        let mut in_names: HashSet<String> = HashSet::new();
-        let mut end = WindowEnd {
-            done: Vec::new(),
-            failed: Vec::new(),
-            skipped: 0,
-            stop: None,
-        };
-        let canary = plan.canary && total > 1;
-        let mut canary_done = !canary;
-        let mut last_done: Option<String> = None;
-        let mut seen_stop = false;
-        let mut seen_abort = false;
-        let mut pausing_told = false;
-        let base = naming::serving(&req.project, &req.env);
-        let _ = &base;
-
+        let mut w = Window::new(self, req, project, plan, hosts, lock, spec);
+        let mut inflight: InFlight<'_> = FuturesUnordered::new();
+        let (mut seen_stop, mut seen_abort, mut control_closed) = (false, false, false);
         loop {
-            // What says stop, before anything launches. An abort (a second
-            // signal, an operator's word) overrides a first signal's stop.
-            let escalates = matches!(end.stop, None | Some(Stop::Interrupted)) && !*lost.borrow();
-            if escalates && self.abort.is_cancelled() {
-                end.stop = Some(Stop::Aborted("aborted by a second signal".into()));
-                cancel_inflight.cancel();
-                lock.report(Phase::Aborting, "aborted by a second signal")
-                    .await;
-            } else if escalates && end.stop.is_some() && control.borrow().word == Control::Abort {
-                end.stop = Some(Stop::Aborted("aborted by an operator".into()));
-                cancel_inflight.cancel();
-                lock.report(Phase::Aborting, "abort received").await;
-            }
-            if end.stop.is_none() {
-                if *lost.borrow() {
-                    end.stop = Some(Stop::LockLost);
-                } else if self.stop.is_cancelled() {
-                    end.stop = Some(Stop::Interrupted);
-                    self.emit(RolloutEvent::Stopping {
-                        reason: format!(
-                            "signal: no further host starts; waiting for {} in flight (again to abort and roll back)",
-                            names(&in_names)
-                        ),
-                    });
-                    lock.report(Phase::Aborting, "interrupted by a signal")
-                        .await;
-                } else if control.borrow().word == Control::Abort {
-                    end.stop = Some(Stop::Aborted("aborted by an operator".into()));
-                    cancel_inflight.cancel();
-                    lock.report(
-                        Phase::Aborting,
-                        format!("abort received; stopping {}", names(&in_names)),
-                    )
-                    .await;
-                }
-            }
-            let paused = control.borrow().word == Control::Pause;
-
-            // Launch while a slot is free.
-            let mut launched = false;
-            while end.stop.is_none() && !paused {
-                let Some(name) = queue.front().cloned() else {
-                    break;
-                };
-                let bi = batch_of.get(&name).copied().unwrap_or(0);
-                if !canary_done && bi > 0 {
-                    break;
-                }
-                if !self.has_slot(&name, &in_names, down, k) {
-                    // A host that is down already costs no slot: it may go first.
-                    let allowed = |q: &String| canary_done || batch_of.get(q) == Some(&0);
-                    if let Some(pos) = queue
-                        .iter()
-                        .position(|q| down.contains(q) && !in_names.contains(q) && allowed(q))
-                    {
-                        if let Some(q) = queue.remove(pos) {
-                            queue.push_front(q);
-                        }
-                        continue;
-                    }
-                    if inflight.is_empty() {
-                        let mut list: Vec<&String> = down.iter().collect();
-                        list.sort();
-                        end.stop = Some(Stop::NoCapacity(format!(
-                            "{} host(s) are down already ({}); max_unavailable {k} leaves no slot to replace {name}: bring them back, or raise max_unavailable",
-                            list.len(),
-                            list.iter()
-                                .map(|s| s.as_str())
-                                .collect::<Vec<_>>()
-                                .join(", ")
-                        )));
-                    }
-                    break;
-                }
-                if !lock.ensure_held().await {
-                    end.stop = Some(Stop::LockLost);
-                    break;
-                }
-                queue.pop_front();
-                let Some(h) = by_name.get(&name).map(|h| (*h).clone()) else {
-                    continue;
-                };
-                if batch_t0[bi].is_none() {
-                    batch_t0[bi] = Some(Instant::now());
-                    self.emit(RolloutEvent::BatchStarted {
-                        index: bi + 1,
-                        total,
-                        hosts: plan.batches[bi].clone(),
-                    });
-                }
-                in_names.insert(name.clone());
-                launched = true;
-                let spec = spec.clone();
-                let cancel = cancel_inflight.clone();
-                inflight.push(async move {
-                    let r = self.replace_host(h, spec, project, lock, cancel).await;
-                    (name, bi, r)
-                });
-            }
-
+            w.check_stops().await;
+            let paused = w.control.borrow().word == Control::Pause;
+            let launched = if w.end.stop.is_none() && !paused {
+                w.launch(&mut inflight, down).await
+            } else {
+                false
+            };
             if inflight.is_empty() {
-                if end.stop.is_some() || queue.is_empty() {
+                if w.end.stop.is_some() || w.queue.is_empty() {
                     break;
                 }
                 if paused {
-                    match self
-                        .paused(req, lock, &mut control, &mut lost, &last_done)
-                        .await
-                    {
-                        Some(stop) => end.stop = Some(stop),
-                        None => pausing_told = false,
-                    }
+                    w.wait_paused().await;
                     continue;
                 }
                 if !launched {
-                    // Nothing runs, nothing could start: never spin.
-                    end.stop
+                    // Nothing runs and nothing could start: never spin.
+                    w.end
+                        .stop
                         .get_or_insert(Stop::NoCapacity("no host could be started".into()));
                     break;
                 }
                 continue;
             }
-
-            // Wait for a host, or for the operator.
+            // Wait for a host, or for the operator, or a signal.
             tokio::select! {
                 next = inflight.next() => {
-                    let Some((name, bi, r)) = next else { continue };
-                    in_names.remove(&name);
-                    match r {
-                        HostResult::Skipped => end.skipped += 1,
-                        HostResult::Replaced(swap) => {
-                            down.remove(&name);
-                            last_done = Some(name.clone());
-                            end.done.push(*swap);
-                        }
-                        HostResult::Failed(f) => {
-                            if f.left_down() {
-                                down.insert(name.clone());
-                            } else if matches!(f.restore, host::Restore::Restored(_)) {
-                                down.remove(&name);
-                            }
-                            end.failed.push(f);
-                        }
-                    }
-                    if let Some(left) = left_in_batch.get_mut(bi) {
-                        *left = left.saturating_sub(1);
-                        if *left == 0 {
-                            self.emit(RolloutEvent::BatchDone {
-                                index: bi + 1,
-                                total,
-                                secs: batch_t0[bi].map(secs).unwrap_or(0.0),
-                            });
-                        }
-                    }
-                    if !end.failed.is_empty()
-                        && end.stop.is_none()
-                        && end.failed.len() as f64 / n as f64 > project.rollout.max_failure_ratio
-                    {
-                        end.stop = Some(Stop::Failed);
-                    }
-                    if !canary_done
-                        && bi == 0
-                        && left_in_batch.first() == Some(&0)
-                        && end.stop.is_none()
-                        && inflight.is_empty()
-                    {
-                        canary_done = true;
-                        if let Some(stop) = self
-                            .canary_wait(req, project, &plan.batches[0], lock, &mut control, &mut lost)
-                            .await
-                        {
-                            end.stop = Some(stop);
-                        }
+                    if let Some((name, bi, r)) = next {
+                        w.take(name, bi, r, down, inflight.is_empty()).await;
                     }
                 }
-                r = control.changed() => {
-                    if r.is_err() {
-                        end.stop.get_or_insert(Stop::LockLost);
-                    } else if control.borrow().word == Control::Pause && !pausing_told {
-                        pausing_told = true;
-                        lock.report(
-                            Phase::Pausing,
-                            format!("pause received; waiting for {} in flight", names(&in_names)),
-                        )
-                        .await;
+                r = w.control.changed(), if !control_closed => match r {
+                    Ok(()) => w.pause_heard().await,
+                    Err(_) => {
+                        control_closed = true;
+                        w.end.stop.get_or_insert(Stop::LockLost);
                     }
-                }
-                _ = lost.changed() => {}
+                },
+                _ = w.lost.changed() => {}
                 _ = self.stop.cancelled(), if !seen_stop => seen_stop = true,
                 _ = self.abort.cancelled(), if !seen_abort => seen_abort = true,
             }
         }
-        end
+        w.end
     }
 
     /// Whether `name` may start: it is down already (replacing it costs
@@ -340,8 +470,14 @@ impl Runner {
         control: &mut tokio::sync::watch::Receiver<ControlState>,
         lost: &mut tokio::sync::watch::Receiver<bool>,
     ) -> Option<Stop> {
-        if let Err(e) = lock.set_control(Control::Pause).await {
-            warn!(error = %e, "canary: the pause could not be written into the lock");
+        // An operator's word that arrived meanwhile (an abort) wins.
+        if control.borrow().word != Control::Run {
+            return None;
+        }
+        match lock.set_control(Control::Pause).await {
+            Ok(c) if c.word != Control::Pause => return None,
+            Ok(_) => {}
+            Err(e) => warn!(error = %e, "canary: the pause could not be written into the lock"),
         }
         // What set_control just put there is known: wait for a newer word.
         control.borrow_and_update();

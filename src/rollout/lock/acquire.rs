@@ -25,14 +25,15 @@ pub(super) async fn try_acquire(target: &Target, req: &LockRequest) -> Result<At
             errors: scan.errors,
         });
     }
-    if let Some(live) = holders(
-        &target.project,
-        &target.env,
-        needed,
-        scan.objects.iter().map(|(_, o)| o),
-    )
-    .into_iter()
-    .find(|h| !h.expired)
+    // Objects of this very release are leftovers of an earlier attempt of
+    // ours (a minority that could not be removed): not someone else's lock.
+    let theirs = scan
+        .objects
+        .iter()
+        .filter(|(_, o)| o.release != req.release);
+    if let Some(live) = holders(&target.project, &target.env, needed, theirs.map(|(_, o)| o))
+        .into_iter()
+        .find(|h| !h.expired)
     {
         return Ok(Attempt::Held(Box::new(live)));
     }
@@ -64,11 +65,23 @@ pub(super) async fn try_acquire(target: &Target, req: &LockRequest) -> Result<At
         seq: 0,
     }
     .encode();
+    let round_start = Instant::now();
     let created = futures::future::join_all(scan.reachable.iter().map(|eng| {
         let name = name.clone();
         let control = control.clone();
         async move {
-            let now = eng.engine_time().await.unwrap_or_else(Utc::now);
+            // Times in the lock are the lock host's clock, never ours: an
+            // engine whose clock cannot be read gets no lock object.
+            let Some(now) = eng.engine_time().await else {
+                return (
+                    eng.clone(),
+                    Err(EngineError::api(
+                        &eng.endpoint,
+                        "lock create",
+                        "the engine's clock (/info) could not be read",
+                    )),
+                );
+            };
             let beat = rfc3339(now);
             let r = eng
                 .create_object(
@@ -144,7 +157,12 @@ pub(super) async fn try_acquire(target: &Target, req: &LockRequest) -> Result<At
         seq: 0,
     });
     let (lost, _) = watch::channel(false);
-    let channels = Arc::new(Channels { control, lost });
+    let channels = Arc::new(Channels {
+        control,
+        lost,
+        last_quorum: std::sync::Mutex::new(round_start),
+        ttl: req.ttl,
+    });
     let tasks = vec![
         tokio::spawn(heartbeat_loop(
             ours.clone(),
@@ -163,8 +181,10 @@ pub(super) async fn try_acquire(target: &Target, req: &LockRequest) -> Result<At
     })))
 }
 
-/// Write the heartbeat into every object; lost when fewer than a majority
-/// of them exist, or no beat reached a majority for a whole ttl.
+/// Write the heartbeat into every object. The lock is lost when fewer than
+/// a majority of them exist, or no round reached a majority within two
+/// thirds of the ttl of its start (see `Channels::deadline_passed`). Each
+/// round is bounded, so a slow host cannot stretch the interval.
 async fn heartbeat_loop(
     objects: Vec<(Engine, String)>,
     needed: usize,
@@ -173,16 +193,36 @@ async fn heartbeat_loop(
 ) {
     let every = (ttl / 3).max(MIN_BEAT);
     let mut tick = tokio::time::interval(every);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     tick.tick().await; // the first tick is immediate; acquire just wrote one
-    let mut last_ok = Instant::now();
     loop {
         tick.tick().await;
+        let round_start = Instant::now();
+        // Each host's beat is bounded on its own: a slow one cannot stretch
+        // the round, nor hide the others' answers.
+        let bound = every / 2 + MIN_BEAT;
         let results = futures::future::join_all(objects.iter().map(|(eng, id)| async move {
-            let now = eng.engine_time().await.unwrap_or_else(Utc::now);
-            let beat = rfc3339(now);
-            eng.write_files(id, &[(HEARTBEAT_FILE, beat.as_str())])
-                .await
+            let beat = async {
+                // The engine's own time, or no beat on that host this round.
+                let Some(now) = eng.engine_time().await else {
+                    return Err(EngineError::api(
+                        &eng.endpoint,
+                        "lock heartbeat",
+                        "engine clock unreadable",
+                    ));
+                };
+                let beat = rfc3339(now);
+                eng.write_files(id, &[(HEARTBEAT_FILE, beat.as_str())])
+                    .await
+            };
+            match tokio::time::timeout(bound, beat).await {
+                Ok(r) => r,
+                Err(_) => Err(EngineError::Timeout {
+                    endpoint: eng.endpoint.clone(),
+                    what: "lock heartbeat",
+                    secs: bound.as_secs().max(1),
+                }),
+            }
         }))
         .await;
         let ok = results.iter().filter(|r| r.is_ok()).count();
@@ -196,45 +236,41 @@ async fn heartbeat_loop(
             return;
         }
         if ok >= needed {
-            last_ok = Instant::now();
+            channels.mark_quorum(round_start);
         } else {
             warn!(ok, needed, "lock heartbeat reached too few hosts");
-            if last_ok.elapsed() >= ttl {
-                warn!("no heartbeat reached a majority for a whole ttl; lock lost");
-                channels.lost.send_replace(true);
-                return;
-            }
+        }
+        if channels.deadline_passed() {
+            warn!("no heartbeat reached a majority in time; lock lost");
+            channels.lost.send_replace(true);
+            return;
         }
     }
 }
 
-/// Read the control word every [`CONTROL_POLL`] from the first object that
-/// answers; apply it unless it is older than what is known.
+/// The newest control word among `objects` (all read at once, bounded).
+pub(super) async fn read_control(objects: &[(Engine, String)]) -> Option<ControlState> {
+    let reads = futures::future::join_all(objects.iter().map(|(eng, id)| async move {
+        eng.read_files(id)
+            .await
+            .ok()
+            .and_then(|f| f.get(CONTROL_FILE).and_then(|s| ControlState::decode(s)))
+    }));
+    let reads = tokio::time::timeout(CONTROL_POLL, reads).await.ok()?;
+    reads.into_iter().flatten().max_by_key(|c| c.seq)
+}
+
+/// Read the control word every [`CONTROL_POLL`] from every object (an
+/// operator's write that reached only some of them is still seen); apply it
+/// unless it is older than what is known.
 async fn control_loop(objects: Vec<(Engine, String)>, channels: Arc<Channels>) {
     let mut tick = tokio::time::interval(CONTROL_POLL);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let mut primary = 0usize;
     loop {
         tick.tick().await;
-        if objects.is_empty() {
-            return;
-        }
-        let mut read = None;
-        for k in 0..objects.len() {
-            let i = (primary + k) % objects.len();
-            let (eng, id) = &objects[i];
-            match eng.read_files(id).await {
-                Ok(files) => {
-                    primary = i;
-                    read = files
-                        .get(CONTROL_FILE)
-                        .and_then(|s| ControlState::decode(s));
-                    break;
-                }
-                Err(e) => debug!(host = %eng.host, error = %e, "control read failed"),
-            }
-        }
-        let Some(read) = read else { continue };
+        let Some(read) = read_control(&objects).await else {
+            continue;
+        };
         channels.control.send_if_modified(|known| {
             if known.superseded_by(read) {
                 info!(control = %read.word, seq = read.seq, "control word changed");

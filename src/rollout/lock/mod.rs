@@ -360,6 +360,32 @@ pub struct FleetLock {
 struct Channels {
     control: watch::Sender<ControlState>,
     lost: watch::Sender<bool>,
+    /// When the last heartbeat round that reached a majority *started*.
+    last_quorum: std::sync::Mutex<Instant>,
+    ttl: Duration,
+}
+
+impl Channels {
+    /// The holder's own deadline: two thirds of the ttl after the start of
+    /// the last heartbeat round that reached a majority. Readers expire the
+    /// lock a whole ttl after the time written in that round, which is later,
+    /// so the holder always stops before anyone may take over.
+    fn deadline_passed(&self) -> bool {
+        let last = self
+            .last_quorum
+            .lock()
+            .map(|t| *t)
+            .unwrap_or_else(|p| *p.into_inner());
+        last.elapsed() >= self.ttl * 2 / 3
+    }
+
+    fn mark_quorum(&self, round_start: Instant) {
+        if let Ok(mut t) = self.last_quorum.lock()
+            && round_start > *t
+        {
+            *t = round_start;
+        }
+    }
 }
 
 impl FleetLock {
@@ -459,16 +485,31 @@ impl FleetLock {
         }
         // Hosts that did not answer are no proof of a break: nobody can take
         // over before our objects on a majority went a whole ttl without a
-        // heartbeat, which the heartbeat task reports as `lost`.
+        // heartbeat. Our own deadline comes well before that.
+        if self.channels.deadline_passed() {
+            warn!("no heartbeat reached a majority in time; lock lost");
+            self.channels.lost.send_replace(true);
+            return false;
+        }
         !*self.channels.lost.borrow()
     }
 
     /// Set the control word ourselves (the canary pause), visible to every
-    /// operator; the local view changes at once.
+    /// operator; the local view changes at once. Compare-and-set: when an
+    /// operator wrote a newer word that the poll has not seen yet (an abort
+    /// in the last half second), that word wins and is returned instead.
     pub async fn set_control(&self, word: Control) -> Result<ControlState, LockError> {
+        let known = *self.channels.control.borrow();
+        if let Some(newer) = read_control(&self.objects)
+            .await
+            .filter(|r| known.superseded_by(*r))
+        {
+            self.channels.control.send_replace(newer);
+            return Ok(newer);
+        }
         let next = ControlState {
             word,
-            seq: self.channels.control.borrow().seq + 1,
+            seq: known.seq + 1,
         };
         let text = next.encode();
         let ok = futures::future::join_all(
