@@ -962,7 +962,7 @@ async fn undo_in_a_small_environment_keeps_its_own_max_unavailable() {
     assert_eq!(code, 0, "{out}");
     // h07 cannot keep its container, after h05 and h06 are on v4-slow.
     block_kept_name(7, p, e).await;
-    let sampler = HealthSamplerEvery::start(&small, port, Duration::from_millis(200));
+    let sampler = HealthSampler::start_every(&small, port, Duration::from_millis(200));
     let (code, seen, _) = cmd(&["deploy", p, e, "v4-slow"], &config, tmp.path(), Some("5"));
     let (worst, samples) = sampler.finish().await;
     unblock(7, p, e).await;
@@ -1070,56 +1070,4 @@ async fn sigterm_finishes_the_hosts_in_flight_and_releases_the_lock_twice_aborts
     assert_eq!(finished(&seen)["outcome"], "aborted", "{seen:#?}");
     assert_all_serve(&hosts, p, e, port, "v2").await;
     clean(p, e, &hosts).await;
-}
-
-/// Probes every host's `/health` every `every`; the most hosts failing at once.
-struct HealthSamplerEvery {
-    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
-    handle: tokio::task::JoinHandle<(usize, usize)>,
-}
-
-impl HealthSamplerEvery {
-    fn start(hosts: &[usize], port: u16, every: Duration) -> Self {
-        shipdeck::ensure_crypto_provider();
-        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-        let urls: Vec<String> = hosts
-            .iter()
-            .map(|n| format!("http://{}:{port}/health", host_addr(*n)))
-            .collect();
-        let flag = stop.clone();
-        let handle = tokio::spawn(async move {
-            let client = reqwest::Client::builder()
-                .no_proxy()
-                .timeout(Duration::from_millis(800))
-                .build()
-                .unwrap();
-            let (mut worst, mut rounds) = (0, 0);
-            while !flag.load(std::sync::atomic::Ordering::Relaxed) && rounds < 3000 {
-                let down = futures::future::join_all(urls.iter().map(|u| {
-                    let c = client.clone();
-                    async move {
-                        c.get(u)
-                            .send()
-                            .await
-                            .map(|r| r.status().is_success())
-                            .unwrap_or(false)
-                    }
-                }))
-                .await
-                .into_iter()
-                .filter(|ok| !ok)
-                .count();
-                worst = worst.max(down);
-                rounds += 1;
-                tokio::time::sleep(every).await;
-            }
-            (worst, rounds)
-        });
-        Self { stop, handle }
-    }
-
-    async fn finish(self) -> (usize, usize) {
-        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
-        self.handle.await.unwrap()
-    }
 }

@@ -344,6 +344,11 @@ pub struct HealthSampler {
 
 impl HealthSampler {
     pub fn start(hosts: &[usize], port: u16) -> Self {
+        Self::start_every(hosts, port, Duration::from_millis(100))
+    }
+
+    /// Sample every `every` instead of every 100 ms.
+    pub fn start_every(hosts: &[usize], port: u16, every: Duration) -> Self {
         shipdeck::ensure_crypto_provider();
         let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
         let urls: Vec<String> = hosts
@@ -379,7 +384,7 @@ impl HealthSampler {
                     .count();
                 worst = worst.max(down);
                 rounds += 1;
-                tokio::time::sleep(Duration::from_millis(100)).await;
+                tokio::time::sleep(every).await;
             }
             (worst, rounds)
         });
@@ -432,31 +437,7 @@ pub struct Running {
 impl Running {
     /// `lock_ttl`: SHIPDECK_LOCK_TTL of the process (seconds).
     pub fn spawn(config: &Path, state: &Path, args: &[&str], lock_ttl: &str) -> Self {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_shipdeck"))
-            .arg("--config")
-            .arg(config)
-            .args(args)
-            .args(["--yes", "--json"])
-            .env("XDG_STATE_HOME", state)
-            .env("SHIPDECK_LOCK_TTL", lock_ttl)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let stdout = child.stdout.take().unwrap();
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if let Ok(v) = serde_json::from_str(&line) {
-                    let _ = tx.send(v);
-                }
-            }
-        });
-        Self {
-            child,
-            rx,
-            seen: Vec::new(),
-        }
+        Self::spawn_env(config, state, args, Some(lock_ttl), &[])
     }
 
     /// Wait (bounded) for an event matching `pred`.

@@ -394,20 +394,25 @@ impl Runner {
         project: &Project,
         t0: Instant,
     ) -> Restore {
+        self.host_event(&h.engine.host, HostPhase::Restoring, t0, None);
+        self.back_on(h, c, base, project, t0).await
+    }
+
+    /// `c` serves again and is healthy: `Restored`, or why not.
+    async fn back_on(
+        &self,
+        h: &HostPlan,
+        c: &AppContainer,
+        base: &str,
+        project: &Project,
+        t0: Instant,
+    ) -> Restore {
         let host = &h.engine.host;
-        self.host_event(host, HostPhase::Restoring, t0, None);
-        if let Err(e) = self.serve(&h.engine, c, base, project).await {
-            self.host_event(host, HostPhase::RestoreFailed, t0, Some(e.short()));
-            return Restore::Failed(e.short());
-        }
-        let target = Target {
-            engine: h.engine.clone(),
-            container_id: c.id.clone(),
-            address: h.address.clone(),
-            spec: project.health.clone(),
-        };
-        match health::wait_healthy(&target, &self.http, &CancellationToken::new()).await {
-            Ok(_) => {
+        match self
+            .serve_healthy(&h.engine, c, base, &h.address, project)
+            .await
+        {
+            Ok(()) => {
                 self.host_event(
                     host,
                     HostPhase::Restored,
@@ -416,12 +421,35 @@ impl Runner {
                 );
                 Restore::Restored(c.version.clone())
             }
-            Err(f) => {
-                let why = format!("{} did not come back healthy: {f}", c.version);
+            Err(why) => {
                 self.host_event(host, HostPhase::RestoreFailed, t0, Some(why.clone()));
                 Restore::Failed(why)
             }
         }
+    }
+
+    /// [`Runner::serve`], then wait for its health gate.
+    pub(super) async fn serve_healthy(
+        &self,
+        eng: &Engine,
+        c: &AppContainer,
+        base: &str,
+        address: &str,
+        project: &Project,
+    ) -> Result<(), String> {
+        self.serve(eng, c, base, project)
+            .await
+            .map_err(|e| e.short())?;
+        let target = Target {
+            engine: eng.clone(),
+            container_id: c.id.clone(),
+            address: address.to_string(),
+            spec: project.health.clone(),
+        };
+        health::wait_healthy(&target, &self.http, &CancellationToken::new())
+            .await
+            .map(|_| ())
+            .map_err(|f| format!("{} did not come back healthy: {f}", c.version))
     }
 
     /// Put a kept container back in service: serving name, its own restart
@@ -509,31 +537,6 @@ impl Runner {
             self.host_event(host, HostPhase::RestoreFailed, t0, Some(why.clone()));
             return Restore::Failed(why);
         };
-        if let Err(e) = self.serve(eng, old, base, project).await {
-            self.host_event(host, HostPhase::RestoreFailed, t0, Some(e.short()));
-            return Restore::Failed(e.short());
-        }
-        let target = Target {
-            engine: eng.clone(),
-            container_id: old.id.clone(),
-            address: h.address.clone(),
-            spec: project.health.clone(),
-        };
-        match health::wait_healthy(&target, &self.http, &CancellationToken::new()).await {
-            Ok(_) => {
-                self.host_event(
-                    host,
-                    HostPhase::Restored,
-                    t0,
-                    Some(format!("back on {}", old.version)),
-                );
-                Restore::Restored(old.version.clone())
-            }
-            Err(f) => {
-                let why = format!("{} did not come back healthy: {f}", old.version);
-                self.host_event(host, HostPhase::RestoreFailed, t0, Some(why.clone()));
-                Restore::Failed(why)
-            }
-        }
+        self.back_on(h, old, base, project, t0).await
     }
 }

@@ -165,21 +165,9 @@ impl Runner {
                 )),
             };
         }
-        let old_ok = match self.serve(eng, old, &base, project).await {
-            Ok(()) => {
-                let target = Target {
-                    engine: eng.clone(),
-                    container_id: old.id.clone(),
-                    address: s.address.clone(),
-                    spec: project.health.clone(),
-                };
-                health::wait_healthy(&target, &self.http, &CancellationToken::new())
-                    .await
-                    .map(|_| ())
-                    .map_err(|f| f.to_string())
-            }
-            Err(e) => Err(e.short()),
-        };
+        let old_ok = self
+            .serve_healthy(eng, old, &base, &s.address, project)
+            .await;
         match old_ok {
             Ok(()) => {
                 self.host_event(
@@ -192,7 +180,6 @@ impl Runner {
             }
             Err(why) => {
                 // Never leave a host empty: the new container serves again.
-                let why = format!("{} did not come back healthy: {why}", old.version);
                 let kept = naming::kept(&old.project, &old.env, &old.version, &old.id);
                 if let Err(e) = self.keep(eng, old, &kept).await {
                     // It holds the serving name and cannot be moved aside:
@@ -205,21 +192,9 @@ impl Runner {
                     self.host_event(&s.host, HostPhase::RestoreFailed, t0, Some(why.clone()));
                     return One::Down(why);
                 }
-                let again = match self.serve(eng, &s.new, &base, project).await {
-                    Ok(()) => {
-                        let target = Target {
-                            engine: eng.clone(),
-                            container_id: s.new.id.clone(),
-                            address: s.address.clone(),
-                            spec: project.health.clone(),
-                        };
-                        health::wait_healthy(&target, &self.http, &CancellationToken::new())
-                            .await
-                            .map(|_| ())
-                            .map_err(|f| f.to_string())
-                    }
-                    Err(e) => Err(e.short()),
-                };
+                let again = self
+                    .serve_healthy(eng, &s.new, &base, &s.address, project)
+                    .await;
                 match again {
                     Ok(()) => {
                         self.host_event(

@@ -83,6 +83,7 @@ pub(super) async fn try_acquire(target: &Target, req: &LockRequest) -> Result<At
                 );
             };
             let beat = rfc3339(now);
+            let skew = now - Utc::now();
             let r = eng
                 .create_object(
                     &name,
@@ -92,16 +93,21 @@ pub(super) async fn try_acquire(target: &Target, req: &LockRequest) -> Result<At
                         (CONTROL_FILE, control.as_str()),
                     ],
                 )
-                .await;
+                .await
+                .map(|id| (id, skew));
             (eng.clone(), r)
         }
     }))
     .await;
     let mut ours: Vec<(Engine, String)> = Vec::new();
+    let mut skews: Vec<chrono::TimeDelta> = Vec::new();
     let mut failure: Option<EngineError> = None;
     for (eng, r) in created {
         match r {
-            Ok(id) => ours.push((eng, id)),
+            Ok((id, skew)) => {
+                ours.push((eng, id));
+                skews.push(skew);
+            }
             Err(e) if e.is_conflict() => {
                 debug!(host = %eng.host, "lock create: 409, someone else was first there");
             }
@@ -165,7 +171,7 @@ pub(super) async fn try_acquire(target: &Target, req: &LockRequest) -> Result<At
     });
     let tasks = vec![
         tokio::spawn(heartbeat_loop(
-            ours.clone(),
+            ours.iter().cloned().zip(skews).collect(),
             needed,
             req.ttl,
             Arc::clone(&channels),
@@ -181,12 +187,14 @@ pub(super) async fn try_acquire(target: &Target, req: &LockRequest) -> Result<At
     })))
 }
 
-/// Write the heartbeat into every object. The lock is lost when fewer than
-/// a majority of them exist, or no round reached a majority within two
-/// thirds of the ttl of its start (see `Channels::deadline_passed`). Each
-/// round is bounded, so a slow host cannot stretch the interval.
+/// Write the heartbeat into every object: the lock host's clock, from the
+/// offset measured when the object was made (one call per beat, not two).
+/// The lock is lost when fewer than a majority of the objects exist, or no
+/// round reached a majority in time (see `Channels::deadline_passed`). Each
+/// host's beat is bounded on its own: a slow one cannot stretch the round,
+/// nor hide the others' answers.
 async fn heartbeat_loop(
-    objects: Vec<(Engine, String)>,
+    objects: Vec<((Engine, String), chrono::TimeDelta)>,
     needed: usize,
     ttl: Duration,
     channels: Arc<Channels>,
@@ -198,33 +206,20 @@ async fn heartbeat_loop(
     loop {
         tick.tick().await;
         let round_start = Instant::now();
-        // Each host's beat is bounded on its own: a slow one cannot stretch
-        // the round, nor hide the others' answers.
-        let bound = every / 2 + MIN_BEAT;
-        let results = futures::future::join_all(objects.iter().map(|(eng, id)| async move {
-            let beat = async {
-                // The engine's own time, or no beat on that host this round.
-                let Some(now) = eng.engine_time().await else {
-                    return Err(EngineError::api(
-                        &eng.endpoint,
-                        "lock heartbeat",
-                        "engine clock unreadable",
-                    ));
-                };
-                let beat = rfc3339(now);
-                eng.write_files(id, &[(HEARTBEAT_FILE, beat.as_str())])
-                    .await
-            };
-            match tokio::time::timeout(bound, beat).await {
-                Ok(r) => r,
-                Err(_) => Err(EngineError::Timeout {
-                    endpoint: eng.endpoint.clone(),
-                    what: "lock heartbeat",
-                    secs: bound.as_secs().max(1),
-                }),
-            }
-        }))
-        .await;
+        let results =
+            futures::future::join_all(objects.iter().map(|((eng, id), skew)| async move {
+                let beat = rfc3339(Utc::now() + *skew);
+                let files = [(HEARTBEAT_FILE, beat.as_str())];
+                match tokio::time::timeout(every, eng.write_files(id, &files)).await {
+                    Ok(r) => r,
+                    Err(_) => Err(EngineError::Timeout {
+                        endpoint: eng.endpoint.clone(),
+                        what: "lock heartbeat",
+                        secs: every.as_secs().max(1),
+                    }),
+                }
+            }))
+            .await;
         let ok = results.iter().filter(|r| r.is_ok()).count();
         let gone = results
             .iter()

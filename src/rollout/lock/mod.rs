@@ -366,17 +366,18 @@ struct Channels {
 }
 
 impl Channels {
-    /// The holder's own deadline: two thirds of the ttl after the start of
+    /// The holder's own deadline: five sixths of the ttl after the start of
     /// the last heartbeat round that reached a majority. Readers expire the
-    /// lock a whole ttl after the time written in that round, which is later,
-    /// so the holder always stops before anyone may take over.
+    /// lock a whole ttl after the time written in that round, which is later
+    /// (by at least ttl/6, which covers the error of the clock offset), so
+    /// the holder always stops before anyone may take over.
     fn deadline_passed(&self) -> bool {
         let last = self
             .last_quorum
             .lock()
             .map(|t| *t)
             .unwrap_or_else(|p| *p.into_inner());
-        last.elapsed() >= self.ttl * 2 / 3
+        last.elapsed() >= self.ttl * 5 / 6
     }
 
     fn mark_quorum(&self, round_start: Instant) {
