@@ -135,7 +135,7 @@ async fn a_clean_daemon_restart_brings_back_only_the_serving_container() {
     let hosts = [7, 8];
     let (tmp, config) = setup(p, e, &hosts, port, &tables(port, "5s", "1", "")).await;
     for v in ["v1", "v2"] {
-        let (code, _, out) = cmd(&["deploy", p, e, v], &config, tmp.path(), Some("5"));
+        let (code, _, out) = cmd(&["deploy", p, e, v], &config, tmp.path(), Some("8"));
         assert_eq!(code, 0, "{out}");
     }
     // The kept v1 has restart policy `no`; the serving one keeps `always`.
@@ -155,7 +155,7 @@ async fn a_clean_daemon_restart_brings_back_only_the_serving_container() {
     assert_all_serve(&hosts, p, e, port, "v2").await;
 
     // Rollback works on the restarted host, and a second restart changes nothing.
-    let (code, _, out) = cmd(&["rollback", p, e], &config, tmp.path(), Some("5"));
+    let (code, _, out) = cmd(&["rollback", p, e], &config, tmp.path(), Some("8"));
     assert_eq!(code, 0, "{out}");
     assert_all_serve(&hosts, p, e, port, "v1").await;
     sandbox(&["restart-host", "h08"]);
@@ -193,7 +193,7 @@ async fn a_clean_daemon_restart_brings_back_only_the_serving_container() {
         two.is_some(),
         "the legacy kept container came back (the old bug)"
     );
-    let (code, events, out) = cmd(&["deploy", p, e, "v2"], &config, tmp.path(), Some("5"));
+    let (code, events, out) = cmd(&["deploy", p, e, "v2"], &config, tmp.path(), Some("8"));
     assert_eq!(code, 0, "{out}");
     let repaired = events_named(&events, "repaired");
     assert!(
@@ -221,14 +221,14 @@ async fn rollback_after_a_failed_and_rolled_back_release_goes_to_the_last_releas
     )
     .await;
     for v in ["v1", "v2"] {
-        let (code, _, out) = cmd(&["deploy", p, e, v], &config, tmp.path(), Some("5"));
+        let (code, _, out) = cmd(&["deploy", p, e, v], &config, tmp.path(), Some("8"));
         assert_eq!(code, 0, "{out}");
     }
     // v4-slow passes on h01 and h02; on h03 the name its v2 container is
     // kept under is taken, so keeping it fails: h03 keeps serving v2, and
     // h01 and h02 are rolled back.
     block_kept_name(3, p, e).await;
-    let (code, seen, _) = cmd(&["deploy", p, e, "v4-slow"], &config, tmp.path(), Some("5"));
+    let (code, seen, _) = cmd(&["deploy", p, e, "v4-slow"], &config, tmp.path(), Some("8"));
     let fin = finished(&seen);
     assert_eq!(code, 1, "{seen:#?}");
     assert_eq!(fin["outcome"], "rolled_back", "{fin}");
@@ -254,7 +254,7 @@ async fn rollback_after_a_failed_and_rolled_back_release_goes_to_the_last_releas
 
     // Rollback now goes to the last release that served (v2, already
     // there), never to the release that just failed.
-    let (code, events, out) = cmd(&["rollback", p, e], &config, tmp.path(), Some("5"));
+    let (code, events, out) = cmd(&["rollback", p, e], &config, tmp.path(), Some("8"));
     assert_eq!(code, 0, "{out}");
     assert_eq!(
         events_named(&events, "planned")[0]["plan"]["version"],
@@ -263,7 +263,7 @@ async fn rollback_after_a_failed_and_rolled_back_release_goes_to_the_last_releas
     );
     assert_all_serve(&hosts, p, e, port, "v2").await;
     // Again: one good release further back (v1), still never v4-slow.
-    let (code, events, out) = cmd(&["rollback", p, e], &config, tmp.path(), Some("5"));
+    let (code, events, out) = cmd(&["rollback", p, e], &config, tmp.path(), Some("8"));
     assert_eq!(code, 0, "{out}");
     assert_eq!(
         events_named(&events, "planned")[0]["plan"]["version"],
@@ -294,7 +294,7 @@ async fn rollback_after_a_failed_and_rolled_back_release_goes_to_the_last_releas
         .replace("keep_releases = 3", "keep_releases = 1");
     let cfg1 = tmp.path().join("keep1.toml");
     std::fs::write(&cfg1, one).unwrap();
-    let (code, _, out) = cmd(&["deploy", p, e, "v2"], &cfg1, tmp.path(), Some("5"));
+    let (code, _, out) = cmd(&["deploy", p, e, "v2"], &cfg1, tmp.path(), Some("8"));
     assert_eq!(code, 0, "{out}");
     for n in hosts {
         let run = host_run(n, p, e).await;
@@ -422,7 +422,7 @@ async fn kill_then_resume_and_rollback(
     }
     for then in ["resume", "rollback"] {
         // Each round starts from v1 everywhere.
-        let (code, _, out) = cmd(&["deploy", p, e, "v1"], &config, tmp.path(), Some("5"));
+        let (code, _, out) = cmd(&["deploy", p, e, "v1"], &config, tmp.path(), Some("8"));
         assert_eq!(code, 0, "{out}");
         if let Some(px) = proxy {
             px.set(ProxyMode::Stall);
@@ -431,7 +431,7 @@ async fn kill_then_resume_and_rollback(
             &config,
             tmp.path(),
             &["deploy", p, e, "v2"],
-            Some("5"),
+            Some("8"),
             what,
             at,
         );
@@ -467,14 +467,14 @@ async fn kill_then_resume_and_rollback(
                 &["deploy", p, e, "--resume"],
                 &config,
                 &elsewhere,
-                Some("5"),
+                Some("8"),
             )
         } else {
             cmd(
                 &["rollback", p, e, "--lock-wait", "30"],
                 &config,
                 &elsewhere,
-                Some("5"),
+                Some("8"),
             )
         };
         assert_eq!(
@@ -597,9 +597,9 @@ async fn sigkill_of_a_hosts_dockerd_mid_batch() {
     let hosts = [6, 7, 8];
     let (tmp, config) = setup(p, e, &hosts, port, &tables(port, "6s", "1", "")).await;
     slow(&config, port, 2);
-    let (code, _, out) = cmd(&["deploy", p, e, "v1"], &config, tmp.path(), Some("5"));
+    let (code, _, out) = cmd(&["deploy", p, e, "v1"], &config, tmp.path(), Some("8"));
     assert_eq!(code, 0, "{out}");
-    let mut run = Running::spawn_env(&config, tmp.path(), &["deploy", p, e, "v2"], Some("5"), &[]);
+    let mut run = Running::spawn_env(&config, tmp.path(), &["deploy", p, e, "v2"], Some("8"), &[]);
     run.wait_for("h08 waiting for health", Duration::from_secs(90), |v| {
         v["event"] == "host" && v["host"] == "h08" && v["phase"] == "waiting_health"
     });
@@ -622,7 +622,7 @@ async fn sigkill_of_a_hosts_dockerd_mid_batch() {
         &["rollback", p, e, "--to", "v1", "--lock-wait", "30"],
         &config,
         tmp.path(),
-        Some("5"),
+        Some("8"),
     );
     assert_eq!(code, 0, "{out}");
     assert_all_serve(&hosts, p, e, port, "v1").await;
@@ -647,12 +647,12 @@ async fn a_hosts_link_down_during_the_pre_pull_refuses_before_any_restart() {
         .unwrap()
         .replace(IMAGE, &proxy.image());
     std::fs::write(&config, text).unwrap();
-    let (code, _, out) = cmd(&["deploy", p, e, "v1"], &config, tmp.path(), Some("5"));
+    let (code, _, out) = cmd(&["deploy", p, e, "v1"], &config, tmp.path(), Some("8"));
     assert_eq!(code, 0, "{out}");
     let before = serving_ids(&hosts, p, e).await;
 
     proxy.set(ProxyMode::Stall);
-    let mut run = Running::spawn_env(&config, tmp.path(), &["deploy", p, e, "v2"], Some("5"), &[]);
+    let mut run = Running::spawn_env(&config, tmp.path(), &["deploy", p, e, "v2"], Some("8"), &[]);
     run.wait_for("the pre-pull", Duration::from_secs(30), |v| {
         v["event"] == "pull_started"
     });
@@ -690,12 +690,12 @@ async fn the_registry_dying_during_the_pre_pull_refuses_with_one_message() {
         .unwrap()
         .replace(IMAGE, &proxy.image());
     std::fs::write(&config, text).unwrap();
-    let (code, _, out) = cmd(&["deploy", p, e, "v1"], &config, tmp.path(), Some("5"));
+    let (code, _, out) = cmd(&["deploy", p, e, "v1"], &config, tmp.path(), Some("8"));
     assert_eq!(code, 0, "{out}");
     let before = serving_ids(&hosts, p, e).await;
 
     proxy.set(ProxyMode::Stall);
-    let mut run = Running::spawn_env(&config, tmp.path(), &["deploy", p, e, "v2"], Some("5"), &[]);
+    let mut run = Running::spawn_env(&config, tmp.path(), &["deploy", p, e, "v2"], Some("8"), &[]);
     run.wait_for("the pre-pull", Duration::from_secs(30), |v| {
         v["event"] == "pull_started"
     });
@@ -730,12 +730,12 @@ async fn two_deploys_at_once_exactly_one_changes_the_fleet() {
     let (p, e, port) = ("it-flt-race", "prod", 18310);
     let hosts = [1, 2, 3];
     let (tmp, config) = setup(p, e, &hosts, port, &tables(port, "5s", "1", "")).await;
-    let (code, _, out) = cmd(&["deploy", p, e, "v1"], &config, tmp.path(), Some("5"));
+    let (code, _, out) = cmd(&["deploy", p, e, "v1"], &config, tmp.path(), Some("8"));
     assert_eq!(code, 0, "{out}");
     let (s1, s2) = (tmp.path().join("op1"), tmp.path().join("op2"));
     let (c1, c2) = (config.clone(), config.clone());
-    let a = std::thread::spawn(move || cmd(&["deploy", p, e, "v2"], &c1, &s1, Some("5")));
-    let b = std::thread::spawn(move || cmd(&["deploy", p, e, "v4-slow"], &c2, &s2, Some("5")));
+    let a = std::thread::spawn(move || cmd(&["deploy", p, e, "v2"], &c1, &s1, Some("8")));
+    let b = std::thread::spawn(move || cmd(&["deploy", p, e, "v4-slow"], &c2, &s2, Some("8")));
     let (a, b) = (a.join().unwrap(), b.join().unwrap());
     let codes = [a.0, b.0];
     assert_eq!(
@@ -762,9 +762,9 @@ async fn a_resume_queued_behind_a_running_rollout_acts_on_what_it_left() {
     let hosts = [4, 5, 6];
     let (tmp, config) = setup(p, e, &hosts, port, &tables(port, "6s", "1", "")).await;
     slow(&config, port, 1);
-    let (code, _, out) = cmd(&["deploy", p, e, "v1"], &config, tmp.path(), Some("5"));
+    let (code, _, out) = cmd(&["deploy", p, e, "v1"], &config, tmp.path(), Some("8"));
     assert_eq!(code, 0, "{out}");
-    let mut a = Running::spawn_env(&config, tmp.path(), &["deploy", p, e, "v2"], Some("5"), &[]);
+    let mut a = Running::spawn_env(&config, tmp.path(), &["deploy", p, e, "v2"], Some("8"), &[]);
     a.wait_for("the first host", Duration::from_secs(60), |v| {
         v["event"] == "host" && v["phase"] == "healthy"
     });
@@ -775,7 +775,7 @@ async fn a_resume_queued_behind_a_running_rollout_acts_on_what_it_left() {
         &["deploy", p, e, "--resume", "--lock-wait", "90"],
         &config,
         &elsewhere,
-        Some("5"),
+        Some("8"),
     );
     let (a_code, a_seen) = a.finish(Duration::from_secs(90));
     assert_eq!(a_code, 0, "{a_seen:#?}");
@@ -795,9 +795,9 @@ async fn a_deploy_queued_behind_another_acts_on_the_fleet_that_one_left() {
     let hosts = [7, 1, 2];
     let (tmp, config) = setup(p, e, &hosts, port, &tables(port, "6s", "1", "")).await;
     slow(&config, port, 1);
-    let (code, _, out) = cmd(&["deploy", p, e, "v1"], &config, tmp.path(), Some("5"));
+    let (code, _, out) = cmd(&["deploy", p, e, "v1"], &config, tmp.path(), Some("8"));
     assert_eq!(code, 0, "{out}");
-    let mut a = Running::spawn_env(&config, tmp.path(), &["deploy", p, e, "v2"], Some("5"), &[]);
+    let mut a = Running::spawn_env(&config, tmp.path(), &["deploy", p, e, "v2"], Some("8"), &[]);
     a.wait_for("the lock", Duration::from_secs(30), |v| {
         v["event"] == "lock_acquired"
     });
@@ -807,7 +807,7 @@ async fn a_deploy_queued_behind_another_acts_on_the_fleet_that_one_left() {
         &["deploy", p, e, "v1", "--lock-wait", "90"],
         &config,
         &other,
-        Some("5"),
+        Some("8"),
     );
     let (a_code, _) = a.finish(Duration::from_secs(90));
     assert_eq!(a_code, 0);
@@ -958,12 +958,12 @@ async fn undo_in_a_small_environment_keeps_its_own_max_unavailable() {
         &tables(port, "8s", "\"33%\"", ""),
     );
     unblock(7, p, e).await;
-    let (code, _, out) = cmd(&["deploy", p, e, "v1"], &config, tmp.path(), Some("5"));
+    let (code, _, out) = cmd(&["deploy", p, e, "v1"], &config, tmp.path(), Some("8"));
     assert_eq!(code, 0, "{out}");
     // h07 cannot keep its container, after h05 and h06 are on v4-slow.
     block_kept_name(7, p, e).await;
     let sampler = HealthSampler::start_every(&small, port, Duration::from_millis(200));
-    let (code, seen, _) = cmd(&["deploy", p, e, "v4-slow"], &config, tmp.path(), Some("5"));
+    let (code, seen, _) = cmd(&["deploy", p, e, "v4-slow"], &config, tmp.path(), Some("8"));
     let (worst, samples) = sampler.finish().await;
     unblock(7, p, e).await;
     assert_eq!(code, 1);
@@ -983,9 +983,9 @@ async fn a_holder_that_lost_the_lock_stops_and_undoes_nothing() {
     let hosts = [1, 2, 3];
     let (tmp, config) = setup(p, e, &hosts, port, &tables(port, "6s", "1", "")).await;
     slow(&config, port, 2);
-    let (code, _, out) = cmd(&["deploy", p, e, "v1"], &config, tmp.path(), Some("5"));
+    let (code, _, out) = cmd(&["deploy", p, e, "v1"], &config, tmp.path(), Some("8"));
     assert_eq!(code, 0, "{out}");
-    let mut run = Running::spawn_env(&config, tmp.path(), &["deploy", p, e, "v2"], Some("5"), &[]);
+    let mut run = Running::spawn_env(&config, tmp.path(), &["deploy", p, e, "v2"], Some("8"), &[]);
     run.wait_for("h01 healthy", Duration::from_secs(60), |v| {
         v["event"] == "host" && v["host"] == "h01" && v["phase"] == "healthy"
     });
@@ -1021,7 +1021,7 @@ async fn sigterm_finishes_the_hosts_in_flight_and_releases_the_lock_twice_aborts
     let hosts = [4, 5, 6];
     let (tmp, config) = setup(p, e, &hosts, port, &tables(port, "6s", "1", "")).await;
     slow(&config, port, 2);
-    let (code, _, out) = cmd(&["deploy", p, e, "v1"], &config, tmp.path(), Some("5"));
+    let (code, _, out) = cmd(&["deploy", p, e, "v1"], &config, tmp.path(), Some("8"));
     assert_eq!(code, 0, "{out}");
 
     // One SIGTERM: the host in flight finishes, nothing else starts.

@@ -15,7 +15,7 @@ pub mod watch;
 pub use connect::{EngineError, connect};
 pub use container::{ContainerEvent, ContainerStatus, DockerHealth, HealthLogEntry};
 pub use inventory::{list_app_containers, snapshot_fleet};
-pub use objects::FleetObject;
+pub use objects::{FleetObject, Registers};
 pub use ops::{CreateSpec, Engine};
 pub use watch::{WatchConfig, spawn_fleet_watchers};
 

@@ -1,7 +1,15 @@
 //! Fleet objects: containers that are created and never started, holding a
-//! few small text files, used by the rollout engine to keep state on the
-//! fleet itself (the lock, the release ledger). Container names are unique
-//! per engine, so creating one is an atomic test-and-set (409 when taken).
+//! few small text files and two number registers, used by the rollout
+//! engine to keep state on the fleet itself (the lock, the release ledger).
+//! Container names are unique per engine, so creating one is an atomic
+//! test-and-set (409 when taken).
+//!
+//! Files go through the archive API, which mounts the container's
+//! filesystem: fine for what changes rarely, too heavy for a lock's
+//! heartbeat and control word under several rollouts at once. Those live in
+//! the two registers: fields the Engine API updates in place without any
+//! mount (`PidsLimit` and the restart policy's `MaximumRetryCount`), read by
+//! a plain inspect. The object never runs, so neither limit ever applies.
 //! Owns the object image (`shipdeck/lock:1`, imported from a tiny tar through
 //! the Engine API, no registry needed) and the tar archives of the files.
 //! Must not import ratatui, app/ui or rollout.
@@ -37,6 +45,43 @@ const MAX_FILE: u64 = 1 << 20;
 pub struct FleetObject {
     pub id: String,
     pub labels: HashMap<String, String>,
+    pub registers: Registers,
+}
+
+/// An object's two number registers (`None`: never set).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Registers {
+    /// A time in milliseconds (the lock's heartbeat).
+    pub clock_ms: Option<i64>,
+    /// A small code (the lock's control word and its sequence number).
+    pub word: Option<i64>,
+}
+
+impl Registers {
+    fn host_config(self) -> bollard::models::HostConfig {
+        bollard::models::HostConfig {
+            pids_limit: self.clock_ms.filter(|v| *v > 0),
+            restart_policy: self
+                .word
+                .filter(|v| *v > 0)
+                .map(|n| bollard::models::RestartPolicy {
+                    name: Some(bollard::models::RestartPolicyNameEnum::ON_FAILURE),
+                    maximum_retry_count: Some(n),
+                }),
+            ..Default::default()
+        }
+    }
+
+    fn from_host_config(h: Option<&bollard::models::HostConfig>) -> Self {
+        Self {
+            clock_ms: h.and_then(|h| h.pids_limit).filter(|v| *v > 0),
+            word: h
+                .and_then(|h| h.restart_policy.as_ref())
+                .filter(|r| r.name == Some(bollard::models::RestartPolicyNameEnum::ON_FAILURE))
+                .and_then(|r| r.maximum_retry_count)
+                .filter(|v| *v > 0),
+        }
+    }
 }
 
 impl Engine {
@@ -88,6 +133,7 @@ impl Engine {
         &self,
         name: &str,
         labels: HashMap<String, String>,
+        registers: Registers,
         files: &[(&str, &str)],
     ) -> Result<String, EngineError> {
         self.ensure_object_image().await?;
@@ -96,6 +142,7 @@ impl Engine {
             cmd: Some(vec!["/lock".to_string()]),
             labels: Some(labels),
             network_disabled: Some(true),
+            host_config: Some(registers.host_config()),
             ..Default::default()
         };
         let opts = CreateContainerOptions {
@@ -109,6 +156,9 @@ impl Engine {
             self.docker.create_container(Some(opts), body),
         )
         .await?;
+        if files.is_empty() {
+            return Ok(created.id);
+        }
         if let Err(e) = self.write_files(&created.id, files).await {
             if let Err(cleanup) = self.remove(&created.id).await {
                 debug!(host = %self.host, id = %created.id, error = %cleanup, "could not remove a half-made object");
@@ -129,13 +179,35 @@ impl Engine {
         )
         .await
         {
-            Ok(d) => Ok(d.id.map(|id| FleetObject {
-                id,
-                labels: d.config.and_then(|c| c.labels).unwrap_or_default(),
-            })),
+            Ok(d) => {
+                let registers = Registers::from_host_config(d.host_config.as_ref());
+                Ok(d.id.map(|id| FleetObject {
+                    id,
+                    labels: d.config.and_then(|c| c.labels).unwrap_or_default(),
+                    registers,
+                }))
+            }
             Err(e) if e.is_not_found() => Ok(None),
             Err(e) => Err(e),
         }
+    }
+
+    /// Set the registers given (`None` leaves one as it is): one small
+    /// update, no mount.
+    pub async fn set_registers(&self, id: &str, registers: Registers) -> Result<(), EngineError> {
+        let h = registers.host_config();
+        let body = bollard::models::ContainerUpdateBody {
+            pids_limit: h.pids_limit,
+            restart_policy: h.restart_policy,
+            ..Default::default()
+        };
+        timed(
+            &self.endpoint,
+            "object update",
+            self.timeout,
+            self.docker.update_container(id, body),
+        )
+        .await
     }
 
     /// Whether the object with this id still exists.

@@ -206,9 +206,14 @@ pub async fn update(
                             ("shipdeck.ledger.project".to_string(), project.to_string()),
                             ("shipdeck.ledger.env".to_string(), env.to_string()),
                         ]);
-                        eng.create_object(&name, labels, &[(FILE, text.as_str())])
-                            .await
-                            .map(|_| ())
+                        eng.create_object(
+                            &name,
+                            labels,
+                            Default::default(),
+                            &[(FILE, text.as_str())],
+                        )
+                        .await
+                        .map(|_| ())
                     }
                 }
             };

@@ -64,11 +64,10 @@ pub(super) async fn try_acquire(target: &Target, req: &LockRequest) -> Result<At
         word: Control::Run,
         seq: 0,
     }
-    .encode();
+    .register();
     let round_start = Instant::now();
     let created = futures::future::join_all(scan.reachable.iter().map(|eng| {
         let name = name.clone();
-        let control = control.clone();
         async move {
             // Times in the lock are the lock host's clock, never ours: an
             // engine whose clock cannot be read gets no lock object.
@@ -82,17 +81,13 @@ pub(super) async fn try_acquire(target: &Target, req: &LockRequest) -> Result<At
                     )),
                 );
             };
-            let beat = rfc3339(now);
             let skew = now - Utc::now();
+            let registers = Registers {
+                clock_ms: Some(now.timestamp_millis()),
+                word: Some(control),
+            };
             let r = eng
-                .create_object(
-                    &name,
-                    labels_for(now),
-                    &[
-                        (HEARTBEAT_FILE, beat.as_str()),
-                        (CONTROL_FILE, control.as_str()),
-                    ],
-                )
+                .create_object(&name, labels_for(now), registers, &[])
                 .await
                 .map(|id| (id, skew));
             (eng.clone(), r)
@@ -199,18 +194,26 @@ async fn heartbeat_loop(
     ttl: Duration,
     channels: Arc<Channels>,
 ) {
-    let every = (ttl / 3).max(MIN_BEAT);
+    // Six beats a ttl: a slow host or two may miss a few rounds before the
+    // holder's deadline (5/6 of the ttl) without a quorum passes.
+    let every = (ttl / 6).max(MIN_BEAT);
     let mut tick = tokio::time::interval(every);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     tick.tick().await; // the first tick is immediate; acquire just wrote one
     loop {
-        tick.tick().await;
+        let due = tick.tick().await;
         let round_start = Instant::now();
+        debug!(
+            late_ms = (round_start - due).as_millis() as u64,
+            "lock heartbeat round"
+        );
         let results =
             futures::future::join_all(objects.iter().map(|((eng, id), skew)| async move {
-                let beat = rfc3339(Utc::now() + *skew);
-                let files = [(HEARTBEAT_FILE, beat.as_str())];
-                match tokio::time::timeout(every, eng.write_files(id, &files)).await {
+                let beat = Registers {
+                    clock_ms: Some((Utc::now() + *skew).timestamp_millis()),
+                    word: None,
+                };
+                match tokio::time::timeout(every, eng.set_registers(id, beat)).await {
                     Ok(r) => r,
                     Err(_) => Err(EngineError::Timeout {
                         endpoint: eng.endpoint.clone(),
@@ -220,6 +223,11 @@ async fn heartbeat_loop(
                 }
             }))
             .await;
+        for ((eng, _), r) in objects.iter().map(|(o, _)| o).zip(&results) {
+            if let Err(e) = r {
+                debug!(host = %eng.host, error = %e, "lock heartbeat failed");
+            }
+        }
         let ok = results.iter().filter(|r| r.is_ok()).count();
         let gone = results
             .iter()
@@ -246,10 +254,12 @@ async fn heartbeat_loop(
 /// The newest control word among `objects` (all read at once, bounded).
 pub(super) async fn read_control(objects: &[(Engine, String)]) -> Option<ControlState> {
     let reads = futures::future::join_all(objects.iter().map(|(eng, id)| async move {
-        eng.read_files(id)
+        eng.find_object(id)
             .await
             .ok()
-            .and_then(|f| f.get(CONTROL_FILE).and_then(|s| ControlState::decode(s)))
+            .flatten()
+            .and_then(|o| o.registers.word)
+            .and_then(ControlState::from_register)
     }));
     let reads = tokio::time::timeout(CONTROL_POLL, reads).await.ok()?;
     reads.into_iter().flatten().max_by_key(|c| c.seq)

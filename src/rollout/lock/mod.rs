@@ -19,7 +19,7 @@
 //! and tries again after a short random pause.
 //!
 //! **Liveness.** The holder writes `heartbeat` into each of its objects every
-//! ttl/3 and reads `control` every half second. Times written are the lock
+//! ttl/6 and reads `control` every half second. Times written are the lock
 //! host's own clock (`/info`); readers shift them onto their clock by the
 //! offset they measure, and when that offset cannot be measured the lock
 //! counts as alive (an unknown clock skew never expires a lock). The holder
@@ -46,7 +46,7 @@ use tokio::time::Instant;
 use tracing::{debug, info, warn};
 
 use crate::config::{Config, Endpoint};
-use crate::engine::{Engine, EngineError};
+use crate::engine::{Engine, EngineError, Registers};
 
 mod acquire;
 mod target;
@@ -59,8 +59,11 @@ pub const DEFAULT_TTL: Duration = Duration::from_secs(30);
 /// How often the holder reads the control word.
 pub const CONTROL_POLL: Duration = Duration::from_millis(500);
 
+/// Files of lock objects made by an older shipdeck (heartbeat and control
+/// now live in the object's registers, see `engine::objects`).
 const HEARTBEAT_FILE: &str = "heartbeat";
 const CONTROL_FILE: &str = "control";
+/// The holder's answer to the control word (JSON, written rarely).
 const STATE_FILE: &str = "state";
 
 /// How often a waiting `acquire` tries again.
@@ -127,6 +130,8 @@ pub struct ControlState {
 }
 
 impl ControlState {
+    /// `WORD SEQ`, as an older version wrote it into a file.
+    #[cfg(test)]
     fn encode(self) -> String {
         format!("{} {}", self.word, self.seq)
     }
@@ -137,6 +142,34 @@ impl ControlState {
         let word = Control::parse(parts.next()?)?;
         let seq = parts.next().and_then(|n| n.parse().ok()).unwrap_or(0);
         Some(Self { word, seq })
+    }
+
+    /// The control register's value: `seq * 4 + code + 1` (never 0, which
+    /// reads as "never set").
+    fn register(self) -> i64 {
+        let code = match self.word {
+            Control::Run => 0,
+            Control::Pause => 1,
+            Control::Abort => 2,
+        };
+        i64::try_from(self.seq)
+            .unwrap_or(i64::MAX / 4)
+            .saturating_mul(4)
+            .saturating_add(code + 1)
+    }
+
+    fn from_register(v: i64) -> Option<Self> {
+        let v = v.checked_sub(1)?;
+        let word = match v.rem_euclid(4) {
+            0 => Control::Run,
+            1 => Control::Pause,
+            2 => Control::Abort,
+            _ => return None,
+        };
+        Some(Self {
+            word,
+            seq: u64::try_from(v.div_euclid(4)).ok()?,
+        })
     }
 
     /// Whether `read` (from the lock) supersedes what is known now: a newer
@@ -227,7 +260,7 @@ pub struct LockRequest {
     pub owner: String,
     pub release: String,
     pub message: String,
-    /// How long the lock survives without a heartbeat (heartbeats every ttl / 3).
+    /// How long the lock survives without a heartbeat (heartbeats every ttl / 6).
     pub ttl: Duration,
     /// `None`: fail fast with [`LockError::Held`]; `Some`: retry about every
     /// second until the lock is free or the wait ends.
@@ -512,11 +545,14 @@ impl FleetLock {
             word,
             seq: known.seq + 1,
         };
-        let text = next.encode();
+        let registers = Registers {
+            clock_ms: None,
+            word: Some(next.register()),
+        };
         let ok = futures::future::join_all(
             self.objects
                 .iter()
-                .map(|(eng, id)| write_one(eng, id, CONTROL_FILE, &text)),
+                .map(|(eng, id)| eng.set_registers(id, registers)),
         )
         .await
         .into_iter()
@@ -597,7 +633,9 @@ pub async fn status(
     project: &str,
     env: &str,
 ) -> Result<Option<LockInfo>, LockError> {
-    let scan = Target::resolve(config, project, env)?.scan().await?;
+    let scan = Target::resolve(config, project, env)?
+        .scan_with_state()
+        .await?;
     Ok(scan.current())
 }
 
@@ -647,11 +685,14 @@ pub async fn send_control(
         .filter(|(_, o)| o.release == info.release)
         .collect();
     let seq = theirs.iter().map(|(_, o)| o.control.seq).max().unwrap_or(0) + 1;
-    let text = ControlState { word: control, seq }.encode();
+    let registers = Registers {
+        clock_ms: None,
+        word: Some(ControlState { word: control, seq }.register()),
+    };
     let results = futures::future::join_all(
         theirs
             .iter()
-            .map(|(eng, o)| write_one(eng, &o.id, CONTROL_FILE, &text)),
+            .map(|(eng, o)| eng.set_registers(&o.id, registers)),
     )
     .await;
     if results.iter().all(Result::is_err) {
@@ -763,6 +804,15 @@ mod tests {
             assert_eq!(ControlState::decode(&s.encode()), Some(s));
         }
         assert_eq!(Control::parse("stop"), None);
+        for seq in [0, 1, 7, 1 << 40] {
+            for word in [Control::Run, Control::Pause, Control::Abort] {
+                let c = ControlState { word, seq };
+                assert!(c.register() > 0);
+                assert_eq!(ControlState::from_register(c.register()), Some(c));
+            }
+        }
+        assert_eq!(ControlState::from_register(0), None);
+        assert_eq!(ControlState::from_register(4), None, "code 3 is no word");
         assert_eq!(
             ControlState::decode("pause"),
             Some(ControlState {

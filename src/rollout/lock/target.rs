@@ -100,11 +100,23 @@ impl Target {
     /// Connect to every host of the environment at once and read its lock
     /// object. Errors only when no host answered.
     pub(super) async fn scan(&self) -> Result<Scan, LockError> {
+        self.scan_as(false).await
+    }
+
+    /// [`Target::scan`], with what the holder last reported (one archive
+    /// read per host more).
+    pub(super) async fn scan_with_state(&self) -> Result<Scan, LockError> {
+        self.scan_as(true).await
+    }
+
+    async fn scan_as(&self, with_state: bool) -> Result<Scan, LockError> {
         let probes = futures::future::join_all(self.hosts.iter().map(|(name, endpoint)| async {
             let eng = Engine::connect(name, endpoint, self.timeout)
                 .await
                 .map_err(|e| e.to_string())?;
-            let found = read_lock(&eng, self).await.map_err(|e| e.to_string())?;
+            let found = read_lock(&eng, self, with_state)
+                .await
+                .map_err(|e| e.to_string())?;
             Ok::<_, String>((eng, found))
         }))
         .await;
@@ -226,27 +238,36 @@ pub(super) fn holders<'a>(
 
 /// Read the lock objects of `engines` (those that answer).
 pub(super) async fn read_all(engines: &[Engine], target: &Target) -> Vec<LockObject> {
-    futures::future::join_all(engines.iter().map(|e| read_lock(e, target)))
+    futures::future::join_all(engines.iter().map(|e| read_lock(e, target, true)))
         .await
         .into_iter()
         .filter_map(|r| r.ok().flatten())
         .collect()
 }
 
-/// The lock object on `eng`, if there is one.
+/// The lock object on `eng`, if there is one. Its heartbeat and control
+/// word come from its registers (an inspect); with `with_state`, the
+/// holder's last report is read from its files too. An object made by an
+/// older shipdeck keeps both in files.
 pub(super) async fn read_lock(
     eng: &Engine,
     target: &Target,
+    with_state: bool,
 ) -> Result<Option<LockObject>, EngineError> {
     let Some(obj) = eng.find_object(&target.container_name()).await? else {
         return Ok(None);
     };
     let label = |k: &str| obj.labels.get(k).cloned().unwrap_or_default();
-    let files = match eng.read_files(&obj.id).await {
-        Ok(f) => f,
-        // Gone since the inspect: no lock here.
-        Err(e) if e.is_not_found() => return Ok(None),
-        Err(e) => return Err(e),
+    let legacy = obj.registers.clock_ms.is_none();
+    let files = if legacy || with_state {
+        match eng.read_files(&obj.id).await {
+            Ok(f) => f,
+            // Gone since the inspect: no lock here.
+            Err(e) if e.is_not_found() => return Ok(None),
+            Err(e) => return Err(e),
+        }
+    } else {
+        Default::default()
     };
     // Shift the lock host's clock onto ours; unknown skew: the lock lives.
     let skew = eng.engine_time().await.map(|t| t - Utc::now());
@@ -254,10 +275,11 @@ pub(super) async fn read_lock(
     let acquired_at = parse_time(&label(L_ACQUIRED))
         .map(local)
         .unwrap_or(DateTime::UNIX_EPOCH);
-    let heartbeat_at = files
-        .get(HEARTBEAT_FILE)
-        .and_then(|s| parse_time(s))
-        .map(local);
+    let heartbeat_at = match obj.registers.clock_ms {
+        Some(ms) => DateTime::from_timestamp_millis(ms),
+        None => files.get(HEARTBEAT_FILE).and_then(|s| parse_time(s)),
+    }
+    .map(local);
     let ttl = label(L_TTL_MS)
         .parse::<u64>()
         .map(Duration::from_millis)
@@ -265,9 +287,15 @@ pub(super) async fn read_lock(
     let last_sign = heartbeat_at.unwrap_or(acquired_at);
     let expires_at = skew.map(|_| last_sign + chrono::TimeDelta::from_std(ttl).unwrap_or_default());
     let expired = expires_at.is_some_and(|t| Utc::now() > t);
-    let control = files
-        .get(CONTROL_FILE)
-        .and_then(|s| ControlState::decode(s))
+    let control = obj
+        .registers
+        .word
+        .and_then(ControlState::from_register)
+        .or_else(|| {
+            files
+                .get(CONTROL_FILE)
+                .and_then(|s| ControlState::decode(s))
+        })
         .unwrap_or(ControlState {
             word: Control::Run,
             seq: 0,
