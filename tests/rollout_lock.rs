@@ -1,6 +1,5 @@
 //! The fleet lock against the real sandbox: the lock is a created, never
-//! started container on every host of the environment the acquirer reaches,
-//! held with a majority of them; these tests assert on the engines what
+//! started container on a strict majority of the environment's hosts; these tests assert on the engines what
 //! exists where, not only return values — including a network partition in
 //! which two operators each reach a different part of the fleet.
 //! Each test has its own project name, so they run in parallel on the fleet.
@@ -89,7 +88,7 @@ fn held(r: Result<FleetLock, LockError>) -> Box<LockInfo> {
 }
 
 #[tokio::test]
-async fn acquire_puts_the_lock_on_every_host_and_release_removes_it() {
+async fn acquire_puts_the_lock_on_a_majority_and_release_removes_it() {
     const P: &str = "it-lock-basic";
     let hosts = [1, 3];
     clean(P, &hosts).await;

@@ -76,6 +76,57 @@ pub fn app_container_from_inspect(c: &ContainerInspectResponse) -> Option<AppCon
     Some(app)
 }
 
+/// An `AppContainer` from a listing entry (no inspect): what the list
+/// says — id, name, labels, state, health from the status text. The
+/// restart policy is unknown (`?`), so is the start time.
+pub fn app_container_from_summary(s: &bollard::models::ContainerSummary) -> Option<AppContainer> {
+    let labels_map = s.labels.as_ref()?;
+    let label = |k: &str| labels_map.get(k).cloned();
+    let project = label(labels::PROJECT)?;
+    let name = s
+        .names
+        .as_ref()
+        .and_then(|n| n.first())
+        .map(|n| n.trim_start_matches('/').to_string())
+        .unwrap_or_default();
+    let state = s
+        .state
+        .map(|st| ContainerState::parse(st.as_ref()))
+        .unwrap_or(ContainerState::Unknown);
+    let status = s.status.clone().unwrap_or_default();
+    let health = if status.contains("(healthy)") {
+        Health::Healthy
+    } else if status.contains("(unhealthy)") {
+        Health::Unhealthy
+    } else if status.contains("(health: starting)") {
+        Health::Starting
+    } else {
+        Health::None
+    };
+    let env = label(labels::ENV).unwrap_or_default();
+    let role = naming::role(&name, &project, &env, state == ContainerState::Running);
+    Some(AppContainer {
+        id: s.id.clone().unwrap_or_default(),
+        name,
+        env,
+        version: label(labels::VERSION).unwrap_or_else(|| "?".into()),
+        release: label(labels::RELEASE),
+        digest: label(labels::DIGEST),
+        image: s.image.clone().unwrap_or_default(),
+        role,
+        restart_policy: "?".into(),
+        restart_original: label(labels::RESTART),
+        deployed_by: label(labels::DEPLOYED_BY),
+        deployed_at: label(labels::DEPLOYED_AT),
+        state,
+        health,
+        started_at: None,
+        restarts: 0,
+        exit_code: None,
+        project,
+    })
+}
+
 /// Inspect one container. `Ok(None)` when it is gone or not shipdeck's.
 pub async fn inspect_app_container(
     docker: &Docker,

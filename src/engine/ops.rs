@@ -208,6 +208,80 @@ impl Engine {
         Ok(out)
     }
 
+    /// Like [`Engine::app_containers`], inspecting only the containers that
+    /// changed since `known` was read (new, or another state or name); the
+    /// others keep what was known, with their health from the listing.
+    pub async fn app_containers_refresh(
+        &self,
+        project: &str,
+        env: &str,
+        known: &[AppContainer],
+    ) -> Result<Vec<AppContainer>, EngineError> {
+        let list = self.list_app(project, env).await?;
+        let reads = futures::future::join_all(list.into_iter().map(|s| async move {
+            let id = s.id.clone().unwrap_or_default();
+            let listed = super::inventory::app_container_from_summary(&s);
+            match (known.iter().find(|k| k.id == id), listed) {
+                (Some(k), Some(l)) if k.state == l.state && k.name == l.name => {
+                    Ok(Some(AppContainer {
+                        health: l.health,
+                        ..k.clone()
+                    }))
+                }
+                _ => inspect_app_container(&self.docker, &self.endpoint, self.timeout, &id).await,
+            }
+        }))
+        .await;
+        let mut out = Vec::new();
+        for r in reads {
+            if let Some(c) = r? {
+                out.push(c);
+            }
+        }
+        Ok(out)
+    }
+
+    /// The containers of `project` in `env` from the listing alone (one
+    /// call, no inspect): names, labels, state and health, but no restart
+    /// policy (`?`), start time or restart count.
+    pub async fn app_containers_listed(
+        &self,
+        project: &str,
+        env: &str,
+    ) -> Result<Vec<AppContainer>, EngineError> {
+        Ok(self
+            .list_app(project, env)
+            .await?
+            .iter()
+            .filter_map(super::inventory::app_container_from_summary)
+            .collect())
+    }
+
+    async fn list_app(
+        &self,
+        project: &str,
+        env: &str,
+    ) -> Result<Vec<bollard::models::ContainerSummary>, EngineError> {
+        let filters = HashMap::from([(
+            "label".to_string(),
+            vec![
+                format!("{}={project}", labels::PROJECT),
+                format!("{}={env}", labels::ENV),
+            ],
+        )]);
+        timed(
+            &self.endpoint,
+            "list containers",
+            self.timeout,
+            self.docker.list_containers(Some(ListContainersOptions {
+                all: true,
+                filters: Some(filters),
+                ..Default::default()
+            })),
+        )
+        .await
+    }
+
     /// Inspect one shipdeck container (`None` when gone).
     pub async fn inspect(&self, id: &str) -> Result<Option<AppContainer>, EngineError> {
         inspect_app_container(&self.docker, &self.endpoint, self.timeout, id).await

@@ -3,8 +3,11 @@
 //! whether a later rollback went back from it. Labels cannot change after a
 //! container is created, so "this release succeeded" cannot live on its
 //! containers; it lives here, in a fleet object (`engine::objects`) named
-//! `shipdeck-ledger.{project}.{env}` on every host of the environment, each
-//! holding the same JSON-lines file. Any operator, with an empty journal,
+//! `shipdeck-ledger.{project}.{env}` on the first [`REPLICAS`] hosts of the
+//! environment that answer (and on any host that has one already), each
+//! holding the same JSON-lines file. Three copies, not one per host: every
+//! write reads and writes the object's filesystem, which is costly to do on
+//! 28 engines twice a release. Any operator, with an empty journal,
 //! reads the same history: rollback targets, interrupted releases and
 //! `--resume` are decided from it. Written only under the fleet lock; read
 //! from every host that answers and merged by release id. Must not import
@@ -25,6 +28,8 @@ use crate::engine::Engine;
 const FILE: &str = "releases.jsonl";
 /// Releases kept per environment (oldest dropped first).
 const KEEP: usize = 100;
+/// How many hosts keep a copy.
+pub const REPLICAS: usize = 3;
 /// Bound for one host's read-modify-write.
 const WRITE_BOUND: Duration = Duration::from_secs(10);
 
@@ -147,91 +152,170 @@ pub fn merge(reads: impl IntoIterator<Item = Vec<Entry>>) -> Vec<Entry> {
 
 /// The ledger of `project`/`env` as every engine in `engines` has it, merged.
 pub async fn read(engines: &[Engine], project: &str, env: &str) -> Vec<Entry> {
-    let name = naming::ledger(project, env);
-    let reads = futures::future::join_all(engines.iter().map(|eng| {
-        let name = name.clone();
-        async move {
-            let obj = match eng.find_object(&name).await {
-                Ok(Some(o)) => o,
-                Ok(None) => return Vec::new(),
-                Err(e) => {
-                    debug!(host = %eng.host, error = %e, "ledger: not read");
-                    return Vec::new();
-                }
-            };
-            match eng.read_files(&obj.id).await {
-                Ok(files) => files.get(FILE).map(|t| parse(t)).unwrap_or_default(),
-                Err(e) => {
-                    debug!(host = %eng.host, error = %e, "ledger: not read");
-                    Vec::new()
-                }
-            }
-        }
-    }))
-    .await;
-    merge(reads)
+    Copies::open(engines, project, env).await.entries()
 }
 
-/// Apply `change` to the ledger on every engine (read, change, write back),
-/// all hosts at once, each bounded. Returns how many hosts took it. Only the
-/// lock holder calls this.
-pub async fn update(
-    engines: &[Engine],
-    project: &str,
-    env: &str,
-    change: &(dyn Fn(&mut Vec<Entry>) + Sync),
-) -> usize {
-    let name = naming::ledger(project, env);
-    let results = futures::future::join_all(engines.iter().map(|eng| {
-        let name = name.clone();
-        async move {
-            let one = async {
-                let existing = eng.find_object(&name).await?;
-                let mut entries = match &existing {
-                    Some(o) => eng
-                        .read_files(&o.id)
-                        .await?
-                        .get(FILE)
-                        .map(|t| parse(t))
-                        .unwrap_or_default(),
-                    None => Vec::new(),
-                };
-                change(&mut entries);
-                let text = encode(&entries);
-                match existing {
-                    Some(o) => eng.write_files(&o.id, &[(FILE, text.as_str())]).await,
-                    None => {
-                        let labels = HashMap::from([
-                            ("shipdeck.ledger".to_string(), "1".to_string()),
-                            ("shipdeck.ledger.project".to_string(), project.to_string()),
-                            ("shipdeck.ledger.env".to_string(), env.to_string()),
-                        ]);
-                        eng.create_object(
-                            &name,
-                            labels,
-                            Default::default(),
-                            &[(FILE, text.as_str())],
-                        )
-                        .await
-                        .map(|_| ())
+/// The ledger's copies on the fleet: found and read once, then written
+/// without reading again — only the lock holder writes, so what it wrote
+/// last is what a copy holds.
+pub struct Copies {
+    project: String,
+    env: String,
+    /// Where writes go.
+    copies: Vec<Copy>,
+    /// Copies beyond REPLICAS: merged into every write, removed after it.
+    extra: Vec<Copy>,
+}
+
+struct Copy {
+    engine: Engine,
+    /// The object, once it exists.
+    id: Option<String>,
+    entries: Vec<Entry>,
+}
+
+impl Copies {
+    /// Find the copies (an inspect per host), read them (one file each),
+    /// and pick where to write: every host that has one, and the first
+    /// hosts that answer, up to [`REPLICAS`].
+    pub async fn open(engines: &[Engine], project: &str, env: &str) -> Self {
+        let name = naming::ledger(project, env);
+        let found = futures::future::join_all(engines.iter().map(|eng| {
+            let name = name.clone();
+            async move {
+                match eng.find_object(&name).await {
+                    Ok(Some(o)) => match eng.read_files(&o.id).await {
+                        Ok(files) => Some(Copy {
+                            engine: eng.clone(),
+                            id: Some(o.id),
+                            entries: files.get(FILE).map(|t| parse(t)).unwrap_or_default(),
+                        }),
+                        Err(e) => {
+                            debug!(host = %eng.host, error = %e, "ledger: not read");
+                            None
+                        }
+                    },
+                    Ok(None) => Some(Copy {
+                        engine: eng.clone(),
+                        id: None,
+                        entries: Vec::new(),
+                    }),
+                    Err(e) => {
+                        debug!(host = %eng.host, error = %e, "ledger: host did not answer");
+                        None
                     }
                 }
-            };
-            match tokio::time::timeout(WRITE_BOUND, one).await {
-                Ok(Ok(())) => true,
-                Ok(Err(e)) => {
-                    warn!(host = %eng.host, error = %e, "ledger: not written");
-                    false
+            }
+        }))
+        .await;
+        // Write to the first REPLICAS hosts with a copy, then the first that
+        // answer without one; any further copies (an older shipdeck kept one
+        // on every host) are read, merged, and removed at the first write.
+        let found: Vec<Copy> = found.into_iter().flatten().collect();
+        let mut copies = Vec::new();
+        let mut extra = Vec::new();
+        let mut spare = Vec::new();
+        for c in found {
+            if c.id.is_some() {
+                if copies.len() < REPLICAS {
+                    copies.push(c);
+                } else {
+                    extra.push(c);
                 }
-                Err(_) => {
-                    warn!(host = %eng.host, "ledger: write timed out");
-                    false
+            } else {
+                spare.push(c);
+            }
+        }
+        let room = REPLICAS.saturating_sub(copies.len());
+        copies.extend(spare.into_iter().take(room));
+        Self {
+            project: project.to_string(),
+            env: env.to_string(),
+            copies,
+            extra,
+        }
+    }
+
+    /// Everything the copies know, merged, oldest first.
+    pub fn entries(&self) -> Vec<Entry> {
+        merge(
+            self.copies
+                .iter()
+                .chain(self.extra.iter())
+                .map(|c| c.entries.clone()),
+        )
+    }
+
+    /// Apply `change` to what all copies know together and write that to
+    /// every copy (made where there is none yet), all hosts at once, each
+    /// bounded. Returns how many took it.
+    pub async fn apply(&mut self, change: &(dyn Fn(&mut Vec<Entry>) + Sync)) -> usize {
+        let name = naming::ledger(&self.project, &self.env);
+        let (project, env) = (self.project.as_str(), self.env.as_str());
+        let mut merged = self.entries();
+        change(&mut merged);
+        let merged = &merged;
+        let results = futures::future::join_all(self.copies.iter_mut().map(|copy| {
+            let name = name.clone();
+            async move {
+                let entries = merged.clone();
+                let text = encode(&entries);
+                let eng = &copy.engine;
+                let write = async {
+                    match &copy.id {
+                        Some(id) => eng
+                            .write_files(id, &[(FILE, text.as_str())])
+                            .await
+                            .map(|()| id.clone()),
+                        None => {
+                            let labels = HashMap::from([
+                                ("shipdeck.ledger".to_string(), "1".to_string()),
+                                ("shipdeck.ledger.project".to_string(), project.to_string()),
+                                ("shipdeck.ledger.env".to_string(), env.to_string()),
+                            ]);
+                            eng.create_object(
+                                &name,
+                                labels,
+                                Default::default(),
+                                &[(FILE, text.as_str())],
+                            )
+                            .await
+                        }
+                    }
+                };
+                let t = std::time::Instant::now();
+                let r = tokio::time::timeout(WRITE_BOUND, write).await;
+                debug!(host = %eng.host, ms = t.elapsed().as_millis() as u64, "ledger: write");
+                match r {
+                    Ok(Ok(id)) => {
+                        copy.id = Some(id);
+                        copy.entries = entries;
+                        true
+                    }
+                    Ok(Err(e)) => {
+                        warn!(host = %eng.host, error = %e, "ledger: not written");
+                        false
+                    }
+                    Err(_) => {
+                        warn!(host = %eng.host, "ledger: write timed out");
+                        false
+                    }
+                }
+            }
+        }))
+        .await;
+        let written = results.into_iter().filter(|ok| *ok).count();
+        if written > 0 {
+            for x in std::mem::take(&mut self.extra) {
+                if let Some(id) = &x.id
+                    && let Err(e) = x.engine.remove(id).await
+                {
+                    debug!(host = %x.engine.host, error = %e, "ledger: an extra copy stays");
                 }
             }
         }
-    }))
-    .await;
-    results.into_iter().filter(|ok| *ok).count()
+        written
+    }
 }
 
 /// The journal's releases of `project`/`env` and the ledger's, merged by

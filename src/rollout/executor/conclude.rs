@@ -23,6 +23,8 @@ impl Runner {
             failed,
             skipped,
             stop,
+            pruned,
+            ..
         } = end;
         let mut needs: Vec<String> = failed
             .iter()
@@ -151,7 +153,14 @@ impl Runner {
         if intent.action == Action::Rollback {
             bad.extend(intent.from_releases.iter().cloned());
         }
-        let prune = Some((hosts.iter().map(|h| h.engine.clone()).collect(), bad));
+        let prune = Some((
+            hosts
+                .iter()
+                .filter(|h| !pruned.contains(&h.engine.host))
+                .map(|h| h.engine.clone())
+                .collect(),
+            bad,
+        ));
         let left_out: Vec<&str> = project
             .hosts_in(&req.env)
             .iter()

@@ -99,6 +99,46 @@ impl HostFailure {
     }
 }
 
+/// Prunes of hosts' old releases, started while a host's new container
+/// gets ready (off the rollout's way) and awaited before the lock goes.
+pub(super) struct Pruner {
+    pub(super) project: String,
+    pub(super) env: String,
+    pub(super) keep: usize,
+    pub(super) bad: HashSet<String>,
+    pub(super) started: std::sync::Mutex<(HashSet<String>, tokio::task::JoinSet<()>)>,
+}
+
+impl Pruner {
+    /// Prune `eng`'s host in the background, never removing `spare`.
+    fn start(&self, runner: &Runner, eng: &Engine, spare: [Option<&str>; 2]) {
+        let runner = runner.clone();
+        let eng = eng.clone();
+        let (p, e, keep, bad) = (
+            self.project.clone(),
+            self.env.clone(),
+            self.keep,
+            self.bad.clone(),
+        );
+        let spare: Vec<String> = spare.into_iter().flatten().map(str::to_string).collect();
+        let Ok(mut started) = self.started.lock() else {
+            return;
+        };
+        started.0.insert(eng.host.clone());
+        started.1.spawn(async move {
+            runner.prune(&eng, &p, &e, keep, &bad, &spare).await;
+        });
+    }
+
+    /// The hosts pruned, and the prunes still to await.
+    pub(super) fn take(&self) -> (HashSet<String>, tokio::task::JoinSet<()>) {
+        match self.started.lock() {
+            Ok(mut s) => std::mem::take(&mut *s),
+            Err(p) => std::mem::take(&mut *p.into_inner()),
+        }
+    }
+}
+
 /// Which step of keeping a container failed.
 #[derive(Debug)]
 pub(super) struct KeepFail {
@@ -192,6 +232,7 @@ impl Runner {
         project: &Project,
         lock: &FleetLock,
         cancel: CancellationToken,
+        pruner: &Pruner,
     ) -> HostResult {
         let host = h.engine.host.clone();
         let t0 = Instant::now();
@@ -316,6 +357,14 @@ impl Runner {
         }
 
         self.host_event(&host, HostPhase::WaitingHealth, t0, None);
+        // While the new one gets ready: prune this host's old releases
+        // (never the new container, never the way back).
+        let way_back = h.restore_to.as_ref().or(old_serving.as_ref());
+        pruner.start(
+            self,
+            eng,
+            [Some(new.id.as_str()), way_back.map(|c| c.id.as_str())],
+        );
         let target = Target {
             engine: eng.clone(),
             container_id: new.id.clone(),

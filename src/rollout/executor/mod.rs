@@ -31,7 +31,7 @@ use futures::future::join_all;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
-use tracing::{info, instrument, warn};
+use tracing::{debug, info, instrument, warn};
 
 mod conclude;
 mod decide;
@@ -208,6 +208,10 @@ struct WindowEnd {
     failed: Vec<HostFailure>,
     skipped: usize,
     stop: Option<Stop>,
+    /// Hosts pruned as they were done (in the background, off the rollout's
+    /// way), and those prunes; they finish before the lock goes.
+    pruned: HashSet<String>,
+    pruning: tokio::task::JoinSet<()>,
 }
 
 /// What the end of a rollout says.
@@ -220,9 +224,11 @@ struct Ending {
     rolled_back: Vec<String>,
     /// The lock was lost: nothing more is written to the fleet.
     lock_lost: bool,
-    /// Hosts to prune once the rollout ran to its end, and the releases
-    /// whose containers are not worth keeping.
+    /// Hosts still to prune once the rollout ran to its end, and the
+    /// releases whose containers are not worth keeping.
     prune: Option<(Vec<Engine>, HashSet<String>)>,
+    /// Prunes started during the window (awaited before the lock goes).
+    pruning: tokio::task::JoinSet<()>,
 }
 
 impl Ending {
@@ -235,6 +241,7 @@ impl Ending {
             rolled_back: Vec::new(),
             lock_lost: false,
             prune: None,
+            pruning: tokio::task::JoinSet::new(),
         }
     }
 }
@@ -243,6 +250,8 @@ impl Ending {
 struct UnderLock {
     fleet: Result<Vec<HostView>, RolloutError>,
     history: Vec<ReleaseSummary>,
+    /// The ledger's copies, read under the lock, written without rereading.
+    copies: tokio::sync::Mutex<ledger::Copies>,
 }
 
 /// A new release id: `r20261121-120003-1a2b`.
@@ -288,6 +297,27 @@ impl Runner {
         })
     }
 
+    /// The lock could not be taken: journal the refusal (nothing changed).
+    fn refused(
+        &self,
+        req: &Request,
+        release: &str,
+        t0: Instant,
+        e: LockError,
+    ) -> Result<Report, RolloutError> {
+        let _ = self.record(
+            req,
+            release,
+            RecordKind::Finished {
+                result: Outcome::Refused,
+                duration_secs: secs(t0),
+                message: e.to_string(),
+                needs_operator: Vec::new(),
+            },
+        );
+        Err(e.into())
+    }
+
     /// Run a deploy, promotion, rollback or resume to the end. `Err` means
     /// nothing was changed; a `Report` says what happened (its outcome may
     /// be `Refused` too, when the refusal came after the release started).
@@ -300,12 +330,31 @@ impl Runner {
         // 1. Reach every host and read what runs (a first look: it shapes the
         //    plan shown and the pre-pull, and decides nothing).
         let reach = self.reach(&req, &project).await?;
+        debug!(ms = t0.elapsed().as_millis() as u64, "step: hosts reached");
         let (fleet, history) = tokio::join!(
-            self.read_fleet(&reach.engines, &req),
-            self.history(&reach.engines, &req, &release)
+            async {
+                let f = self.read_fleet(&reach.engines, &req).await;
+                debug!(ms = t0.elapsed().as_millis() as u64, "step: fleet read");
+                f
+            },
+            async {
+                // A deploy names its version: the fleet's ledger is read
+                // under the lock only (where it matters for restore points).
+                let from_fleet = match req.kind {
+                    Kind::Deploy { .. } => Vec::new(),
+                    _ => ledger::read(&reach.engines, &req.project, &req.env).await,
+                };
+                let h = self.history(&req, &release, from_fleet);
+                debug!(ms = t0.elapsed().as_millis() as u64, "step: releases read");
+                h
+            }
         );
         let fleet = self.refuse_unreadable(&req, &project, fleet)?;
         let intent = decide::intent(&req, &history, &fleet)?;
+        debug!(
+            ms = t0.elapsed().as_millis() as u64,
+            "step: fleet and releases read"
+        );
         let plan = self.plan_for(&req, &project, &intent, &reach)?;
         // Secrets are resolved before anything happens: a missing one refuses.
         self.create_spec(&req, &project, &intent.version, None, &release)?;
@@ -345,50 +394,83 @@ impl Runner {
         // As soon as the lock is held (the pull may still run): the fleet's
         // ledger learns of this release (another operator's `--resume` sees
         // it), and the fleet is read again — the read decisions are made from.
-        let locked = async {
-            let lock = self.lock(&req, &release).await?;
-            self.ledger_start(&req, &reach, &release, &intent, &plan, &fleet)
-                .await;
-            self.emit(RolloutEvent::LockAcquired {
-                host: lock.info().host.clone(),
-                hosts: lock.info().hosts.clone(),
-                owner: lock.info().owner.clone(),
-            });
-            let (now, history) = tokio::join!(
-                self.read_fleet(&reach.engines, &req),
-                self.history(&reach.engines, &req, &release)
-            );
-            let fleet = self.refuse_unreadable(&req, &project, now);
-            if let Ok(f) = &fleet {
-                self.repair(f, &project).await;
-            }
-            Ok::<_, LockError>((lock, UnderLock { fleet, history }))
+        // A free lock is taken first, before the pull: creating its objects
+        // is quick on idle engines and slow on engines unpacking layers. Only
+        // a lock that must be waited for is waited for while pulling.
+        let first_try = self.lock(&req, &release, None).await;
+        // Under the lock, beside the pull: a fresh read of the fleet (the one
+        // decisions are made from) and the ledger's record of this release.
+        let reads = async {
+            tokio::join!(
+                async {
+                    let now = self.read_fleet_since(&reach.engines, &req, &fleet).await;
+                    let fleet = self.refuse_unreadable(&req, &project, now);
+                    if let Ok(f) = &fleet {
+                        self.repair(f, &project).await;
+                    }
+                    fleet
+                },
+                async {
+                    let mut copies =
+                        ledger::Copies::open(&reach.engines, &req.project, &req.env).await;
+                    let from_fleet = copies.entries();
+                    self.ledger_start(&mut copies, &req, &reach, &release, &intent, &plan, &fleet)
+                        .await;
+                    (copies, from_fleet)
+                }
+            )
         };
-        let (lock, pulled) = tokio::join!(locked, self.pull(&fleet, &pulls, &image, &project));
-        let (lock, read) = match lock {
+        let (lock, pulled, (read_now, (copies, from_fleet))) = match first_try {
+            Err(LockError::Held(_)) if req.lock_wait.is_some() => {
+                let waited = async {
+                    let l = self.lock(&req, &release, req.lock_wait).await?;
+                    self.emit(RolloutEvent::LockAcquired {
+                        host: l.info().host.clone(),
+                        hosts: l.info().hosts.clone(),
+                        owner: l.info().owner.clone(),
+                    });
+                    Ok::<_, LockError>(l)
+                };
+                let (l, pulled) = tokio::join!(waited, self.pull(&fleet, &pulls, &image, &project));
+                match l {
+                    // The reads come once the lock is held.
+                    Ok(l) => (Ok(l), pulled, reads.await),
+                    Err(e) => return self.refused(&req, &release, t0, e),
+                }
+            }
+            Err(e) => return self.refused(&req, &release, t0, e),
+            Ok(l) => {
+                self.emit(RolloutEvent::LockAcquired {
+                    host: l.info().host.clone(),
+                    hosts: l.info().hosts.clone(),
+                    owner: l.info().owner.clone(),
+                });
+                let (pulled, read) =
+                    tokio::join!(self.pull(&fleet, &pulls, &image, &project), reads);
+                (Ok::<_, LockError>(l), pulled, read)
+            }
+        };
+        debug!(
+            ms = t0.elapsed().as_millis() as u64,
+            "step: locked and pulled"
+        );
+        let lock = match lock {
             Ok(l) => l,
-            Err(e) => {
-                let message = e.to_string();
-                let _ = self.record(
-                    &req,
-                    &release,
-                    RecordKind::Finished {
-                        result: Outcome::Refused,
-                        duration_secs: secs(t0),
-                        message: message.clone(),
-                        needs_operator: Vec::new(),
-                    },
-                );
-                return Err(e.into());
-            }
+            Err(e) => return self.refused(&req, &release, t0, e),
         };
-        // 4. Everything else happens under the lock.
-        let ending = self
+        let read = UnderLock {
+            fleet: read_now,
+            history: self.history(&req, &release, from_fleet),
+            copies: tokio::sync::Mutex::new(copies),
+        };
+        let copies = &read.copies;
+        let mut ending = self
             .under_lock(
-                &req, &project, &release, &lock, &reach, plan, intent, pulled, read,
+                &req, &project, &release, &lock, &reach, plan, intent, pulled, &read,
             )
             .await;
 
+        debug!(ms = t0.elapsed().as_millis() as u64, "step: replaced");
         // 5. The record: journal, the fleet's ledger (while pruning), then
         //    the lock goes. A holder that lost the lock writes nothing more
         //    to the fleet.
@@ -416,6 +498,7 @@ impl Runner {
             }
         }
         if !ending.lock_lost {
+            let mut pruning = std::mem::take(&mut ending.pruning);
             let prune = async {
                 if let Some((engines, bad)) = &ending.prune {
                     join_all(engines.iter().map(|e| {
@@ -425,19 +508,30 @@ impl Runner {
                             &req.env,
                             project.rollout.keep_releases as usize,
                             bad,
+                            &[],
                         )
                     }))
                     .await;
                 }
+                while pruning.join_next().await.is_some() {}
             };
             tokio::join!(
-                prune,
-                self.ledger_end(&req, &reach, &release, &ending, secs_total)
+                async {
+                    prune.await;
+                    debug!(ms = t0.elapsed().as_millis() as u64, "step: pruned");
+                },
+                async {
+                    self.ledger_end(&mut *copies.lock().await, &release, &ending, secs_total)
+                        .await;
+                    debug!(ms = t0.elapsed().as_millis() as u64, "step: ledger written");
+                }
             );
         }
+        debug!(ms = t0.elapsed().as_millis() as u64, "step: recorded");
         if let Err(e) = lock.release().await {
             warn!(error = %e, "releasing the lock failed; it expires by itself");
         }
+        debug!(ms = t0.elapsed().as_millis() as u64, "step: lock released");
         let journal_error = journal.err().map(|e| e.to_string());
         let mut message = ending.message.clone();
         if let Some(e) = &journal_error {
@@ -493,8 +587,13 @@ impl Runner {
     }
 
     /// Take the fleet lock, saying who it waits for.
-    async fn lock(&self, req: &Request, release: &str) -> Result<FleetLock, LockError> {
-        let wait_secs = req.lock_wait.map(|w| w.as_secs()).unwrap_or(0);
+    async fn lock(
+        &self,
+        req: &Request,
+        release: &str,
+        wait: Option<Duration>,
+    ) -> Result<FleetLock, LockError> {
+        let wait_secs = wait.map(|w| w.as_secs()).unwrap_or(0);
         let waiting = |held: &super::lock::LockInfo| {
             self.emit(RolloutEvent::LockWaiting {
                 owner: held.owner.clone(),
@@ -515,7 +614,7 @@ impl Runner {
                 release: release.to_string(),
                 message: req.message.clone(),
                 ttl: req.lock_ttl,
-                wait: req.lock_wait,
+                wait,
             },
             &waiting,
         )
@@ -535,17 +634,17 @@ impl Runner {
         mut plan: Plan,
         first: Intent,
         pulled: pull::Pulled,
-        read: UnderLock,
+        read: &UnderLock,
     ) -> Ending {
         let refused = |intent: Intent, message: String| {
             Ending::new(Outcome::Refused, message, Vec::new(), intent)
         };
         // The fleet as it was read under the lock.
-        let UnderLock { fleet, history } = read;
-        let fleet = match fleet {
-            Ok(f) => f,
+        let fleet = match &read.fleet {
+            Ok(f) => f.clone(),
             Err(e) => return refused(first, e.to_string()),
         };
+        let history = read.history.clone();
         let mut intent = match decide::intent(req, &history, &fleet) {
             Ok(i) => i,
             Err(e) => {
@@ -588,8 +687,16 @@ impl Runner {
                     format!("the journal could not record the decision: {e}"),
                 );
             }
-            self.ledger_start(req, reach, release, &intent, &plan, &fleet)
-                .await;
+            self.ledger_start(
+                &mut *read.copies.lock().await,
+                req,
+                reach,
+                release,
+                &intent,
+                &plan,
+                &fleet,
+            )
+            .await;
         }
 
         // Pulls: what the pre-pull did not cover (another version, a host
@@ -613,24 +720,49 @@ impl Runner {
             if let Err(e) = self.record(req, release, rec) {
                 warn!(error = %e, "journal: the digest was not recorded");
             }
-            // The ledger too: a `--resume` elsewhere pins exactly this image.
-            if intent.digest.is_none() {
-                let d = d.clone();
-                ledger::update(&reach.engines, &req.project, &req.env, &|all| {
-                    if let Some(e) = all.iter_mut().find(|e| e.release == release) {
-                        e.digest = Some(d.clone());
-                    }
-                })
-                .await;
-            }
             intent.digest = Some(d.clone());
         }
+        // The ledger learns the digest too (a `--resume` elsewhere pins
+        // exactly this image) while the hosts are decided and replaced.
+        let digest_recorded = async {
+            if let Some(d) = &verified {
+                read.copies
+                    .lock()
+                    .await
+                    .apply(&|all| {
+                        if let Some(e) = all.iter_mut().find(|e| e.release == release) {
+                            e.digest = Some(d.clone());
+                        }
+                    })
+                    .await;
+            }
+        };
+        let (_, ending) = tokio::join!(
+            digest_recorded,
+            self.replace_all(req, project, release, lock, plan, intent, &fleet, &history)
+        );
+        ending
+    }
+
+    /// Decide each host and replace them: the window, then the end.
+    #[allow(clippy::too_many_arguments)]
+    async fn replace_all(
+        &self,
+        req: &Request,
+        project: &Project,
+        release: &str,
+        lock: &FleetLock,
+        mut plan: Plan,
+        intent: Intent,
+        fleet: &[HostView],
+        history: &[ReleaseSummary],
+    ) -> Ending {
         let digest = intent.digest.clone();
 
         // Per host: skip (healthy now on this digest), restart a kept
         // container, or create from the image.
         let mut hosts =
-            decide::hosts(self, &fleet, &intent, digest.as_deref(), project, &history).await;
+            decide::hosts(self, fleet, &intent, digest.as_deref(), project, history).await;
         hosts.retain(|h| plan.hosts.contains(&h.engine.host));
         // Hosts that answered the connect but not the listing are left out
         // (only under `skip-host`; otherwise the read above refused).
@@ -661,21 +793,32 @@ impl Runner {
         };
         let spec = match self.spec_with(req, project, image, labels) {
             Ok(s) => s,
-            Err(m) => return refused(intent, m),
+            Err(m) => return Ending::new(Outcome::Refused, m, Vec::new(), intent),
         };
-
-        lock.report(
-            Phase::Running,
-            format!("{} {}", intent.action.word(), intent.version),
-        )
-        .await;
-        let end = self
-            .window(req, project, &plan, &hosts, lock, &spec, &mut down)
+        // (No "running" report: a lock without one reads as running.)
+        let mut bad = decide::bad_releases(history);
+        if intent.action == Action::Rollback {
+            bad.extend(intent.from_releases.iter().cloned());
+        }
+        let pruner = host::Pruner {
+            project: req.project.clone(),
+            env: req.env.clone(),
+            keep: project.rollout.keep_releases as usize,
+            bad,
+            started: Default::default(),
+        };
+        let mut end = self
+            .window(req, project, &plan, &hosts, lock, &spec, &mut down, &pruner)
             .await;
-        self.conclude(
-            req, project, &plan, &hosts, lock, intent, end, &mut down, &history,
-        )
-        .await
+        (end.pruned, end.pruning) = pruner.take();
+        let pruning = std::mem::take(&mut end.pruning);
+        let mut ending = self
+            .conclude(
+                req, project, &plan, &hosts, lock, intent, end, &mut down, history,
+            )
+            .await;
+        ending.pruning = pruning;
+        ending
     }
 }
 

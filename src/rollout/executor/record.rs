@@ -5,8 +5,10 @@ use super::*;
 
 impl Runner {
     /// The record of this release on the fleet as it starts.
+    #[allow(clippy::too_many_arguments)]
     pub(super) async fn ledger_start(
         &self,
+        copies: &mut ledger::Copies,
         req: &Request,
         reach: &Reach,
         release: &str,
@@ -38,10 +40,7 @@ impl Runner {
             hosts: plan.hosts.len(),
             from_versions: decide::majority_versions(fleet),
         };
-        let n = ledger::update(&reach.engines, &req.project, &req.env, &|all| {
-            ledger::upsert(all, &entry)
-        })
-        .await;
+        let n = copies.apply(&|all| ledger::upsert(all, &entry)).await;
         if n == 0 {
             warn!("ledger: no host recorded the start of this release");
         }
@@ -51,8 +50,7 @@ impl Runner {
     /// the releases a successful rollback went back from.
     pub(super) async fn ledger_end(
         &self,
-        req: &Request,
-        reach: &Reach,
+        copies: &mut ledger::Copies,
         release: &str,
         ending: &Ending,
         duration: f64,
@@ -62,22 +60,23 @@ impl Runner {
         let digest = ending.intent.digest.clone();
         let outcome = ending.outcome;
         let message = ending.message.clone();
-        ledger::update(&reach.engines, &req.project, &req.env, &|all| {
-            if let Some(e) = all.iter_mut().find(|e| e.release == release) {
-                e.finished_at = Some(now);
-                e.outcome = Some(outcome);
-                e.duration_secs = Some(duration);
-                e.message = message.clone();
-                if e.digest.is_none() {
-                    e.digest = digest.clone();
+        copies
+            .apply(&|all| {
+                if let Some(e) = all.iter_mut().find(|e| e.release == release) {
+                    e.finished_at = Some(now);
+                    e.outcome = Some(outcome);
+                    e.duration_secs = Some(duration);
+                    e.message = message.clone();
+                    if e.digest.is_none() {
+                        e.digest = digest.clone();
+                    }
                 }
-            }
-            for e in all.iter_mut() {
-                if rolled_back.contains(&e.release) {
-                    e.rolled_back = true;
+                for e in all.iter_mut() {
+                    if rolled_back.contains(&e.release) {
+                        e.rolled_back = true;
+                    }
                 }
-            }
-        })
-        .await;
+            })
+            .await;
     }
 }

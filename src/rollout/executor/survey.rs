@@ -43,13 +43,32 @@ impl Runner {
         engines: &[Engine],
         req: &Request,
     ) -> Vec<Result<HostView, (String, String)>> {
+        self.read_fleet_since(engines, req, &[]).await
+    }
+
+    /// [`Runner::read_fleet`] again: every host listed afresh, and only the
+    /// containers that changed since `before` inspected again.
+    pub(super) async fn read_fleet_since(
+        &self,
+        engines: &[Engine],
+        req: &Request,
+        before: &[HostView],
+    ) -> Vec<Result<HostView, (String, String)>> {
         join_all(engines.iter().map(|eng| async move {
             let address = self
                 .config
                 .host(&eng.host)
                 .map(|h| h.probe_address())
                 .unwrap_or_default();
-            match eng.app_containers(&req.project, &req.env).await {
+            let known: &[AppContainer] = before
+                .iter()
+                .find(|h| h.engine.host == eng.host)
+                .map(|h| h.containers.as_slice())
+                .unwrap_or(&[]);
+            match eng
+                .app_containers_refresh(&req.project, &req.env, known)
+                .await
+            {
                 Ok(containers) => Ok(HostView {
                     engine: eng.clone(),
                     address,
@@ -86,16 +105,15 @@ impl Runner {
         Ok(ok)
     }
 
-    /// The releases of this project+env: the journal and the fleet's ledger,
-    /// merged by release id (the ledger wins on conflicts: it is shared);
-    /// `own` (this release) left out; oldest first.
-    pub(super) async fn history(
+    /// The releases of this project+env: the journal and what the fleet's
+    /// ledger says (`from_fleet`), merged by release id (the ledger wins on
+    /// conflicts: it is shared); `own` (this release) left out; oldest first.
+    pub(super) fn history(
         &self,
-        engines: &[Engine],
         req: &Request,
         own: &str,
+        from_fleet: Vec<ledger::Entry>,
     ) -> Vec<ReleaseSummary> {
-        let from_fleet = ledger::read(engines, &req.project, &req.env).await;
         let journal = self.journal.releases().unwrap_or_default();
         let mut all = ledger::with_journal(journal, from_fleet, &req.project, &req.env);
         all.retain(|r| r.release != own);

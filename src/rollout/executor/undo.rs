@@ -218,6 +218,8 @@ impl Runner {
 
     /// Keep the newest `keep` good releases' containers on one host; remove
     /// retired ones and older releases first.
+    /// `spare`: containers never to remove (the new one, a host's way back
+    /// while the rollout may still undo it).
     pub(super) async fn prune(
         &self,
         eng: &Engine,
@@ -225,13 +227,24 @@ impl Runner {
         env: &str,
         keep: usize,
         bad: &HashSet<String>,
+        spare: &[String],
     ) {
-        let Ok(all) = eng.app_containers(project, env).await else {
+        let Ok(all) = eng.app_containers_listed(project, env).await else {
             return;
         };
+        let candidate =
+            |c: &&AppContainer| c.role != Role::Serving && c.state != ContainerState::Running;
+        // A spared kept container counts against `keep` all the same.
+        let spared = all
+            .iter()
+            .filter(candidate)
+            .filter(|c| spare.contains(&c.id))
+            .count();
+        let keep = keep.saturating_sub(spared);
         let mut old: Vec<&AppContainer> = all
             .iter()
-            .filter(|c| c.role != Role::Serving && c.state != ContainerState::Running)
+            .filter(candidate)
+            .filter(|c| !spare.contains(&c.id))
             .collect();
         // Good releases first (newest first), then the rest (newest first).
         old.sort_by_key(|c| {

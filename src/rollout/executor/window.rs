@@ -8,7 +8,7 @@ use futures::StreamExt;
 use futures::stream::FuturesUnordered;
 use std::collections::VecDeque;
 
-use super::host::HostResult;
+use super::host::{HostResult, Pruner};
 use super::*;
 use crate::rollout::lock::{Control, ControlState};
 
@@ -47,11 +47,14 @@ struct Window<'a> {
     cancel_inflight: CancellationToken,
     control: tokio::sync::watch::Receiver<ControlState>,
     lost: tokio::sync::watch::Receiver<bool>,
+    /// Prunes of hosts as they get ready.
+    pruner: &'a Pruner,
 }
 
 type InFlight<'a> = FuturesUnordered<futures::future::BoxFuture<'a, (String, usize, HostResult)>>;
 
 impl<'a> Window<'a> {
+    #[allow(clippy::too_many_arguments)]
     fn new(
         runner: &'a Runner,
         req: &'a Request,
@@ -60,6 +63,7 @@ impl<'a> Window<'a> {
         hosts: &'a [HostPlan],
         lock: &'a FleetLock,
         spec: &'a CreateSpec,
+        pruner: &'a Pruner,
     ) -> Self {
         let by_name: HashMap<String, &HostPlan> =
             hosts.iter().map(|h| (h.engine.host.clone(), h)).collect();
@@ -103,6 +107,8 @@ impl<'a> Window<'a> {
                 failed: Vec::new(),
                 skipped: 0,
                 stop: None,
+                pruned: HashSet::new(),
+                pruning: tokio::task::JoinSet::new(),
             },
             canary_done: !canary,
             last_done: None,
@@ -110,6 +116,7 @@ impl<'a> Window<'a> {
             cancel_inflight: runner.abort.child_token(),
             control: lock.control(),
             lost: lock.lost(),
+            pruner,
         }
     }
 
@@ -224,11 +231,14 @@ impl<'a> Window<'a> {
             }
             self.in_flight.insert(name.clone());
             launched = true;
-            let (runner, project, lock) = (self.runner, self.project, self.lock);
+            let (runner, project, lock, pruner) =
+                (self.runner, self.project, self.lock, self.pruner);
             let spec = self.spec.clone();
             let cancel = self.cancel_inflight.clone();
             inflight.push(Box::pin(async move {
-                let r = runner.replace_host(h, spec, project, lock, cancel).await;
+                let r = runner
+                    .replace_host(h, spec, project, lock, cancel, pruner)
+                    .await;
                 (name, bi, r)
             }));
         }
@@ -352,8 +362,9 @@ impl Runner {
         lock: &FleetLock,
         spec: &CreateSpec,
         down: &mut HashSet<String>,
+        pruner: &Pruner,
     ) -> WindowEnd {
-        let mut w = Window::new(self, req, project, plan, hosts, lock, spec);
+        let mut w = Window::new(self, req, project, plan, hosts, lock, spec, pruner);
         let mut inflight: InFlight<'_> = FuturesUnordered::new();
         let (mut seen_stop, mut seen_abort, mut control_closed) = (false, false, false);
         loop {

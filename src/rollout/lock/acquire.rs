@@ -47,6 +47,12 @@ pub(super) async fn try_acquire(target: &Target, req: &LockRequest) -> Result<At
     }))
     .await;
 
+    let state_hosts: Vec<String> = scan
+        .reachable
+        .iter()
+        .take(STATE_COPIES)
+        .map(|e| e.host.clone())
+        .collect();
     let labels_for = |now: DateTime<Utc>| {
         HashMap::from([
             (L_LOCK.to_string(), "1".to_string()),
@@ -57,6 +63,7 @@ pub(super) async fn try_acquire(target: &Target, req: &LockRequest) -> Result<At
             (L_MESSAGE.to_string(), req.message.clone()),
             (L_ACQUIRED.to_string(), rfc3339(now)),
             (L_TTL_MS.to_string(), req.ttl.as_millis().to_string()),
+            (L_STATE_HOSTS.to_string(), state_hosts.join(",")),
         ])
     };
     let name = target.container_name();
@@ -66,20 +73,22 @@ pub(super) async fn try_acquire(target: &Target, req: &LockRequest) -> Result<At
     }
     .register();
     let round_start = Instant::now();
-    let created = futures::future::join_all(scan.reachable.iter().map(|eng| {
+    // A strict majority is all the lock needs: create on the first `needed`
+    // hosts that answer, and on the next ones only for those that failed
+    // (fewer objects: less to create, heartbeat and remove on a big fleet).
+    let create = |eng: &Engine| {
         let name = name.clone();
+        let eng = eng.clone();
         async move {
             // Times in the lock are the lock host's clock, never ours: an
             // engine whose clock cannot be read gets no lock object.
             let Some(now) = eng.engine_time().await else {
-                return (
-                    eng.clone(),
-                    Err(EngineError::api(
-                        &eng.endpoint,
-                        "lock create",
-                        "the engine's clock (/info) could not be read",
-                    )),
+                let e = EngineError::api(
+                    &eng.endpoint,
+                    "lock create",
+                    "the engine's clock (/info) could not be read",
                 );
+                return (eng, Err(e));
             };
             let skew = now - Utc::now();
             let registers = Registers {
@@ -90,28 +99,40 @@ pub(super) async fn try_acquire(target: &Target, req: &LockRequest) -> Result<At
                 .create_object(&name, labels_for(now), registers, &[])
                 .await
                 .map(|id| (id, skew));
-            (eng.clone(), r)
+            (eng, r)
         }
-    }))
-    .await;
+    };
     let mut ours: Vec<(Engine, String)> = Vec::new();
     let mut skews: Vec<chrono::TimeDelta> = Vec::new();
     let mut failure: Option<EngineError> = None;
-    for (eng, r) in created {
-        match r {
-            Ok((id, skew)) => {
-                ours.push((eng, id));
-                skews.push(skew);
-            }
-            Err(e) if e.is_conflict() => {
-                debug!(host = %eng.host, "lock create: 409, someone else was first there");
-            }
-            Err(e) => {
-                debug!(host = %eng.host, error = %e, "lock create failed");
-                failure = Some(e);
+    let mut untried = scan.reachable.iter();
+    while ours.len() < needed {
+        let wave: Vec<&Engine> = untried.by_ref().take(needed - ours.len()).collect();
+        if wave.is_empty() {
+            break;
+        }
+        for (eng, r) in futures::future::join_all(wave.into_iter().map(create)).await {
+            match r {
+                Ok((id, skew)) => {
+                    ours.push((eng, id));
+                    skews.push(skew);
+                }
+                Err(e) if e.is_conflict() => {
+                    debug!(host = %eng.host, "lock create: 409, someone else was first there");
+                }
+                Err(e) => {
+                    debug!(host = %eng.host, error = %e, "lock create failed");
+                    failure = Some(e);
+                }
             }
         }
     }
+    // Config order, so the first objects are the state carriers.
+    let order: Vec<&str> = scan.reachable.iter().map(|e| e.host.as_str()).collect();
+    let mut paired: Vec<((Engine, String), chrono::TimeDelta)> =
+        ours.into_iter().zip(skews).collect();
+    paired.sort_by_key(|((e, _), _)| order.iter().position(|h| *h == e.host));
+    let (ours, skews): (Vec<(Engine, String)>, Vec<chrono::TimeDelta>) = paired.into_iter().unzip();
     if ours.len() < needed {
         futures::future::join_all(ours.iter().map(|(eng, id)| async move {
             if let Err(e) = eng.remove(id).await {
@@ -175,6 +196,7 @@ pub(super) async fn try_acquire(target: &Target, req: &LockRequest) -> Result<At
     ];
     Ok(Attempt::Got(Box::new(FleetLock {
         info,
+        state_hosts,
         objects: ours,
         needed,
         channels,

@@ -6,17 +6,18 @@
 //! only through `crate::engine`.
 //!
 //! **Quorum.** The lock is a created, never started container named
-//! `shipdeck-lock.{project}.{env}` (see `domain::naming`) on *every* host of
-//! the environment the acquirer reaches, and it is held only when the
-//! acquirer created it on a strict majority of the environment's hosts.
-//! Container names are unique per engine, so each create is an atomic
-//! test-and-set, and two majorities of one host set always share a host: two
-//! operators can never both hold the lock, even when a partition lets each
-//! reach a different part of the fleet (which the old "first reachable
-//! host" lock allowed). The price is availability: with half the hosts or
-//! more unreachable, nobody can take the lock (a 2-host environment needs
-//! both). An acquirer that got fewer than a majority removes what it made
-//! and tries again after a short random pause.
+//! `shipdeck-lock.{project}.{env}` (see `domain::naming`) on a strict
+//! majority of the environment's hosts: the acquirer creates it on the first
+//! hosts that answer, in config order, and on the next ones only where a
+//! create failed, until it has a majority. Container names are unique per
+//! engine, so each create is an atomic test-and-set, and two majorities of
+//! one host set always share a host: two operators can never both hold the
+//! lock, even when a partition lets each reach a different part of the
+//! fleet (which the old "first reachable host" lock allowed). The price is
+//! availability: with half the hosts or more unreachable, nobody can take
+//! the lock (a 2-host environment needs both). An acquirer that got fewer
+//! than a majority removes what it made and tries again after a short
+//! random pause.
 //!
 //! **Liveness.** The holder writes `heartbeat` into each of its objects every
 //! ttl/6 and reads `control` every half second. Times written are the lock
@@ -84,6 +85,11 @@ const L_RELEASE: &str = "shipdeck.lock.release";
 const L_MESSAGE: &str = "shipdeck.lock.message";
 const L_ACQUIRED: &str = "shipdeck.lock.acquired_at";
 const L_TTL_MS: &str = "shipdeck.lock.ttl_ms";
+/// The hosts whose objects carry the holder's state file (a few, not all:
+/// a file is written through the object's filesystem).
+const L_STATE_HOSTS: &str = "shipdeck.lock.state_hosts";
+/// How many objects carry the state file.
+const STATE_COPIES: usize = 3;
 
 /// What the operator wants a running rollout to do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -383,6 +389,8 @@ pub struct FleetLock {
     info: LockInfo,
     /// Our objects: (engine, object id), config order.
     objects: Vec<(Engine, String)>,
+    /// The hosts whose objects carry the state file.
+    state_hosts: Vec<String>,
     needed: usize,
     channels: Arc<Channels>,
     tasks: Vec<JoinHandle<()>>,
@@ -505,17 +513,28 @@ impl FleetLock {
         if *self.channels.lost.borrow() {
             return false;
         }
-        let alive = futures::future::join_all(
-            self.objects
-                .iter()
-                .map(|(eng, id)| async move { eng.object_exists(id).await }),
-        )
-        .await;
-        let gone = alive.iter().filter(|r| matches!(r, Ok(false))).count();
-        if self.objects.len() - gone < self.needed {
-            warn!(gone, "lock objects removed by someone else; lock lost");
-            self.channels.lost.send_replace(true);
-            return false;
+        // A majority that answers "here" is enough: no need to wait for the
+        // slowest host before every destructive step.
+        let mut checks: futures::stream::FuturesUnordered<_> = self
+            .objects
+            .iter()
+            .map(|(eng, id)| async move { eng.object_exists(id).await })
+            .collect();
+        let (mut exist, mut gone) = (0usize, 0usize);
+        while let Some(r) = futures::StreamExt::next(&mut checks).await {
+            match r {
+                Ok(true) => exist += 1,
+                Ok(false) => gone += 1,
+                Err(_) => {}
+            }
+            if exist >= self.needed {
+                break;
+            }
+            if self.objects.len() - gone < self.needed {
+                warn!(gone, "lock objects removed by someone else; lock lost");
+                self.channels.lost.send_replace(true);
+                return false;
+            }
         }
         // Hosts that did not answer are no proof of a break: nobody can take
         // over before our objects on a majority went a whole ttl without a
@@ -583,6 +602,7 @@ impl FleetLock {
         let writes = futures::future::join_all(
             self.objects
                 .iter()
+                .filter(|(eng, _)| self.state_hosts.contains(&eng.host))
                 .map(|(eng, id)| write_one(eng, id, STATE_FILE, &text)),
         );
         if tokio::time::timeout(Duration::from_secs(3), writes)

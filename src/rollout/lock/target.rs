@@ -259,7 +259,12 @@ pub(super) async fn read_lock(
     };
     let label = |k: &str| obj.labels.get(k).cloned().unwrap_or_default();
     let legacy = obj.registers.clock_ms.is_none();
-    let files = if legacy || with_state {
+    // The state file is on a few of the holder's objects only.
+    let carries_state = obj
+        .labels
+        .get(L_STATE_HOSTS)
+        .is_none_or(|hosts| hosts.split(',').any(|h| h == eng.host));
+    let files = if legacy || (with_state && carries_state) {
         match eng.read_files(&obj.id).await {
             Ok(f) => f,
             // Gone since the inspect: no lock here.
