@@ -151,3 +151,60 @@ async fn plan_warns_about_a_held_lock_an_unreachable_host_and_a_missing_tag() {
     );
     clean(p, e, &hosts).await;
 }
+
+/// A protected environment shows the plan, then asks for its name (on a
+/// terminal: `script` gives the command one).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_protected_deploy_shows_the_plan_before_it_asks() {
+    let (p, e, port) = ("it-cli-confirm", "prod", 18343);
+    let hosts = [6];
+    clean(p, e, &hosts).await;
+    let tmp = tempfile::tempdir().unwrap();
+    let path = write_config(tmp.path(), p, &[(e, &hosts)], port);
+    let text = std::fs::read_to_string(&path)
+        .unwrap()
+        .replace("name = \"prod\"\n", "name = \"prod\"\nconfirm = true\n");
+    std::fs::write(&path, text).unwrap();
+    let deploy = |answer: &str| {
+        let line = format!(
+            "{} --config {} deploy {p} {e} v1",
+            env!("CARGO_BIN_EXE_shipdeck"),
+            path.display()
+        );
+        let mut child = Command::new("script")
+            .args(["-qec", &line, "/dev/null"])
+            .env("XDG_STATE_HOME", tmp.path())
+            .env("SHIPDECK_LOCK_TTL", "5")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        use std::io::Write as _;
+        let mut stdin = child.stdin.take().unwrap();
+        writeln!(stdin, "{answer}").unwrap();
+        drop(stdin);
+        let out = child.wait_with_output().unwrap();
+        (
+            out.status.code(),
+            format!(
+                "{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            ),
+        )
+    };
+    let (code, out) = deploy("staging");
+    assert_eq!(code, Some(2), "{out}");
+    let plan_at = out.find("batches: [h06]").unwrap_or(usize::MAX);
+    let ask_at = out.find("type the environment's name").unwrap_or(0);
+    assert!(
+        plan_at < ask_at,
+        "the plan comes before the question: {out}"
+    );
+    assert!(out.contains("does not match"), "{out}");
+    assert!(on_host(6, p, e).await.is_empty(), "nothing was deployed");
+    let (code, out) = deploy("prod");
+    assert_eq!(code, Some(0), "{out}");
+    clean(p, e, &hosts).await;
+}
