@@ -468,8 +468,8 @@ pub async fn history(
                     (None, None) => "-".into(),
                 };
                 let mut result = r.result_word().to_string();
-                if r.rolled_back {
-                    result.push_str(" (rolled back later)");
+                if r.rolled_back && r.succeeded() {
+                    result = "rolled back".to_string();
                 }
                 let what = if r.resumes.is_some() {
                     format!("{} (resume)", r.action.word())
@@ -579,8 +579,9 @@ pub async fn lock_cmd(
                     .as_ref()
                     .map(|s| format!("; {}", s.detail))
                     .unwrap_or_default();
+                let total = config.project(p).map(|x| x.hosts_in(e).len()).unwrap_or(0);
                 let human = format!(
-                    "{p}/{e}: {} — locked by {} on {} ({} of {} hosts) since {} (release {}{}){expiry}{state}",
+                    "{p}/{e}: {} — locked by {} on {} ({} of {total} hosts; a majority is {}) since {} (release {}{}){expiry}{state}",
                     info.phase_word(),
                     info.owner,
                     info.hosts.join(","),

@@ -293,6 +293,15 @@ impl Journal {
     }
 }
 
+/// The operator's note and how a release ended, in one line.
+pub fn with_note(note: &str, message: &str) -> String {
+    match (note.is_empty(), message.is_empty()) {
+        (true, _) => message.to_string(),
+        (false, true) => note.to_string(),
+        (false, false) => format!("{note} — {message}"),
+    }
+}
+
 /// Create `dir` (and parents) and make it 0700, tightening one made earlier.
 pub fn private_dir(dir: &Path) -> std::io::Result<()> {
     std::fs::create_dir_all(dir)?;
@@ -383,11 +392,7 @@ pub fn summarize(records: &[Record]) -> Vec<ReleaseSummary> {
                     s.finished_at = Some(r.ts);
                     s.result = Some(*result);
                     s.duration_secs = Some(*duration_secs);
-                    s.message = match (s.note.is_empty(), message.is_empty()) {
-                        (true, _) => message.clone(),
-                        (false, true) => s.note.clone(),
-                        (false, false) => format!("{} — {message}", s.note),
-                    };
+                    s.message = with_note(&s.note, message);
                     s.needs_operator = needs_operator.clone();
                 }
             }

@@ -83,7 +83,7 @@ impl Entry {
             result: self.outcome,
             duration_secs: self.duration_secs,
             hosts: self.hosts,
-            message: self.message.clone(),
+            message: super::journal::with_note(&self.note, &self.message),
             note: self.note.clone(),
             promoted_from: self.promoted_from.clone(),
             resumes: self.resumes.clone(),
