@@ -176,36 +176,7 @@ impl Engine {
         project: &str,
         env: &str,
     ) -> Result<Vec<AppContainer>, EngineError> {
-        let filters = HashMap::from([(
-            "label".to_string(),
-            vec![
-                format!("{}={project}", labels::PROJECT),
-                format!("{}={env}", labels::ENV),
-            ],
-        )]);
-        let list = timed(
-            &self.endpoint,
-            "list containers",
-            self.timeout,
-            self.docker.list_containers(Some(ListContainersOptions {
-                all: true,
-                filters: Some(filters),
-                ..Default::default()
-            })),
-        )
-        .await?;
-        let inspections =
-            futures::future::join_all(list.into_iter().filter_map(|c| c.id).map(|id| async move {
-                inspect_app_container(&self.docker, &self.endpoint, self.timeout, &id).await
-            }))
-            .await;
-        let mut out = Vec::new();
-        for r in inspections {
-            if let Some(c) = r? {
-                out.push(c);
-            }
-        }
-        Ok(out)
+        self.app_containers_refresh(project, env, &[]).await
     }
 
     /// Like [`Engine::app_containers`], inspecting only the containers that

@@ -1,0 +1,137 @@
+//! Steering a rollout from any terminal: write a control word into the
+//! live lock's objects, then wait for the holder's answer in its state file.
+
+use super::*;
+
+/// What [`send_control`] wrote and to whom.
+#[derive(Debug, Clone)]
+pub struct Sent {
+    pub info: LockInfo,
+    pub seq: u64,
+}
+
+/// Write `control` into the live lock's objects; error if no lock is held.
+#[tracing::instrument(skip(config))]
+pub async fn send_control(
+    config: &Config,
+    project: &str,
+    env: &str,
+    control: Control,
+) -> Result<Sent, LockError> {
+    let target = Target::resolve(config, project, env)?;
+    let scan = target.scan().await?;
+    let Some(info) = scan.current().filter(|i| !i.expired) else {
+        return Err(LockError::NoLock {
+            project: project.to_string(),
+            env: env.to_string(),
+        });
+    };
+    let theirs: Vec<&(Engine, LockObject)> = scan
+        .objects
+        .iter()
+        .filter(|(_, o)| o.release == info.release)
+        .collect();
+    let seq = theirs.iter().map(|(_, o)| o.control.seq).max().unwrap_or(0) + 1;
+    let registers = Registers {
+        clock_ms: None,
+        word: Some(ControlState { word: control, seq }.register()),
+    };
+    let results = futures::future::join_all(
+        theirs
+            .iter()
+            .map(|(eng, o)| eng.set_registers(&o.id, registers)),
+    )
+    .await;
+    if results.iter().all(Result::is_err) {
+        return match results.into_iter().find_map(Result::err) {
+            Some(e) if e.is_not_found() => Err(LockError::NoLock {
+                project: project.to_string(),
+                env: env.to_string(),
+            }),
+            Some(e) => Err(e.into()),
+            None => Err(LockError::NoLock {
+                project: project.to_string(),
+                env: env.to_string(),
+            }),
+        };
+    }
+    info!(holder = %info.owner, %control, seq, "control sent");
+    Ok(Sent {
+        info: LockInfo {
+            control,
+            control_seq: seq,
+            ..info
+        },
+        seq,
+    })
+}
+
+/// How a rollout answered a control word.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Ack {
+    /// The holder reported this state for our sequence number (or a later one).
+    State(HolderState),
+    /// The lock of that release is gone: the rollout ended.
+    Finished,
+    /// Nothing within the wait.
+    Silent,
+}
+
+/// What [`await_ack`] waits for: rollout `release` answering control
+/// sequence `seq`, for at most `limit`.
+#[derive(Debug, Clone)]
+pub struct AckWait {
+    pub release: String,
+    pub seq: u64,
+    pub limit: Duration,
+}
+
+/// Wait until the rollout answers with a state `done` accepts, or its lock
+/// disappears, or the wait ends. `seen` hears every intermediate state once.
+pub async fn await_ack(
+    config: &Config,
+    project: &str,
+    env: &str,
+    wait: &AckWait,
+    done: impl Fn(&HolderState) -> bool,
+    seen: impl Fn(&HolderState),
+) -> Result<Ack, LockError> {
+    let AckWait {
+        release,
+        seq,
+        limit,
+    } = wait.clone();
+    let release = release.as_str();
+    let target = Target::resolve(config, project, env)?;
+    let engines = target.connect_all().await;
+    let deadline = Instant::now() + limit;
+    let mut last: Option<HolderState> = None;
+    loop {
+        let objects = read_all(&engines, &target).await;
+        let ours: Vec<&LockObject> = objects.iter().filter(|o| o.release == release).collect();
+        if !engines.is_empty() && ours.is_empty() {
+            return Ok(Ack::Finished);
+        }
+        let newest = ours
+            .iter()
+            .filter_map(|o| o.state.clone())
+            .filter(|s| s.seq >= seq)
+            .max_by_key(|s| s.seq);
+        if let Some(s) = newest {
+            if done(&s) {
+                return Ok(Ack::State(s));
+            }
+            if last.as_ref() != Some(&s) {
+                seen(&s);
+                last = Some(s);
+            }
+        }
+        if Instant::now() >= deadline {
+            return Ok(match last {
+                Some(s) => Ack::State(s),
+                None => Ack::Silent,
+            });
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
