@@ -193,7 +193,13 @@ impl Engine {
             let id = s.id.clone().unwrap_or_default();
             let listed = super::inventory::app_container_from_summary(&s);
             match (known.iter().find(|k| k.id == id), listed) {
-                (Some(k), Some(l)) if k.state == l.state && k.name == l.name => {
+                // The serving one is always read afresh (its restart policy
+                // may have been changed by a holder that died half way).
+                (Some(k), Some(l))
+                    if k.state == l.state
+                        && k.name == l.name
+                        && l.role != crate::domain::Role::Serving =>
+                {
                     Ok(Some(AppContainer {
                         health: l.health,
                         ..k.clone()

@@ -163,8 +163,12 @@ pub struct Copies {
     env: String,
     /// Where writes go.
     copies: Vec<Copy>,
-    /// Copies beyond REPLICAS: merged into every write, removed after it.
+    /// Copies beyond REPLICAS: merged into every write, removed after
+    /// one that every copy took.
     extra: Vec<Copy>,
+    /// Everything known: all copies merged once, then every change applied
+    /// (whether or not a copy took it, so a later write still carries it).
+    known: Vec<Entry>,
 }
 
 struct Copy {
@@ -191,7 +195,8 @@ impl Copies {
                             entries: files.get(FILE).map(|t| parse(t)).unwrap_or_default(),
                         }),
                         Err(e) => {
-                            debug!(host = %eng.host, error = %e, "ledger: not read");
+                            // Not written to either: what it holds is unknown.
+                            warn!(host = %eng.host, error = %e, "ledger: a copy could not be read; it is left alone");
                             None
                         }
                     },
@@ -228,22 +233,24 @@ impl Copies {
         }
         let room = REPLICAS.saturating_sub(copies.len());
         copies.extend(spare.into_iter().take(room));
+        let known = merge(
+            copies
+                .iter()
+                .chain(extra.iter())
+                .map(|c: &Copy| c.entries.clone()),
+        );
         Self {
             project: project.to_string(),
             env: env.to_string(),
             copies,
             extra,
+            known,
         }
     }
 
     /// Everything the copies know, merged, oldest first.
     pub fn entries(&self) -> Vec<Entry> {
-        merge(
-            self.copies
-                .iter()
-                .chain(self.extra.iter())
-                .map(|c| c.entries.clone()),
-        )
+        self.known.clone()
     }
 
     /// Apply `change` to what all copies know together and write that to
@@ -252,14 +259,12 @@ impl Copies {
     pub async fn apply(&mut self, change: &(dyn Fn(&mut Vec<Entry>) + Sync)) -> usize {
         let name = naming::ledger(&self.project, &self.env);
         let (project, env) = (self.project.as_str(), self.env.as_str());
-        let mut merged = self.entries();
-        change(&mut merged);
-        let merged = &merged;
+        change(&mut self.known);
+        let merged = &self.known;
         let results = futures::future::join_all(self.copies.iter_mut().map(|copy| {
             let name = name.clone();
             async move {
-                let entries = merged.clone();
-                let text = encode(&entries);
+                let text = encode(merged);
                 let eng = &copy.engine;
                 let write = async {
                     match &copy.id {
@@ -289,7 +294,6 @@ impl Copies {
                 match r {
                     Ok(Ok(id)) => {
                         copy.id = Some(id);
-                        copy.entries = entries;
                         true
                     }
                     Ok(Err(e)) => {
@@ -305,7 +309,7 @@ impl Copies {
         }))
         .await;
         let written = results.into_iter().filter(|ok| *ok).count();
-        if written > 0 {
+        if written == self.copies.len() && written > 0 {
             for x in std::mem::take(&mut self.extra) {
                 if let Some(id) = &x.id
                     && let Err(e) = x.engine.remove(id).await

@@ -23,8 +23,6 @@ impl Runner {
             failed,
             skipped,
             stop,
-            pruned,
-            ..
         } = end;
         let mut needs: Vec<String> = failed
             .iter()
@@ -153,14 +151,10 @@ impl Runner {
         if intent.action == Action::Rollback {
             bad.extend(intent.from_releases.iter().cloned());
         }
-        let prune = Some((
-            hosts
-                .iter()
-                .filter(|h| !pruned.contains(&h.engine.host))
-                .map(|h| h.engine.clone())
-                .collect(),
-            bad,
-        ));
+        // Every host once more, nothing spared now: the ones pruned during
+        // the window spared their way back, which no undo needs any more
+        // (after those prunes finish).
+        let prune = Some((hosts.iter().map(|h| h.engine.clone()).collect(), bad));
         let left_out: Vec<&str> = project
             .hosts_in(&req.env)
             .iter()

@@ -30,6 +30,9 @@ pub(super) enum Step {
     Health(String),
     /// An abort stopped its health wait.
     Aborted,
+    /// The lock went between stopping the old container and starting the
+    /// new one: nothing more was done.
+    Orphaned,
 }
 
 impl Step {
@@ -41,6 +44,10 @@ impl Step {
             Step::Start(e) => format!("starting the new container failed ({e})"),
             Step::Health(e) => format!("failed health ({e})"),
             Step::Aborted => "was stopped mid-way by the abort".to_string(),
+            Step::Orphaned => {
+                "was left before its new container started (any old one stopped and kept)"
+                    .to_string()
+            }
         }
     }
 }
@@ -106,7 +113,7 @@ pub(super) struct Pruner {
     pub(super) env: String,
     pub(super) keep: usize,
     pub(super) bad: HashSet<String>,
-    pub(super) started: std::sync::Mutex<(HashSet<String>, tokio::task::JoinSet<()>)>,
+    pub(super) started: std::sync::Mutex<tokio::task::JoinSet<()>>,
 }
 
 impl Pruner {
@@ -124,14 +131,13 @@ impl Pruner {
         let Ok(mut started) = self.started.lock() else {
             return;
         };
-        started.0.insert(eng.host.clone());
-        started.1.spawn(async move {
+        started.spawn(async move {
             runner.prune(&eng, &p, &e, keep, &bad, &spare).await;
         });
     }
 
-    /// The hosts pruned, and the prunes still to await.
-    pub(super) fn take(&self) -> (HashSet<String>, tokio::task::JoinSet<()>) {
+    /// The prunes still to await.
+    pub(super) fn take(&self) -> tokio::task::JoinSet<()> {
         match self.started.lock() {
             Ok(mut s) => std::mem::take(&mut *s),
             Err(p) => std::mem::take(&mut *p.into_inner()),
@@ -294,6 +300,17 @@ impl Runner {
                 return failure(step, restore);
             }
             old_serving = Some(cur.clone());
+        }
+        // The stop took a while: a holder that lost the lock in the
+        // meantime starts nothing (the next holder reads the host afresh).
+        if !lock.still_mine() {
+            self.host_event(
+                &host,
+                HostPhase::Failed,
+                t0,
+                Some("the lock was lost: the new container was not started".into()),
+            );
+            return failure(Step::Orphaned, Restore::LockLost);
         }
 
         // Bring up the new one.

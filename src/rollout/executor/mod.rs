@@ -208,10 +208,6 @@ struct WindowEnd {
     failed: Vec<HostFailure>,
     skipped: usize,
     stop: Option<Stop>,
-    /// Hosts pruned as they were done (in the background, off the rollout's
-    /// way), and those prunes; they finish before the lock goes.
-    pruned: HashSet<String>,
-    pruning: tokio::task::JoinSet<()>,
 }
 
 /// What the end of a rollout says.
@@ -471,6 +467,21 @@ impl Runner {
             .await;
 
         debug!(ms = t0.elapsed().as_millis() as u64, "step: replaced");
+        // The prunes started during the window finish first (the final
+        // prune must not race them on one host); then, if the lock is
+        // still ours, the last prune beside the ledger's update.
+        let mut pruning = std::mem::take(&mut ending.pruning);
+        if ending.lock_lost {
+            pruning.abort_all();
+        }
+        while pruning.join_next().await.is_some() {}
+        if !ending.lock_lost && !lock.ensure_held().await {
+            warn!("the lock was lost at the end of the rollout; the ledger is not written");
+            ending.lock_lost = true;
+            ending
+                .message
+                .push_str("; the lock was lost before the fleet's ledger was written: `shipdeck history` on this machine has the record");
+        }
         // 5. The record: journal, the fleet's ledger (while pruning), then
         //    the lock goes. A holder that lost the lock writes nothing more
         //    to the fleet.
@@ -498,7 +509,6 @@ impl Runner {
             }
         }
         if !ending.lock_lost {
-            let mut pruning = std::mem::take(&mut ending.pruning);
             let prune = async {
                 if let Some((engines, bad)) = &ending.prune {
                     join_all(engines.iter().map(|e| {
@@ -513,7 +523,6 @@ impl Runner {
                     }))
                     .await;
                 }
-                while pruning.join_next().await.is_some() {}
             };
             tokio::join!(
                 async {
@@ -807,11 +816,10 @@ impl Runner {
             bad,
             started: Default::default(),
         };
-        let mut end = self
+        let end = self
             .window(req, project, &plan, &hosts, lock, &spec, &mut down, &pruner)
             .await;
-        (end.pruned, end.pruning) = pruner.take();
-        let pruning = std::mem::take(&mut end.pruning);
+        let pruning = pruner.take();
         let mut ending = self
             .conclude(
                 req, project, &plan, &hosts, lock, intent, end, &mut down, history,

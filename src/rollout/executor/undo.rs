@@ -234,11 +234,14 @@ impl Runner {
         };
         let candidate =
             |c: &&AppContainer| c.role != Role::Serving && c.state != ContainerState::Running;
-        // A spared kept container counts against `keep` all the same.
+        let good = |c: &AppContainer| {
+            c.role == Role::Kept && c.release.as_ref().is_none_or(|r| !bad.contains(r))
+        };
+        // A spared good kept container counts against `keep` all the same.
         let spared = all
             .iter()
             .filter(candidate)
-            .filter(|c| spare.contains(&c.id))
+            .filter(|c| spare.contains(&c.id) && good(c))
             .count();
         let keep = keep.saturating_sub(spared);
         let mut old: Vec<&AppContainer> = all
@@ -247,10 +250,7 @@ impl Runner {
             .filter(|c| !spare.contains(&c.id))
             .collect();
         // Good releases first (newest first), then the rest (newest first).
-        old.sort_by_key(|c| {
-            let good = c.role == Role::Kept && c.release.as_ref().is_none_or(|r| !bad.contains(r));
-            (!good, std::cmp::Reverse(decide::deployed_time(c)))
-        });
+        old.sort_by_key(|c| (!good(c), std::cmp::Reverse(decide::deployed_time(c))));
         let mut removed = 0;
         for c in old.iter().skip(keep) {
             if eng.remove(&c.id).await.is_ok() {

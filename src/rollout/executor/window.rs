@@ -107,8 +107,6 @@ impl<'a> Window<'a> {
                 failed: Vec::new(),
                 skipped: 0,
                 stop: None,
-                pruned: HashSet::new(),
-                pruning: tokio::task::JoinSet::new(),
             },
             canary_done: !canary,
             last_done: None,
@@ -524,8 +522,14 @@ impl Runner {
                 Woken::Lost => return Some(Stop::LockLost),
                 Woken::Stop | Woken::Abort => return None,
                 Woken::Timer if timer.is_some() => {
-                    if let Err(e) = lock.set_control(Control::Run).await {
-                        warn!(error = %e, "canary: the resume could not be written into the lock");
+                    match lock.set_control(Control::Run).await {
+                        // An operator's newer word (an abort, a pause) came
+                        // in as the timer fired: it wins, the loop obeys it.
+                        Ok(c) if c.word != Control::Run => return None,
+                        Ok(_) => {}
+                        Err(e) => {
+                            warn!(error = %e, "canary: the resume could not be written into the lock")
+                        }
                     }
                     break;
                 }

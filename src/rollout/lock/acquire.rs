@@ -82,6 +82,11 @@ pub(super) async fn try_acquire(target: &Target, req: &LockRequest) -> Result<At
         async move {
             // Times in the lock are the lock host's clock, never ours: an
             // engine whose clock cannot be read gets no lock object.
+            // Taken before the call: later beats are this engine time plus
+            // the monotonic time since, which can overstate a beat's time by
+            // one round trip at most, in the safe direction (the holder's own
+            // deadline comes first), and no wall-clock step moves it.
+            let since = Instant::now();
             let Some(now) = eng.engine_time().await else {
                 let e = EngineError::api(
                     &eng.endpoint,
@@ -90,24 +95,54 @@ pub(super) async fn try_acquire(target: &Target, req: &LockRequest) -> Result<At
                 );
                 return (eng, Err(e));
             };
-            let skew = now - Utc::now();
             let registers = Registers {
                 clock_ms: Some(now.timestamp_millis()),
                 word: Some(control),
             };
-            let r = eng
+            let r = match eng
                 .create_object(&name, labels_for(now), registers, &[])
                 .await
-                .map(|id| (id, skew));
+            {
+                Ok(id) => {
+                    // An engine without the pids cgroup drops PidsLimit
+                    // without an error: that object beats into a file.
+                    let stored = eng
+                        .find_object(&id)
+                        .await
+                        .ok()
+                        .flatten()
+                        .is_some_and(|o| o.registers.clock_ms.is_some());
+                    let clock = Clock {
+                        engine_at: now,
+                        since,
+                        in_file: !stored,
+                    };
+                    let beat = rfc3339(now);
+                    if clock.in_file
+                        && let Err(e) = eng
+                            .write_files(&id, &[(HEARTBEAT_FILE, beat.as_str())])
+                            .await
+                    {
+                        let _ = eng.remove(&id).await;
+                        Err(e)
+                    } else {
+                        Ok((id, clock))
+                    }
+                }
+                Err(e) => Err(e),
+            };
             (eng, r)
         }
     };
     let mut ours: Vec<(Engine, String)> = Vec::new();
-    let mut skews: Vec<chrono::TimeDelta> = Vec::new();
+    let mut skews: Vec<Clock> = Vec::new();
     let mut failure: Option<EngineError> = None;
     let mut untried = scan.reachable.iter();
-    while ours.len() < needed {
-        let wave: Vec<&Engine> = untried.by_ref().take(needed - ours.len()).collect();
+    // One object more than a majority where there is a host for it: one slow
+    // or restarting lock host then costs no heartbeat round.
+    let want = (needed + 1).min(scan.reachable.len());
+    while ours.len() < want {
+        let wave: Vec<&Engine> = untried.by_ref().take(want - ours.len()).collect();
         if wave.is_empty() {
             break;
         }
@@ -129,10 +164,9 @@ pub(super) async fn try_acquire(target: &Target, req: &LockRequest) -> Result<At
     }
     // Config order, so the first objects are the state carriers.
     let order: Vec<&str> = scan.reachable.iter().map(|e| e.host.as_str()).collect();
-    let mut paired: Vec<((Engine, String), chrono::TimeDelta)> =
-        ours.into_iter().zip(skews).collect();
+    let mut paired: Vec<((Engine, String), Clock)> = ours.into_iter().zip(skews).collect();
     paired.sort_by_key(|((e, _), _)| order.iter().position(|h| *h == e.host));
-    let (ours, skews): (Vec<(Engine, String)>, Vec<chrono::TimeDelta>) = paired.into_iter().unzip();
+    let (ours, skews): (Vec<(Engine, String)>, Vec<Clock>) = paired.into_iter().unzip();
     if ours.len() < needed {
         futures::future::join_all(ours.iter().map(|(eng, id)| async move {
             if let Err(e) = eng.remove(id).await {
@@ -211,7 +245,7 @@ pub(super) async fn try_acquire(target: &Target, req: &LockRequest) -> Result<At
 /// host's beat is bounded on its own: a slow one cannot stretch the round,
 /// nor hide the others' answers.
 async fn heartbeat_loop(
-    objects: Vec<((Engine, String), chrono::TimeDelta)>,
+    objects: Vec<((Engine, String), Clock)>,
     needed: usize,
     ttl: Duration,
     channels: Arc<Channels>,
@@ -230,12 +264,22 @@ async fn heartbeat_loop(
             "lock heartbeat round"
         );
         let results =
-            futures::future::join_all(objects.iter().map(|((eng, id), skew)| async move {
-                let beat = Registers {
-                    clock_ms: Some((Utc::now() + *skew).timestamp_millis()),
-                    word: None,
+            futures::future::join_all(objects.iter().map(|((eng, id), clock)| async move {
+                let at = clock.now();
+                let write = async {
+                    if clock.in_file {
+                        let text = rfc3339(at);
+                        eng.write_files(id, &[(HEARTBEAT_FILE, text.as_str())])
+                            .await
+                    } else {
+                        let beat = Registers {
+                            clock_ms: Some(at.timestamp_millis()),
+                            word: None,
+                        };
+                        eng.set_registers(id, beat).await
+                    }
                 };
-                match tokio::time::timeout(every, eng.set_registers(id, beat)).await {
+                match tokio::time::timeout(every, write).await {
                     Ok(r) => r,
                     Err(_) => Err(EngineError::Timeout {
                         endpoint: eng.endpoint.clone(),
@@ -275,16 +319,38 @@ async fn heartbeat_loop(
 
 /// The newest control word among `objects` (all read at once, bounded).
 pub(super) async fn read_control(objects: &[(Engine, String)]) -> Option<ControlState> {
+    // Each read bounded on its own: one slow engine hides nothing.
     let reads = futures::future::join_all(objects.iter().map(|(eng, id)| async move {
-        eng.find_object(id)
+        tokio::time::timeout(CONTROL_POLL, eng.find_object(id))
             .await
             .ok()
+            .and_then(Result::ok)
             .flatten()
             .and_then(|o| o.registers.word)
             .and_then(ControlState::from_register)
-    }));
-    let reads = tokio::time::timeout(CONTROL_POLL, reads).await.ok()?;
-    reads.into_iter().flatten().max_by_key(|c| c.seq)
+    }))
+    .await;
+    reads.into_iter().flatten().max_by_key(|c| c.rank())
+}
+
+/// Where a lock object's heartbeat time comes from: the lock host's clock
+/// read when the object was made, plus the monotonic time since.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Clock {
+    engine_at: DateTime<Utc>,
+    since: Instant,
+    /// The engine does not keep the heartbeat register (no pids cgroup):
+    /// the beat goes into a file.
+    in_file: bool,
+}
+
+impl Clock {
+    fn now(&self) -> DateTime<Utc> {
+        let elapsed = chrono::TimeDelta::from_std(self.since.elapsed()).unwrap_or_default();
+        self.engine_at
+            .checked_add_signed(elapsed)
+            .unwrap_or(self.engine_at)
+    }
 }
 
 /// Read the control word every [`CONTROL_POLL`] from every object (an

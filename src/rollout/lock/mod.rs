@@ -181,9 +181,20 @@ impl ControlState {
     }
 
     /// Whether `read` (from the lock) supersedes what is known now: a newer
-    /// sequence, or the same one with another word (two writers raced).
+    /// sequence, or the same one with a graver word (two writers raced:
+    /// abort beats pause beats run, whichever write landed last).
     fn superseded_by(self, read: ControlState) -> bool {
-        read.seq > self.seq || (read.seq == self.seq && read.word != self.word)
+        read.rank() > self.rank()
+    }
+
+    /// Order of control states: by sequence, then by gravity.
+    fn rank(self) -> (u64, u8) {
+        let gravity = match self.word {
+            Control::Run => 0,
+            Control::Pause => 1,
+            Control::Abort => 2,
+        };
+        (self.seq, gravity)
     }
 }
 
@@ -420,7 +431,8 @@ impl Channels {
             .lock()
             .map(|t| *t)
             .unwrap_or_else(|p| *p.into_inner());
-        last.elapsed() >= self.ttl * 5 / 6
+        let deadline = self.ttl.checked_mul(5).map_or(self.ttl, |d| d / 6);
+        last.elapsed() >= deadline
     }
 
     fn mark_quorum(&self, round_start: Instant) {
@@ -547,6 +559,13 @@ impl FleetLock {
             return false;
         }
         !*self.channels.lost.borrow()
+    }
+
+    /// Whether the lock is still this holder's, from what it knows already
+    /// (no engine call): not lost, and its deadline not passed. Asked
+    /// between the steps of one host's replacement.
+    pub fn still_mine(&self) -> bool {
+        !*self.channels.lost.borrow() && !self.channels.deadline_passed()
     }
 
     /// Set the control word ourselves (the canary pause), visible to every
@@ -727,11 +746,17 @@ mod tests {
             word: Control::Run,
             seq: 5
         }));
-        // Two operators wrote the same sequence number: the later word wins.
+        // Two writers took the same sequence number: the graver word wins,
+        // whichever landed last.
         assert!(ours.superseded_by(ControlState {
             word: Control::Abort,
             seq: 4
         }));
+        let abort = ControlState {
+            word: Control::Abort,
+            seq: 4,
+        };
+        assert!(!abort.superseded_by(ours), "a pause never hides an abort");
     }
 
     #[test]

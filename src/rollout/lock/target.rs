@@ -202,7 +202,7 @@ pub(super) fn holders<'a>(
             let control = objs
                 .iter()
                 .map(|o| o.control)
-                .max_by_key(|c| c.seq)
+                .max_by_key(|c| c.rank())
                 .unwrap_or(ControlState {
                     word: Control::Run,
                     seq: 0,
@@ -290,7 +290,9 @@ pub(super) async fn read_lock(
         .map(Duration::from_millis)
         .unwrap_or(DEFAULT_TTL);
     let last_sign = heartbeat_at.unwrap_or(acquired_at);
-    let expires_at = skew.map(|_| last_sign + chrono::TimeDelta::from_std(ttl).unwrap_or_default());
+    let expires_at = skew.and_then(|_| {
+        last_sign.checked_add_signed(chrono::TimeDelta::from_std(ttl).unwrap_or_default())
+    });
     let expired = expires_at.is_some_and(|t| Utc::now() > t);
     let control = obj
         .registers
