@@ -414,6 +414,35 @@ mod tests {
         assert!(m[1].rolled_back);
     }
 
+    #[tokio::test]
+    async fn what_no_copy_took_is_still_carried_by_the_next_write() {
+        // No host took a copy (all unreachable at open): the changes stay
+        // known, so the release's end still carries its start.
+        let mut copies = Copies {
+            project: "web".into(),
+            env: "prod".into(),
+            copies: Vec::new(),
+            extra: Vec::new(),
+            known: vec![entry("r0", 5, Some(Outcome::Succeeded))],
+        };
+        let started = entry("r1", 10, None);
+        assert_eq!(copies.apply(&|all| upsert(all, &started)).await, 0);
+        let finished = entry("r1", 10, Some(Outcome::Failed));
+        assert_eq!(copies.apply(&|all| upsert(all, &finished)).await, 0);
+        let got: Vec<(String, Option<Outcome>)> = copies
+            .entries()
+            .into_iter()
+            .map(|e| (e.release, e.outcome))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("r0".to_string(), Some(Outcome::Succeeded)),
+                ("r1".to_string(), Some(Outcome::Failed))
+            ]
+        );
+    }
+
     #[test]
     fn the_file_round_trips_and_stays_bounded() {
         let all: Vec<Entry> = (0..150).map(|i| entry(&format!("r{i}"), i, None)).collect();
