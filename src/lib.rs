@@ -2,16 +2,13 @@
 //! of plain Docker hosts. The binary (`main.rs`) is a thin shell over this library.
 
 pub mod app;
-pub mod build;
 pub mod cli;
-pub mod cli_build;
-pub mod cli_registry;
-pub mod cli_rollout;
 pub mod config;
 pub mod console;
 pub mod domain;
 pub mod engine;
 pub mod health;
+pub mod image;
 pub mod paths;
 pub mod registry;
 pub mod rollout;

@@ -9,9 +9,10 @@ use std::sync::Arc;
 use clap::{Parser, Subcommand};
 use tracing_subscriber::EnvFilter;
 
+use shipdeck::cli::{self, rollout as cli_rollout};
 use shipdeck::paths::Paths;
 use shipdeck::rollout::executor::Kind;
-use shipdeck::{cli, cli_rollout, config, console, theme};
+use shipdeck::{config, console, theme};
 
 /// Ship Docker images to fleets of plain Docker hosts.
 #[derive(Debug, Parser)]
@@ -371,7 +372,7 @@ fn main() -> ExitCode {
             run.opts(message),
             &mut std::io::stdout().lock(),
         ))),
-        Some(Cmd::Template { project }) => code(shipdeck::cli_build::template(
+        Some(Cmd::Template { project }) => code(cli::build::template(
             &config,
             &project,
             &mut std::io::stdout().lock(),
@@ -382,11 +383,11 @@ fn main() -> ExitCode {
             push,
             force,
             json,
-        }) => code(runtime.block_on(shipdeck::cli_build::build(
+        }) => code(runtime.block_on(cli::build::build(
             &config,
             &paths,
             &project,
-            shipdeck::cli_build::BuildOpts {
+            cli::build::BuildOpts {
                 version,
                 push,
                 force,
@@ -431,7 +432,7 @@ fn main() -> ExitCode {
             // A resumed rollout waits out the dead holder's lock by default.
             let lock_wait = run
                 .lock_wait
-                .or(resume.then(|| cli_rollout::lock_ttl().as_secs() + 15));
+                .or(resume.then(|| shipdeck::rollout::checks::lock_ttl().as_secs() + 15));
             let opts = cli_rollout::RunOpts {
                 lock_wait,
                 ..run.opts(message)
@@ -497,7 +498,7 @@ fn main() -> ExitCode {
             &action,
             &mut std::io::stdout().lock(),
         ))),
-        Some(Cmd::Tags { project, json }) => code(runtime.block_on(shipdeck::cli_registry::tags(
+        Some(Cmd::Tags { project, json }) => code(runtime.block_on(cli::registry::tags(
             &config,
             &project,
             json,

@@ -171,7 +171,8 @@ fn fleet_updates_mark_dirty_only_on_change() {
     let down = FleetUpdate::Unreachable {
         host: "a2".into(),
         error: "connection refused".into(),
-        retry_in_secs: 1,
+        at: chrono::DateTime::from_timestamp(1_700_000_000, 0).unwrap(),
+        retry_at: chrono::DateTime::from_timestamp(1_700_000_001, 0).unwrap(),
     };
     update(&mut s, Action::Fleet(down.clone()));
     assert!(s.dirty);
@@ -319,7 +320,7 @@ fn builds_need_a_build_table_and_a_writable_console() {
 #[test]
 fn build_output_streams_into_its_pane_and_follows_the_bottom() {
     use shipdeck::app::state::{BuildPane, BuildStatus};
-    use shipdeck::build::BuildEvent;
+    use shipdeck::image::BuildEvent;
     let mut s = state();
     s.builds.insert("alpha".into(), BuildPane::new());
     s.stack.push(shipdeck::app::state::Screen::new(View::Build {

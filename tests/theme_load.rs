@@ -14,6 +14,7 @@ fn env(name: &str, confirm: bool, accent: Option<&str>) -> Environment {
         name: name.into(),
         env: BTreeMap::new(),
         confirm,
+        readonly: false,
         accent: accent.map(Into::into),
         require_promotion_from: None,
     }

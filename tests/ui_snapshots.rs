@@ -104,7 +104,8 @@ fn state() -> State {
         FleetUpdate::Unreachable {
             host: "web-03".into(),
             error: "version negotiation: connection refused".into(),
-            retry_in_secs: 4,
+            at: at(65),
+            retry_at: now() + chrono::Duration::seconds(4),
         },
         FleetUpdate::Connected {
             host: "build-01".into(),
@@ -241,7 +242,7 @@ fn tags_view_with_a_registry_error() {
 #[test]
 fn build_view_with_a_failed_step() {
     use shipdeck::app::state::BuildPane;
-    use shipdeck::build::BuildEvent;
+    use shipdeck::image::BuildEvent;
     let mut s = state();
     s.builds.insert("storefront".into(), BuildPane::new());
     s.stack.push(shipdeck::app::state::Screen::new(

@@ -1,12 +1,19 @@
-//! Everything that can change the console's state, and what `update()` asks
-//! the runner to do in return.
+//! Everything that can change the console's state (`Action`), and what
+//! `update()` asks the runner to do in return (`Effect`).
 
 use crossterm::event::KeyEvent;
 
 use super::Command;
-use crate::build::BuildEvent;
 use crate::domain::FleetUpdate;
+use crate::image::BuildEvent;
 use crate::registry::TagInfo;
+use crate::rollout::activity::Activity;
+use crate::rollout::events::RolloutEvent;
+use crate::rollout::executor::Kind;
+use crate::rollout::journal::ReleaseSummary;
+use crate::rollout::lock::Control;
+use crate::rollout::plan::Plan;
+use crate::rollout::promote::Promotable;
 
 /// An input to `update()`.
 // Fleet updates dominate the size; they are moved once from a channel into
@@ -18,9 +25,15 @@ pub enum Action {
     Key(KeyEvent),
     /// A command, from the keymap or the palette.
     Command(Command),
+    /// A mouse click on a row of the list (its index on screen).
+    Click { row: u16 },
+    /// The mouse wheel: positive scrolls down.
+    Scroll(i8),
+    /// The open confirmation was confirmed (typed text checked by `update`).
+    Confirmed,
     /// A host watcher reported a change.
     Fleet(FleetUpdate),
-    /// Once a second: uptimes and "ago" columns move on.
+    /// Once a second: uptimes, countdowns and "ago" columns move on.
     Tick,
     /// The terminal was resized to (width, height).
     Resize(u16, u16),
@@ -41,6 +54,76 @@ pub enum Action {
         project: String,
         result: Result<Option<String>, String>,
     },
+    /// The plan of a release asked for with `Effect::LoadPlan`.
+    Plan {
+        project: String,
+        env: String,
+        result: Result<Plan, String>,
+    },
+    /// What a promotion would deploy (`Effect::LoadPromotion`).
+    Promotion {
+        project: String,
+        env: String,
+        result: Result<Promotable, String>,
+    },
+    /// An event of a rollout this console runs.
+    Rollout {
+        project: String,
+        env: String,
+        event: RolloutEvent,
+    },
+    /// A rollout of this console ended (`Err`: refused before it started,
+    /// or its task crashed).
+    RolloutDone {
+        project: String,
+        env: String,
+        result: Result<(), String>,
+    },
+    /// What the fleet says goes on in an environment (lock, unfinished release).
+    Activity {
+        project: String,
+        env: String,
+        activity: Activity,
+    },
+    /// The releases of an environment, oldest first.
+    History {
+        project: String,
+        env: String,
+        result: Result<Vec<ReleaseSummary>, String>,
+    },
+    /// The last lines of a container's log (a failed rollout host).
+    LogTail {
+        project: String,
+        env: String,
+        host: String,
+        result: Result<Vec<String>, String>,
+    },
+    /// The journal's events of one release (`enter` in the history view).
+    ReleaseEvents {
+        release: String,
+        result: Result<Vec<String>, String>,
+    },
+    /// A one-off operation finished (control, lock break, container action):
+    /// its message for the status line.
+    Done { result: Result<String, String> },
+}
+
+/// A container operation from the hosts view.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ContainerVerb {
+    Restart,
+    Stop,
+    Start,
+}
+
+impl ContainerVerb {
+    pub fn word(self) -> &'static str {
+        match self {
+            ContainerVerb::Restart => "restart",
+            ContainerVerb::Stop => "stop",
+            ContainerVerb::Start => "start",
+        }
+    }
 }
 
 /// Work `update()` hands to the runner (the only place with side effects).
@@ -52,6 +135,113 @@ pub enum Effect {
     LoadDockerfile { project: String },
     /// Read the project's tags from its registry (answer: `Action::Tags`).
     LoadTags { project: String },
-    /// Build and push the project's image (answers: `Action::Build`, `Action::BuildDone`).
-    StartBuild { project: String },
+    /// Build and push the project's image; with `deploy_to`, deploy the
+    /// pushed version there afterwards (ship).
+    StartBuild {
+        project: String,
+        version: Option<String>,
+        deploy_to: Option<String>,
+    },
+    /// Make the plan of deploying `version` (answer: `Action::Plan`).
+    LoadPlan {
+        project: String,
+        env: String,
+        version: String,
+    },
+    /// What runs healthy in `from`, for a promotion into `env`.
+    LoadPromotion {
+        project: String,
+        env: String,
+        from: String,
+    },
+    /// Start a release (answers: `Action::Rollout`…, `Action::RolloutDone`).
+    StartRelease {
+        project: String,
+        env: String,
+        kind: Kind,
+        message: String,
+    },
+    /// Stop this console's rollout: launch no further host (`abort`: also
+    /// cancel the health waits in flight and roll back per policy).
+    StopRollout {
+        project: String,
+        env: String,
+        abort: bool,
+    },
+    /// Write a control word into the environment's lock (any operator's rollout).
+    Control {
+        project: String,
+        env: String,
+        control: Control,
+    },
+    /// Break the environment's fleet lock.
+    BreakLock { project: String, env: String },
+    /// Read the environment's lock and newest release (answer: `Action::Activity`).
+    PollActivity { project: String, env: String },
+    /// Read the environment's releases (answer: `Action::History`).
+    LoadHistory { project: String, env: String },
+    /// Read one release's events from the journal (answer: `Action::ReleaseEvents`).
+    LoadReleaseEvents { release: String },
+    /// Read the last lines of a container's log (answer: `Action::LogTail`).
+    LoadLogTail {
+        project: String,
+        env: String,
+        host: String,
+        container: String,
+    },
+    /// Restart, stop or start a container.
+    ContainerAction {
+        host: String,
+        container: String,
+        verb: ContainerVerb,
+    },
+    /// Hand the terminal to a shell in a container, and take it back.
+    Shell { host: String, container: String },
+    /// Remove every container of the project from the environment.
+    RemoveProject { project: String, env: String },
+    /// Unreachable hosts try again now.
+    Reconnect,
+    /// Clear and redraw the whole screen.
+    Redraw,
+}
+
+impl Effect {
+    /// Changes the fleet: never leaves a read-only console, and only after
+    /// its confirmation.
+    pub fn mutates(&self) -> bool {
+        matches!(
+            self,
+            Effect::StartBuild { .. }
+                | Effect::StartRelease { .. }
+                | Effect::StopRollout { .. }
+                | Effect::Control { .. }
+                | Effect::BreakLock { .. }
+                | Effect::ContainerAction { .. }
+                | Effect::Shell { .. }
+                | Effect::RemoveProject { .. }
+        )
+    }
+
+    /// Destructive: only released by a confirmation.
+    pub fn destructive(&self) -> bool {
+        matches!(
+            self,
+            Effect::StartRelease { .. }
+                | Effect::StopRollout { abort: true, .. }
+                | Effect::Control {
+                    control: Control::Abort,
+                    ..
+                }
+                | Effect::BreakLock { .. }
+                | Effect::ContainerAction {
+                    verb: ContainerVerb::Restart | ContainerVerb::Stop,
+                    ..
+                }
+                | Effect::RemoveProject { .. }
+                | Effect::StartBuild {
+                    deploy_to: Some(_),
+                    ..
+                }
+        )
+    }
 }

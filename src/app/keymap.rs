@@ -94,6 +94,25 @@ impl Default for Keymap {
             (Key::plain(K::Char('d')), Dockerfile),
             (Key::plain(K::Char('t')), Tags),
             (Key::plain(K::Char('b')), Build),
+            (Key::plain(K::Char('D')), Deploy),
+            (Key::plain(K::Char('P')), Promote),
+            (Key::plain(K::Char('R')), Rollback),
+            (Key::plain(K::Char('o')), Rollout),
+            (Key::plain(K::Char('H')), History),
+            (Key::plain(K::Char(' ')), PauseResume),
+            (Key::plain(K::Char('A')), Abort),
+            (Key::plain(K::Char('T')), Retry),
+            (Key::plain(K::Char('u')), Resume),
+            (Key::plain(K::Char('X')), BreakLock),
+            (Key::plain(K::Char('r')), Restart),
+            (Key::plain(K::Char('x')), Stop),
+            (Key::plain(K::Char('a')), Start),
+            (Key::plain(K::Char('s')), Shell),
+            (Key::ctrl('x'), RemoveProject),
+            (Key::plain(K::Char('S')), Ship),
+            (Key::plain(K::Char('O')), Sort),
+            (Key::ctrl('l'), Redraw),
+            (Key::ctrl('r'), Reconnect),
         ];
         Self {
             map: pairs.to_vec(),
@@ -121,6 +140,11 @@ impl Keymap {
     pub fn bind(&mut self, key: Key, command: Command) {
         self.map.retain(|(k, _)| *k != key);
         self.map.insert(0, (key, command));
+    }
+
+    /// Every binding, in priority order (for a walk over the whole keymap).
+    pub fn bindings(&self) -> &[(Key, Command)] {
+        &self.map
     }
 
     /// Keys bound to `command`, most prominent first, for hints and help.

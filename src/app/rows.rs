@@ -1,45 +1,10 @@
 //! Rows of each view, derived from `State` (pure). Views draw them; `update()`
 //! uses their count and names for selection and drill-down.
 
-use std::collections::BTreeMap;
-
 use super::state::{Loadable, State, View};
-use crate::domain::{AppContainer, ContainerState, Health, Reachability};
+use crate::domain::ContainerState;
+pub use crate::domain::summary::{self, EnvSummary, HostSummary};
 use crate::registry::TagInfo;
-
-/// Health of one project in one environment, summed over its hosts.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct EnvSummary {
-    pub env: String,
-    pub hosts: usize,
-    pub running: usize,
-    pub healthy: usize,
-    pub unhealthy: usize,
-    pub unreachable: usize,
-    /// Hosts with no container of the project.
-    pub missing: usize,
-    /// Version → number of hosts running it, most common first.
-    pub versions: Vec<(String, usize)>,
-}
-
-impl EnvSummary {
-    /// One word an operator reads first.
-    pub fn verdict(&self) -> &'static str {
-        if self.hosts == 0 {
-            "no hosts"
-        } else if self.missing == self.hosts {
-            "empty"
-        } else if self.unreachable > 0 || self.unhealthy > 0 || self.running < self.hosts {
-            "degraded"
-        } else if self.healthy < self.running {
-            "starting"
-        } else if self.versions.len() > 1 {
-            "mixed"
-        } else {
-            "ok"
-        }
-    }
-}
 
 /// A row of the projects view.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -49,60 +14,18 @@ pub struct ProjectRow {
     pub envs: Vec<EnvSummary>,
 }
 
-/// A row of the hosts view.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct HostRow {
-    pub host: String,
-    pub endpoint: String,
-    pub reach: Reachability,
-    pub container: Option<AppContainer>,
-    pub kept: usize,
-}
-
 fn matches(filter: &str, name: &str) -> bool {
     filter.is_empty() || name.to_lowercase().contains(&filter.to_lowercase())
 }
 
 /// Summarise `project` in `env` over the fleet.
 pub fn env_summary(state: &State, project: &str, env: &str) -> EnvSummary {
-    let mut s = EnvSummary {
-        env: env.to_string(),
-        ..Default::default()
-    };
-    let Some(p) = state.config.project(project) else {
-        return s;
-    };
-    let mut versions: BTreeMap<String, usize> = BTreeMap::new();
-    for host in p.hosts_in(env) {
-        s.hosts += 1;
-        let Some(h) = state.fleet.hosts.get(host) else {
-            s.unreachable += 1;
-            continue;
-        };
-        if !h.reach.is_reachable() {
-            s.unreachable += 1;
-            continue;
-        }
-        match h.app_container(project, env) {
-            None => s.missing += 1,
-            Some(c) => {
-                if c.state == ContainerState::Running {
-                    s.running += 1;
-                    *versions.entry(c.version.clone()).or_default() += 1;
-                }
-                match c.health {
-                    Health::Healthy => s.healthy += 1,
-                    Health::Unhealthy => s.unhealthy += 1,
-                    Health::None if c.state == ContainerState::Running => s.healthy += 1,
-                    _ => {}
-                }
-            }
-        }
-    }
-    let mut v: Vec<(String, usize)> = versions.into_iter().collect();
-    v.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
-    s.versions = v;
-    s
+    let hosts = state
+        .config
+        .project(project)
+        .map(|p| p.hosts_in(env).to_vec())
+        .unwrap_or_default();
+    summary::env_summary(&state.fleet, project, env, &hosts)
 }
 
 /// Rows of the projects view, filtered.
@@ -137,31 +60,82 @@ pub fn env_rows(state: &State, project: &str, filter: &str) -> Vec<EnvSummary> {
         .collect()
 }
 
-/// Rows of the hosts view.
-pub fn host_rows(state: &State, project: &str, env: &str, filter: &str) -> Vec<HostRow> {
+/// What the hosts view can be sorted by (`O` cycles).
+pub const HOST_SORTS: [&str; 6] = ["host", "state", "version", "health", "uptime", "restarts"];
+
+/// Rows of the hosts view, sorted by the screen's sort column.
+pub fn host_rows(state: &State, project: &str, env: &str, filter: &str) -> Vec<HostSummary> {
     let Some(p) = state.config.project(project) else {
         return Vec::new();
     };
-    p.hosts_in(env)
+    let hosts: Vec<String> = p
+        .hosts_in(env)
         .iter()
         .filter(|h| matches(filter, h))
-        .map(|name| match state.fleet.hosts.get(name) {
-            Some(h) => HostRow {
-                host: name.clone(),
-                endpoint: h.endpoint.clone(),
-                reach: h.reach.clone(),
-                container: h.app_container(project, env).cloned(),
-                kept: h.kept_containers(project, env),
-            },
-            None => HostRow {
-                host: name.clone(),
-                endpoint: String::new(),
-                reach: Reachability::Connecting,
-                container: None,
-                kept: 0,
-            },
-        })
-        .collect()
+        .cloned()
+        .collect();
+    let mut rows = summary::host_summaries(&state.fleet, project, env, &hosts);
+    let sort = match &state.screen().view {
+        View::Hosts { project: p, env: e } if p == project && e == env => state.screen().sort,
+        _ => 0,
+    };
+    let now = state.now;
+    match sort {
+        1 => rows.sort_by_key(|r| r.container().map(|c| c.state)),
+        2 => rows.sort_by(|a, b| {
+            a.container()
+                .map(|c| c.version.clone())
+                .cmp(&b.container().map(|c| c.version.clone()))
+        }),
+        3 => rows.sort_by_key(|r| r.container().map(summary::health_text)),
+        4 => {
+            rows.sort_by_key(|r| std::cmp::Reverse(r.container().and_then(|c| c.uptime_secs(now))))
+        }
+        5 => rows.sort_by_key(|r| std::cmp::Reverse(r.container().map(|c| c.restarts))),
+        _ => {}
+    }
+    rows
+}
+
+/// Rows of the rollout view: the hosts of the plan (or of the environment).
+pub fn rollout_hosts(state: &State, project: &str, env: &str) -> Vec<String> {
+    if let Some(p) = state
+        .env_releases(project, env)
+        .and_then(|r| r.rollout.as_ref())
+        .filter(|p| !p.order.is_empty())
+    {
+        return p.order.clone();
+    }
+    state
+        .config
+        .project(project)
+        .map(|p| p.hosts_in(env).to_vec())
+        .unwrap_or_default()
+}
+
+/// Rows of the history view: releases, newest first.
+pub fn history_rows(
+    state: &State,
+    project: &str,
+    env: &str,
+    filter: &str,
+) -> Vec<crate::rollout::journal::ReleaseSummary> {
+    match state
+        .env_releases(project, env)
+        .and_then(|r| r.history.as_ref())
+    {
+        Some(Ok(h)) => h
+            .iter()
+            .rev()
+            .filter(|r| {
+                matches(filter, &r.version)
+                    || matches(filter, &r.user)
+                    || matches(filter, &r.release)
+            })
+            .cloned()
+            .collect(),
+        _ => Vec::new(),
+    }
 }
 
 /// A row of the tags view: the tag and the environments running it now.
@@ -229,6 +203,10 @@ pub fn text_rows(state: &State, view: &View, filter: &str) -> Vec<String> {
             Some(Loadable::Ready(text)) => text.lines().map(str::to_string).collect(),
             _ => Vec::new(),
         },
+        View::Release { release, .. } => match state.release_events.get(release) {
+            Some(Loadable::Ready(lines)) => lines.clone(),
+            _ => Vec::new(),
+        },
         View::Build { project } => state
             .builds
             .get(project)
@@ -273,8 +251,17 @@ pub fn row_names(state: &State) -> Vec<String> {
             .into_iter()
             .map(|r| r.tag.tag)
             .collect(),
-        view @ (View::Dockerfile { .. } | View::Build { .. }) => {
+        view @ (View::Dockerfile { .. } | View::Build { .. } | View::Release { .. }) => {
             text_rows(state, view, &screen.filter)
         }
+        View::HostDetail { .. } => Vec::new(),
+        View::Rollout { project, env } => rollout_hosts(state, project, env)
+            .into_iter()
+            .filter(|h| matches(&screen.filter, h))
+            .collect(),
+        View::History { project, env } => history_rows(state, project, env, &screen.filter)
+            .into_iter()
+            .map(|r| r.release)
+            .collect(),
     }
 }

@@ -6,7 +6,9 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use tui_input::Input;
 
-use super::Keymap;
+use super::model::dialog::{Confirm, Picker};
+use super::model::release::{EnvKey, EnvReleases};
+use super::{Command, Keymap};
 use crate::config::Config;
 use crate::domain::{Fleet, HostState};
 use crate::registry::TagInfo;
@@ -36,6 +38,28 @@ pub enum View {
     Build {
         project: String,
     },
+    /// A host of an environment: its serving container in detail.
+    HostDetail {
+        project: String,
+        env: String,
+        host: String,
+    },
+    /// The environment's rollout (this console's, or another operator's).
+    Rollout {
+        project: String,
+        env: String,
+    },
+    /// The environment's releases.
+    History {
+        project: String,
+        env: String,
+    },
+    /// One release's events, from the journal.
+    Release {
+        project: String,
+        env: String,
+        release: String,
+    },
 }
 
 impl View {
@@ -48,6 +72,26 @@ impl View {
             View::Dockerfile { project } => format!("{project} › dockerfile"),
             View::Tags { project } => format!("{project} › tags"),
             View::Build { project } => format!("{project} › build"),
+            View::HostDetail { project, env, host } => format!("{project} › {env} › {host}"),
+            View::Rollout { project, env } => format!("{project} › {env} › rollout"),
+            View::History { project, env } => format!("{project} › {env} › history"),
+            View::Release {
+                project,
+                env,
+                release,
+            } => format!("{project} › {env} › release {release}"),
+        }
+    }
+
+    /// The environment this view is about, if any.
+    pub fn env(&self) -> Option<&str> {
+        match self {
+            View::Hosts { env, .. }
+            | View::HostDetail { env, .. }
+            | View::Rollout { env, .. }
+            | View::History { env, .. }
+            | View::Release { env, .. } => Some(env),
+            _ => None,
         }
     }
 
@@ -59,7 +103,11 @@ impl View {
             | View::Hosts { project, .. }
             | View::Dockerfile { project }
             | View::Tags { project }
-            | View::Build { project } => Some(project),
+            | View::Build { project }
+            | View::HostDetail { project, .. }
+            | View::Rollout { project, .. }
+            | View::History { project, .. }
+            | View::Release { project, .. } => Some(project),
         }
     }
 }
@@ -89,6 +137,8 @@ pub const LINE_MAX: usize = 2000;
 /// A build started from the console: its output as it streams in.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BuildPane {
+    /// Ship: the environment the pushed version goes to once built.
+    pub deploy_to: Option<String>,
     pub version: Option<String>,
     pub log: Option<String>,
     pub lines: VecDeque<String>,
@@ -98,6 +148,7 @@ pub struct BuildPane {
 impl BuildPane {
     pub fn new() -> Self {
         Self {
+            deploy_to: None,
             version: None,
             log: None,
             lines: VecDeque::new(),
@@ -134,6 +185,8 @@ pub struct Screen {
     pub selected: usize,
     /// Case-insensitive substring filter on the row's name.
     pub filter: String,
+    /// The column the rows are sorted by (0: the view's natural order).
+    pub sort: usize,
 }
 
 impl Screen {
@@ -142,6 +195,7 @@ impl Screen {
             view,
             selected: 0,
             filter: String::new(),
+            sort: 0,
         }
     }
 }
@@ -157,6 +211,11 @@ pub enum Mode {
     Palette(Input),
     /// `?` overlay.
     Help,
+    /// A destructive effect waits for its confirmation (typed for a
+    /// protected environment).
+    Confirm(Box<Confirm>),
+    /// Choosing a version (deploy, rollback, build).
+    Pick(Box<Picker>),
 }
 
 /// A message in the status line.
@@ -191,6 +250,21 @@ pub struct State {
     pub tags: BTreeMap<String, Loadable<Vec<TagInfo>>>,
     /// Console builds by project (the latest one each).
     pub builds: BTreeMap<String, BuildPane>,
+    /// Releases by project+environment: this console's rollouts, what the
+    /// fleet says, the history.
+    pub releases: BTreeMap<EnvKey, EnvReleases>,
+    /// A plan (or a promotion's source) asked for, whose answer opens the
+    /// confirmation of this release.
+    pub pending_plan: Option<(EnvKey, crate::rollout::executor::Kind)>,
+    /// Events of releases opened from the history view.
+    pub release_events: BTreeMap<String, Loadable<Vec<String>>>,
+    /// The console quits once its rollouts have stopped.
+    pub quitting: bool,
+    /// Ticks (seconds) since the start: polls are spaced by them.
+    pub ticks: u64,
+    /// Terminal size.
+    pub width: u16,
+    pub height: u16,
 }
 
 impl State {
@@ -220,7 +294,96 @@ impl State {
             dockerfiles: BTreeMap::new(),
             tags: BTreeMap::new(),
             builds: BTreeMap::new(),
+            releases: BTreeMap::new(),
+            pending_plan: None,
+            release_events: BTreeMap::new(),
+            quitting: false,
+            ticks: 0,
+            width: 80,
+            height: 24,
         }
+    }
+
+    /// Releases of `project`/`env` (empty when nothing is known yet).
+    pub fn env_releases(&self, project: &str, env: &str) -> Option<&EnvReleases> {
+        self.releases.get(&(project.to_string(), env.to_string()))
+    }
+
+    pub fn env_releases_mut(&mut self, project: &str, env: &str) -> &mut EnvReleases {
+        self.releases
+            .entry((project.to_string(), env.to_string()))
+            .or_default()
+    }
+
+    /// Whether a mutating command is refused here, and why: `--readonly`,
+    /// or the environment in view says `readonly = true`.
+    pub fn refusal(&self, command: Command) -> Option<String> {
+        if !command.mutates() {
+            return None;
+        }
+        if self.readonly {
+            return Some(format!(
+                "read-only console (--readonly): {} is off",
+                command.info().hint
+            ));
+        }
+        let env = self.stack.iter().rev().find_map(|s| s.view.env())?;
+        crate::rollout::checks::env_readonly(&self.config, env).then(|| {
+            format!(
+                "environment {env} is read-only (readonly = true in the inventory): {} is off",
+                command.info().hint
+            )
+        })
+    }
+
+    /// The rollout cell of an environment: (text, bad).
+    pub fn env_activity_text(&self, project: &str, env: &str) -> Option<(String, bool)> {
+        let r = self.env_releases(project, env)?;
+        if let Some(p) = r.rollout.as_ref().filter(|p| p.running()) {
+            let (b, n) = p.batch;
+            return Some((
+                format!(
+                    "{} {} · batch {b}/{n} · {}",
+                    p.action.word(),
+                    p.version,
+                    super::model::release::status_word(p.status)
+                ),
+                false,
+            ));
+        }
+        if let Some(l) = r.other_rollout() {
+            return Some((
+                format!("in progress by {} ({})", l.owner, l.phase_word()),
+                false,
+            ));
+        }
+        if let Some(i) = r.interrupted() {
+            return Some((
+                format!(
+                    "UNFINISHED {} {} by {}: u resume, R roll back",
+                    i.action.word(),
+                    i.version,
+                    i.user
+                ),
+                true,
+            ));
+        }
+        r.rollout.as_ref().map(|p| {
+            (
+                format!(
+                    "last: {} {} {}",
+                    p.action.word(),
+                    p.version,
+                    super::model::release::status_word(p.status)
+                ),
+                !matches!(
+                    p.status,
+                    super::model::release::RolloutStatus::Finished(
+                        crate::rollout::journal::Outcome::Succeeded
+                    )
+                ),
+            )
+        })
     }
 
     /// The screen on top of the stack.

@@ -51,6 +51,9 @@ pub struct Environment {
     pub env: BTreeMap<String, String>,
     /// Dangerous actions need the environment's name typed (prod).
     pub confirm: bool,
+    /// The console refuses every mutating action here (deploy, rollback,
+    /// container actions…); the headless CLI is not affected.
+    pub readonly: bool,
     /// This environment's accent colour: a colour name (`red`, `lightblue`…),
     /// `#rrggbb` or a palette index `"0"`..`"255"` (checked at load; see
     /// [`crate::config::ColourSpec`]). `Theme::env_accent` turns it into a colour.

@@ -46,6 +46,7 @@ pub(crate) struct RawEnvironment {
     #[serde(default)]
     pub env: StrMap,
     pub confirm: Option<bool>,
+    pub readonly: Option<bool>,
     pub accent: Option<Str>,
     pub require_promotion_from: Option<Str>,
 }

@@ -13,8 +13,12 @@ pub enum Reachability {
     Connecting,
     /// The engine answered; `api_version` is the negotiated API version.
     Reachable { api_version: String },
-    /// The last attempt failed; the watcher retries after `retry_in_secs`.
-    Unreachable { error: String, retry_in_secs: u64 },
+    /// The last attempt failed; the watcher retries at `retry_at` (or when
+    /// asked to reconnect now).
+    Unreachable {
+        error: String,
+        retry_at: DateTime<Utc>,
+    },
 }
 
 impl Reachability {
@@ -147,6 +151,9 @@ pub struct HostState {
     pub name: String,
     pub endpoint: String,
     pub reach: Reachability,
+    /// When the engine stopped answering; kept across retries, cleared on
+    /// a connect. What `containers` holds meanwhile is the last thing seen.
+    pub unreachable_since: Option<DateTime<Utc>>,
     /// shipdeck containers by id.
     pub containers: BTreeMap<String, AppContainer>,
 }
@@ -157,23 +164,32 @@ impl HostState {
             name: name.to_string(),
             endpoint: endpoint.to_string(),
             reach: Reachability::Connecting,
+            unreachable_since: None,
             containers: BTreeMap::new(),
         }
     }
 
-    /// The container that serves `project` in `env` on this host: the running one
-    /// if any, else the most recently started. Kept (`previous`) containers lose ties.
+    /// The container that serves `project` in `env` on this host (running or
+    /// not): never a kept or retired one, which are not the app. With no
+    /// serving container the answer is `None`, whatever else is kept here.
     pub fn app_container(&self, project: &str, env: &str) -> Option<&AppContainer> {
         self.containers
             .values()
             .filter(|c| c.project == project && c.env == env)
-            .max_by_key(|c| {
-                (
-                    c.state == ContainerState::Running,
-                    c.role == super::Role::Serving,
-                    c.started_at,
-                )
-            })
+            .filter(|c| c.role == super::Role::Serving)
+            .max_by_key(|c| (c.state == ContainerState::Running, c.started_at))
+    }
+
+    /// Every container of `project` in `env` here, serving first, then the
+    /// newest.
+    pub fn containers_of(&self, project: &str, env: &str) -> Vec<&AppContainer> {
+        let mut v: Vec<&AppContainer> = self
+            .containers
+            .values()
+            .filter(|c| c.project == project && c.env == env)
+            .collect();
+        v.sort_by_key(|c| (c.role, std::cmp::Reverse(c.started_at)));
+        v
     }
 
     /// Kept (stopped, earlier-release) containers of `project` in `env`.
@@ -196,11 +212,12 @@ pub enum FleetUpdate {
         api_version: String,
         containers: Vec<AppContainer>,
     },
-    /// The host stopped answering.
+    /// The host stopped answering at `at`; the next attempt is at `retry_at`.
     Unreachable {
         host: String,
         error: String,
-        retry_in_secs: u64,
+        at: DateTime<Utc>,
+        retry_at: DateTime<Utc>,
     },
     /// A container appeared or changed.
     Container {
@@ -242,21 +259,23 @@ impl Fleet {
                     return false;
                 };
                 h.reach = Reachability::Reachable { api_version };
+                h.unreachable_since = None;
                 h.containers = containers.into_iter().map(|c| (c.id.clone(), c)).collect();
                 true
             }
             FleetUpdate::Unreachable {
                 host,
                 error,
-                retry_in_secs,
+                at,
+                retry_at,
             } => {
                 let Some(h) = self.hosts.get_mut(&host) else {
                     return false;
                 };
-                let next = Reachability::Unreachable {
-                    error,
-                    retry_in_secs,
-                };
+                // The containers stay: they are the last thing seen, shown
+                // greyed, never blanked.
+                h.unreachable_since.get_or_insert(at);
+                let next = Reachability::Unreachable { error, retry_at };
                 let changed = h.reach != next;
                 h.reach = next;
                 changed

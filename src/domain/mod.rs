@@ -4,6 +4,7 @@
 pub mod fleet;
 pub mod labels;
 pub mod naming;
+pub mod summary;
 
 pub use fleet::*;
 pub use naming::Role;

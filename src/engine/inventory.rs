@@ -203,9 +203,11 @@ pub async fn snapshot_fleet(config: &Config) -> Fleet {
                 state.containers = containers.into_iter().map(|c| (c.id.clone(), c)).collect();
             }
             Err(e) => {
+                let now = chrono::Utc::now();
+                state.unreachable_since = Some(now);
                 state.reach = Reachability::Unreachable {
                     error: e.short(),
-                    retry_in_secs: 0,
+                    retry_at: now,
                 }
             }
         }

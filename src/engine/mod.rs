@@ -6,6 +6,7 @@
 
 pub mod build;
 pub mod connect;
+pub mod console_ops;
 pub mod container;
 pub mod inventory;
 pub mod objects;
@@ -17,7 +18,7 @@ pub use container::{ContainerEvent, ContainerStatus, DockerHealth, HealthLogEntr
 pub use inventory::{list_app_containers, snapshot_fleet};
 pub use objects::{FleetObject, Registers};
 pub use ops::{CreateSpec, Engine};
-pub use watch::{WatchConfig, spawn_fleet_watchers};
+pub use watch::{FleetWatchers, WatchConfig, spawn_fleet_watchers};
 
 /// The engine's form of a registry login (the password goes only into the call).
 pub(crate) fn credentials(

@@ -4,12 +4,13 @@
 //! blocks the caller: all results travel over a bounded channel.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use bollard::Docker;
 use bollard::query_parameters::EventsOptions;
 use futures::StreamExt;
-use tokio::sync::mpsc;
+use tokio::sync::{Notify, mpsc};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
@@ -43,6 +44,20 @@ impl WatchConfig {
     }
 }
 
+/// The running watchers of a fleet.
+pub struct FleetWatchers {
+    pub handles: Vec<JoinHandle<()>>,
+    /// Wakes every watcher that waits out its backoff: it reconnects now.
+    pub reconnect: Arc<Notify>,
+}
+
+impl FleetWatchers {
+    /// Hosts that wait for their next attempt try again now.
+    pub fn reconnect_now(&self) {
+        self.reconnect.notify_waiters();
+    }
+}
+
 /// Start one watcher per configured host. They stop when `cancel` fires or
 /// when the receiver is dropped.
 pub fn spawn_fleet_watchers(
@@ -50,17 +65,19 @@ pub fn spawn_fleet_watchers(
     wc: WatchConfig,
     tx: mpsc::Sender<FleetUpdate>,
     cancel: CancellationToken,
-) -> Vec<JoinHandle<()>> {
-    config
+) -> FleetWatchers {
+    let reconnect = Arc::new(Notify::new());
+    let handles = config
         .hosts
         .iter()
         .cloned()
         .map(|host| {
             let tx = tx.clone();
             let cancel = cancel.child_token();
-            tokio::spawn(watch_host(host, wc, tx, cancel))
+            tokio::spawn(watch_host(host, wc, tx, cancel, reconnect.clone()))
         })
-        .collect()
+        .collect();
+    FleetWatchers { handles, reconnect }
 }
 
 /// Why a session ended.
@@ -79,6 +96,7 @@ async fn watch_host(
     wc: WatchConfig,
     tx: mpsc::Sender<FleetUpdate>,
     cancel: CancellationToken,
+    reconnect: Arc<Notify>,
 ) {
     let mut backoff = wc.backoff_min;
     loop {
@@ -101,17 +119,29 @@ async fn watch_host(
                     backoff = wc.backoff_min;
                 }
                 warn!(host = %host.name, %error, "host unreachable");
+                let at = chrono::Utc::now();
                 let update = FleetUpdate::Unreachable {
                     host: host.name.clone(),
                     error: error.short(),
-                    retry_in_secs: backoff.as_secs().max(1),
+                    at,
+                    retry_at: at
+                        + chrono::Duration::from_std(backoff).unwrap_or(chrono::Duration::zero()),
                 };
+                // Registered before the update goes out, so that a "reconnect
+                // now" sent as soon as the screen shows the host is not missed.
+                let woken = reconnect.notified();
+                tokio::pin!(woken);
+                woken.as_mut().enable();
                 if tx.send(update).await.is_err() {
                     return;
                 }
                 tokio::select! {
                     _ = cancel.cancelled() => return,
                     _ = tokio::time::sleep(backoff) => {}
+                    _ = &mut woken => {
+                        info!(host = %host.name, "reconnect asked for");
+                        backoff = wc.backoff_min;
+                    }
                 }
                 backoff = (backoff * 2).min(wc.backoff_max);
             }
@@ -119,8 +149,27 @@ async fn watch_host(
     }
 }
 
-/// Container event actions that change nothing we show (health-check execs
-/// fire several times a second on a busy host).
+/// The container events that change what we show. The engine filters on
+/// them, so health-check execs (three events per container per check) never
+/// leave the host; `health_status` matches `health_status: healthy` etc.
+const WANTED_EVENTS: [&str; 13] = [
+    "create",
+    "start",
+    "restart",
+    "die",
+    "stop",
+    "kill",
+    "oom",
+    "pause",
+    "unpause",
+    "rename",
+    "update",
+    "destroy",
+    "health_status",
+];
+
+/// Container event actions that change nothing we show (a filter the engine
+/// does not know passes them on).
 fn is_noise(action: &str) -> bool {
     action.starts_with("exec_")
         || action.starts_with("attach")
@@ -180,6 +229,10 @@ async fn session(
     let filters = HashMap::from([
         ("type".to_string(), vec!["container".to_string()]),
         ("label".to_string(), vec![labels::PROJECT.to_string()]),
+        (
+            "event".to_string(),
+            WANTED_EVENTS.iter().map(|e| e.to_string()).collect(),
+        ),
     ]);
     let mut events = docker.events(Some(EventsOptions {
         since: Some(since.to_string()),

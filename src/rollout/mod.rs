@@ -3,6 +3,7 @@
 //! Must not import ratatui or app/ui.
 
 pub mod activity;
+pub mod checks;
 pub mod events;
 pub mod executor;
 pub mod journal;

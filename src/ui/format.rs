@@ -1,15 +1,6 @@
 //! Small text formatters shared by the views.
 
-/// `45s`, `3m12s`, `2h05m`, `3d04h`.
-pub fn duration_short(secs: i64) -> String {
-    let s = secs.max(0);
-    match s {
-        0..=59 => format!("{s}s"),
-        60..=3599 => format!("{}m{:02}s", s / 60, s % 60),
-        3600..=86_399 => format!("{}h{:02}m", s / 3600, (s % 3600) / 60),
-        _ => format!("{}d{:02}h", s / 86_400, (s % 86_400) / 3600),
-    }
-}
+pub use crate::domain::summary::duration_short;
 
 /// Shorten `text` to `max` chars with a trailing `…`.
 pub fn ellipsize(text: &str, max: usize) -> String {

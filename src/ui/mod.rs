@@ -30,9 +30,24 @@ pub fn draw(state: &State, theme: &Theme, frame: &mut Frame) {
         }
         View::Tags { project } => views::tags::draw(state, theme, frame, body, project),
         View::Build { project } => views::text::draw_build(state, theme, frame, body, project),
+        View::HostDetail { project, env, host } => {
+            views::detail::draw(state, theme, frame, body, project, env, host)
+        }
+        View::Rollout { project, env } => {
+            views::rollout::draw(state, theme, frame, body, project, env)
+        }
+        View::History { project, env } => {
+            views::history::draw(state, theme, frame, body, project, env)
+        }
+        View::Release { release, .. } => {
+            views::text::draw_release(state, theme, frame, body, release)
+        }
     }
     widgets::footer::draw(state, theme, frame, footer);
-    if matches!(state.mode, crate::app::Mode::Help) {
-        views::help::draw(state, theme, frame, area);
+    match &state.mode {
+        crate::app::Mode::Help => views::help::draw(state, theme, frame, area),
+        crate::app::Mode::Confirm(c) => widgets::dialog::draw_confirm(c, theme, frame, area),
+        crate::app::Mode::Pick(p) => widgets::dialog::draw_picker(p, theme, frame, area),
+        _ => {}
     }
 }

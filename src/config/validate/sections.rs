@@ -104,6 +104,7 @@ impl Validator<'_> {
                 name: e.name.get_ref().clone(),
                 env,
                 confirm: e.confirm.unwrap_or(false),
+                readonly: e.readonly.unwrap_or(false),
                 accent: e.accent.as_ref().map(|a| a.get_ref().clone()),
                 require_promotion_from: e
                     .require_promotion_from

@@ -276,13 +276,7 @@ fn rollback_target(
         why,
     };
     if let Some(current) = real.last() {
-        let clean = current.good();
-        let before = &real[..real.len() - 1];
-        let target = before
-            .iter()
-            .rev()
-            .find(|r| r.good() && (!clean || r.version != current.version));
-        return match target {
+        return match crate::rollout::checks::rollback_choice(real) {
             Some(t) => Ok(Intent {
                 action: Action::Rollback,
                 version: t.version.clone(),

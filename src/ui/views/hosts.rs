@@ -1,110 +1,153 @@
 //! Hosts of one project in one environment: engine reachability and the
-//! project's container on each (state, version, health, uptime, restarts).
+//! project's serving container on each (state, version, health, uptime,
+//! restarts). It must not mislead: a host without a serving container says
+//! so (a kept container is not the app), health shows only for a running
+//! container, a stopped one shows its exit code, and an unreachable engine
+//! keeps its last-known row, greyed, with the time it went away and a
+//! countdown to the next attempt.
 
 use ratatui::Frame;
-use ratatui::layout::{Constraint, Rect};
+use ratatui::layout::Rect;
 use ratatui::style::{Modifier, Style};
-use ratatui::widgets::{Cell, Row};
 
 use super::{health_style, reach_style, state_style};
 use crate::app::State;
 use crate::app::rows::host_rows;
-use crate::domain::Reachability;
+use crate::domain::summary::{HostSummary, Serving, health_text, state_text};
+use crate::domain::{ContainerState, Reachability};
 use crate::theme::Theme;
-use crate::ui::format::{duration_short, ellipsize};
-use crate::ui::widgets::table;
+use crate::ui::format::duration_short;
+use crate::ui::widgets::table::{self, Column, Spec, TCell, TRow};
+
+/// Columns of the hosts view; the detail and counters go first when narrow.
+pub const COLUMNS: [Column; 9] = [
+    Column::new("HOST", 0, 24),
+    Column::new("STATE", 0, 22),
+    Column::text("VERSION", 1, 8, 20),
+    Column::new("HEALTH", 1, 9),
+    Column::new("ENGINE", 2, 11),
+    Column::new("UPTIME", 3, 7),
+    Column::new("RESTARTS", 4, 8),
+    Column::new("KEPT", 5, 4),
+    Column::text("DETAIL", 6, 16, 90),
+];
+
+/// The cells of one host row.
+pub fn row(state: &State, theme: &Theme, r: &HostSummary) -> TRow {
+    let muted = Style::default().fg(theme.muted);
+    let bold = Style::default().add_modifier(Modifier::BOLD);
+    let host = TCell::new(r.host.clone(), bold);
+    let engine = TCell::new(r.reach.word(), reach_style(theme, &r.reach));
+    let detail = match &r.reach {
+        Reachability::Unreachable { error, retry_at } => {
+            let since = r
+                .unreachable_since
+                .map(|t| format!("unreachable since {} · ", t.format("%H:%M:%S")))
+                .unwrap_or_default();
+            let retry = (*retry_at - state.now).num_seconds().max(0);
+            let retry = if retry == 0 {
+                "retrying now".to_string()
+            } else {
+                format!("retry in {retry}s (ctrl-r now)")
+            };
+            TCell::new(
+                format!("{since}{retry} · {error}"),
+                Style::default().fg(theme.host_unreachable),
+            )
+        }
+        _ => match r.container() {
+            Some(c) => TCell::new(c.name.clone(), muted),
+            None => TCell::plain(""),
+        },
+    };
+    let stale = r.stale();
+    let mut row = match (&r.serving, r.container()) {
+        (Serving::None, _) => TRow::new(vec![
+            host,
+            TCell::new("no serving container", Style::default().fg(theme.warning)),
+            TCell::new("-", muted),
+            TCell::new("-", muted),
+            engine,
+            TCell::new("-", muted),
+            TCell::new("-", muted),
+            TCell::new(r.kept.to_string(), muted),
+            detail,
+        ]),
+        (_, None) => TRow::new(vec![
+            host,
+            TCell::new("unknown", muted),
+            TCell::new("-", muted),
+            TCell::new("-", muted),
+            engine,
+            TCell::new("-", muted),
+            TCell::new("-", muted),
+            TCell::new("-", muted),
+            detail,
+        ]),
+        (_, Some(c)) => {
+            let health = health_text(c);
+            let health_style = if c.state == ContainerState::Running {
+                health_style(theme, c.health)
+            } else {
+                muted
+            };
+            TRow::new(vec![
+                host,
+                TCell::new(state_text(c), state_style(theme, c.state)),
+                TCell::new(c.version.clone(), bold),
+                TCell::new(health, health_style),
+                engine,
+                TCell::plain(
+                    c.uptime_secs(state.now)
+                        .map(duration_short)
+                        .unwrap_or_else(|| "-".into()),
+                ),
+                TCell::new(
+                    c.restarts.to_string(),
+                    if c.restarts > 0 {
+                        Style::default().fg(theme.warning)
+                    } else {
+                        muted
+                    },
+                ),
+                TCell::new(r.kept.to_string(), muted),
+                detail,
+            ])
+        }
+    };
+    if stale {
+        // Last-known facts of an engine that does not answer: greyed.
+        let grey = muted.add_modifier(Modifier::DIM);
+        for (i, c) in row.cells.iter_mut().enumerate() {
+            // The host name, the engine word and the outage detail keep
+            // their colours: they are live.
+            if matches!(i, 0 | 4 | 8) {
+                continue;
+            }
+            c.line.style = grey;
+            for s in c.line.spans.iter_mut() {
+                s.style = grey;
+            }
+        }
+    }
+    row
+}
 
 pub fn draw(state: &State, theme: &Theme, frame: &mut Frame, area: Rect, project: &str, env: &str) {
     let screen = state.screen();
     let rows = host_rows(state, project, env, &screen.filter);
     let title = format!(" {project} › {env} › hosts ({}) ", rows.len());
-    let muted = Style::default().fg(theme.muted);
-    let body: Vec<Row> = rows
-        .into_iter()
-        .map(|r| {
-            let reach = Cell::from(r.reach.word()).style(reach_style(theme, &r.reach));
-            let host =
-                Cell::from(r.host.clone()).style(Style::default().add_modifier(Modifier::BOLD));
-            if let Reachability::Unreachable {
-                error,
-                retry_in_secs,
-            } = &r.reach
-            {
-                let dash = || Cell::from("-").style(muted);
-                return Row::new(vec![
-                    host,
-                    reach,
-                    dash(),
-                    dash(),
-                    dash(),
-                    dash(),
-                    dash(),
-                    dash(),
-                    Cell::from(ellipsize(
-                        &format!("{error} (retry in {retry_in_secs}s)"),
-                        90,
-                    ))
-                    .style(Style::default().fg(theme.host_unreachable)),
-                ]);
-            }
-            match &r.container {
-                None => Row::new(vec![
-                    host,
-                    reach,
-                    Cell::from(if r.reach.is_reachable() { "none" } else { "" }).style(muted),
-                ]),
-                Some(c) => Row::new(vec![
-                    host,
-                    reach,
-                    Cell::from(c.state.word()).style(state_style(theme, c.state)),
-                    Cell::from(c.version.clone())
-                        .style(Style::default().add_modifier(Modifier::BOLD)),
-                    Cell::from(c.health.word()).style(health_style(theme, c.health)),
-                    Cell::from(
-                        c.uptime_secs(state.now)
-                            .map(duration_short)
-                            .unwrap_or_else(|| "-".into()),
-                    ),
-                    Cell::from(c.restarts.to_string()).style(if c.restarts > 0 {
-                        Style::default().fg(theme.warning)
-                    } else {
-                        muted
-                    }),
-                    Cell::from(r.kept.to_string()).style(muted),
-                    Cell::from(ellipsize(&c.name, 40)).style(muted),
-                ]),
-            }
-        })
-        .collect();
-    table::draw(
+    let body: Vec<TRow> = rows.iter().map(|r| row(state, theme, r)).collect();
+    table::draw_spec(
         theme,
         frame,
         area,
-        title,
-        Row::new(vec![
-            "HOST",
-            "ENGINE",
-            "STATE",
-            "VERSION",
-            "HEALTH",
-            "UPTIME",
-            "RESTARTS",
-            "KEPT",
-            "CONTAINER / DETAIL",
-        ]),
-        body,
-        &[
-            Constraint::Length(12),
-            Constraint::Length(11),
-            Constraint::Length(9),
-            Constraint::Length(10),
-            Constraint::Length(9),
-            Constraint::Length(6),
-            Constraint::Length(8),
-            Constraint::Length(4),
-            Constraint::Min(10),
-        ],
-        screen.selected,
-        "no hosts match",
+        Spec {
+            title,
+            columns: &COLUMNS,
+            rows: body,
+            selected: screen.selected,
+            empty: "no hosts match",
+        },
     );
 }

@@ -1,9 +1,12 @@
 //! One file per screen. Each `draw` is a pure function of state and theme.
 
+pub mod detail;
 pub mod envs;
 pub mod help;
+pub mod history;
 pub mod hosts;
 pub mod projects;
+pub mod rollout;
 pub mod tags;
 pub mod text;
 
@@ -15,11 +18,12 @@ use crate::theme::Theme;
 
 /// Colour of an environment summary's verdict.
 pub fn verdict_colour(theme: &Theme, s: &EnvSummary) -> Color {
+    use crate::domain::summary::Verdict;
     match s.verdict() {
-        "ok" => theme.health_ok,
-        "mixed" | "starting" => theme.health_starting,
-        "no hosts" | "empty" => theme.muted,
-        _ => theme.health_bad,
+        Verdict::Ok => theme.health_ok,
+        Verdict::Mixed | Verdict::Starting => theme.health_starting,
+        Verdict::NoHosts | Verdict::Empty => theme.muted,
+        Verdict::Degraded => theme.health_bad,
     }
 }
 
@@ -46,16 +50,4 @@ pub fn reach_style(theme: &Theme, r: &Reachability) -> Style {
         Reachability::Unreachable { .. } => theme.host_unreachable,
         Reachability::Connecting => theme.host_connecting,
     })
-}
-
-/// `v2 ×3, v1 ×1`
-pub fn versions_text(s: &EnvSummary) -> String {
-    if s.versions.is_empty() {
-        return "-".into();
-    }
-    s.versions
-        .iter()
-        .map(|(v, n)| format!("{v} ×{n}"))
-        .collect::<Vec<_>>()
-        .join(", ")
 }

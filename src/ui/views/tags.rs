@@ -2,10 +2,9 @@
 //! digest, age, size and the environments that run each one now.
 
 use ratatui::Frame;
-use ratatui::layout::{Constraint, Rect};
+use ratatui::layout::Rect;
 use ratatui::style::{Modifier, Style};
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Cell, Row};
 
 use crate::app::State;
 use crate::app::rows::tag_rows;
@@ -13,7 +12,16 @@ use crate::app::state::Loadable;
 use crate::domain::labels::digest_hex12;
 use crate::theme::Theme;
 use crate::ui::format::duration_short;
-use crate::ui::widgets::table;
+use crate::ui::widgets::table::{self, Column, Spec, TCell, TRow};
+
+const COLUMNS: [Column; 6] = [
+    Column::new("TAG", 0, 40),
+    Column::text("RUNNING IN", 1, 12, 60),
+    Column::new("DIGEST", 3, 12),
+    Column::new("AGE", 2, 7),
+    Column::new("CREATED (UTC)", 4, 16),
+    Column::new("SIZE", 5, 10),
+];
 
 fn size_text(bytes: u64) -> String {
     const MIB: u64 = 1024 * 1024;
@@ -48,7 +56,7 @@ pub fn draw(state: &State, theme: &Theme, frame: &mut Frame, area: Rect, project
     } else {
         format!(" {project} › tags ({}) · {image} ", rows.len())
     };
-    let body: Vec<Row> = rows
+    let body: Vec<TRow> = rows
         .into_iter()
         .map(|r| {
             let running: Vec<Span> = r
@@ -66,60 +74,51 @@ pub fn draw(state: &State, theme: &Theme, frame: &mut Frame, area: Rect, project
                     ]
                 })
                 .collect();
-            Row::new(vec![
-                Cell::from(r.tag.tag.clone()).style(Style::default().add_modifier(Modifier::BOLD)),
-                Cell::from(
+            let muted = Style::default().fg(theme.muted);
+            TRow::new(vec![
+                TCell::new(
+                    r.tag.tag.clone(),
+                    Style::default().add_modifier(Modifier::BOLD),
+                ),
+                TCell::spans(Line::from(running)),
+                TCell::new(
                     r.tag
                         .digest
                         .as_deref()
                         .map(digest_hex12)
                         .unwrap_or("-".into()),
-                )
-                .style(Style::default().fg(theme.muted)),
-                Cell::from(
-                    r.tag
-                        .created
-                        .map(|c| c.format("%Y-%m-%d %H:%M").to_string())
-                        .unwrap_or("-".into()),
+                    muted,
                 ),
-                Cell::from(
+                TCell::plain(
                     r.tag
                         .created
                         .map(|c| duration_short((state.now - c).num_seconds()))
                         .unwrap_or("-".into()),
                 ),
-                Cell::from(r.tag.size.map(size_text).unwrap_or("-".into())),
-                Cell::from(Line::from(running)),
+                TCell::plain(
+                    r.tag
+                        .created
+                        .map(|c| c.format("%Y-%m-%d %H:%M").to_string())
+                        .unwrap_or("-".into()),
+                ),
+                TCell::plain(r.tag.size.map(size_text).unwrap_or("-".into())),
             ])
         })
         .collect();
-    table::draw(
+    table::draw_spec(
         theme,
         frame,
         area,
-        title,
-        Row::new(vec![
-            "TAG",
-            "DIGEST",
-            "CREATED (UTC)",
-            "AGE",
-            "SIZE",
-            "RUNNING IN",
-        ]),
-        body,
-        &[
-            Constraint::Length(26),
-            Constraint::Length(12),
-            Constraint::Length(16),
-            Constraint::Length(7),
-            Constraint::Length(10),
-            Constraint::Min(12),
-        ],
-        screen.selected,
-        if loading {
-            "reading the registry…"
-        } else {
-            "no tags"
+        Spec {
+            title,
+            columns: &COLUMNS,
+            rows: body,
+            selected: screen.selected,
+            empty: if loading {
+                "reading the registry…"
+            } else {
+                "no tags"
+            },
         },
     );
 }

@@ -3,10 +3,10 @@
 //! `/` work as in every list.
 
 use ratatui::Frame;
-use ratatui::layout::{Constraint, Rect};
+use ratatui::layout::Rect;
 use ratatui::style::{Modifier, Style};
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Paragraph, Row, Wrap};
+use ratatui::widgets::{Paragraph, Wrap};
 
 use crate::app::rows::text_rows;
 use crate::app::state::{BuildStatus, Loadable};
@@ -121,16 +121,15 @@ pub fn draw_dockerfile(state: &State, theme: &Theme, frame: &mut Frame, area: Re
             };
             let rows = lines
                 .into_iter()
-                .map(|l| Row::new(vec![dockerfile_line(theme, l)]))
+                .map(|l| dockerfile_line(theme, l))
                 .collect();
-            table::draw(
+            table::draw_lines(
                 theme,
                 frame,
                 area,
                 title,
-                Row::new(vec!["rendered with the project's vars; `b` builds it"]),
+                "rendered with the project's vars; `b` builds it".into(),
                 rows,
-                &[Constraint::Min(10)],
                 screen.selected,
                 "no line matches",
             );
@@ -164,26 +163,52 @@ pub fn draw_build(state: &State, theme: &Theme, frame: &mut Frame, area: Rect, p
     let view = View::Build {
         project: project.to_string(),
     };
-    let rows: Vec<Row> = text_rows(state, &view, &screen.filter)
+    let rows: Vec<Line<'static>> = text_rows(state, &view, &screen.filter)
         .into_iter()
-        .map(|l| Row::new(vec![build_line(theme, l)]))
+        .map(|l| build_line(theme, l))
         .collect();
     let header = match &pane.log {
         Some(log) => format!("whole log: {log}"),
         None => "starting…".to_string(),
     };
-    table::draw(
+    table::draw_lines(
         theme,
         frame,
         area,
         title,
-        Row::new(vec![header]),
+        header,
         rows,
-        &[Constraint::Min(10)],
         screen.selected,
         match &pane.status {
             BuildStatus::Failed(e) => e.as_str(),
             _ => "waiting for output…",
         },
     );
+}
+
+pub fn draw_release(state: &State, theme: &Theme, frame: &mut Frame, area: Rect, release: &str) {
+    let screen = state.screen();
+    let title = format!(" release {release} ");
+    match state.release_events.get(release) {
+        None | Some(Loadable::Loading) => {
+            message(theme, frame, area, title, "reading the journal…", false)
+        }
+        Some(Loadable::Failed(e)) => message(theme, frame, area, title, e, true),
+        Some(Loadable::Ready(_)) => {
+            let rows = text_rows(state, &screen.view, &screen.filter)
+                .into_iter()
+                .map(Line::from)
+                .collect();
+            table::draw_lines(
+                theme,
+                frame,
+                area,
+                title,
+                "the journal's records of this release, oldest first".into(),
+                rows,
+                screen.selected,
+                "no line matches",
+            );
+        }
+    }
 }

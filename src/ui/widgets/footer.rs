@@ -1,13 +1,45 @@
-//! The bottom line: the filter or palette being typed, a message, or key hints.
+//! The bottom line: the filter or palette being typed, a message, or key
+//! hints. Hints come from the keymap in force and the view's commands; a
+//! read-only console never offers a key it would refuse.
 
 use ratatui::Frame;
 use ratatui::layout::{Position, Rect};
 use ratatui::style::{Modifier, Style};
 use ratatui::text::{Line, Span};
-use ratatui::widgets::Paragraph;
+use ratatui::widgets::{Paragraph, Wrap};
 
 use crate::app::{Command, Mode, State, View};
 use crate::theme::Theme;
+
+/// The commands a view offers in its footer, most useful first.
+pub fn hints(view: &View) -> &'static [Command] {
+    use Command::*;
+    match view {
+        View::Projects => &[Enter, Tags, Build, Dockerfile, Filter, Palette, Help, Quit],
+        View::Environments { .. } => &[
+            Enter, Deploy, Promote, Rollback, Rollout, History, Resume, Back, Palette, Help, Quit,
+        ],
+        View::Hosts { .. } => &[
+            Enter, Deploy, Rollback, Rollout, History, Restart, Shell, Sort, Back, Help, Quit,
+        ],
+        View::HostDetail { .. } => &[Back, Restart, Stop, Start, Shell, Help, Quit],
+        View::Rollout { .. } => &[
+            PauseResume,
+            Abort,
+            Retry,
+            Rollback,
+            History,
+            Back,
+            Help,
+            Quit,
+        ],
+        View::History { .. } => &[Enter, Rollback, Filter, Back, Help, Quit],
+        View::Release { .. } => &[Back, Filter, Help, Quit],
+        View::Dockerfile { .. } => &[Back, Build, Tags, Filter, Help, Quit],
+        View::Tags { .. } => &[Back, Tags, Build, Filter, Help, Quit],
+        View::Build { .. } => &[Back, Bottom, Tags, Filter, Help, Quit],
+    }
+}
 
 pub fn draw(state: &State, theme: &Theme, frame: &mut Frame, area: Rect) {
     let base = Style::default().fg(theme.fg).bg(theme.bg);
@@ -28,8 +60,12 @@ pub fn draw(state: &State, theme: &Theme, frame: &mut Frame, area: Rect) {
     }
     if let Some(flash) = &state.flash {
         let colour = if flash.error { theme.error } else { theme.fg };
+        // Wrapped, never cut mid-word: the footer is one line, so a long
+        // message shows its start whole-word and the rest in the log.
         frame.render_widget(
-            Paragraph::new(Span::styled(flash.text.clone(), base.fg(colour))).style(base),
+            Paragraph::new(Span::styled(flash.text.clone(), base.fg(colour)))
+                .style(base)
+                .wrap(Wrap { trim: true }),
             area,
         );
         return;
@@ -42,60 +78,25 @@ pub fn draw(state: &State, theme: &Theme, frame: &mut Frame, area: Rect) {
             base.fg(theme.filter_match).add_modifier(Modifier::BOLD),
         ));
     }
-    let hints: &[(Command, &str)] = match &state.screen().view {
-        View::Projects => &[
-            (Command::Enter, "open"),
-            (Command::Tags, "tags"),
-            (Command::Build, "build"),
-            (Command::Dockerfile, "dockerfile"),
-            (Command::Filter, "filter"),
-            (Command::Palette, "palette"),
-            (Command::Help, "help"),
-            (Command::Quit, "quit"),
-        ],
-        View::Environments { .. } | View::Hosts { .. } => &[
-            (Command::Enter, "open"),
-            (Command::Back, "back"),
-            (Command::Tags, "tags"),
-            (Command::Build, "build"),
-            (Command::Filter, "filter"),
-            (Command::Palette, "palette"),
-            (Command::Help, "help"),
-            (Command::Quit, "quit"),
-        ],
-        View::Dockerfile { .. } => &[
-            (Command::Back, "back"),
-            (Command::Build, "build"),
-            (Command::Tags, "tags"),
-            (Command::Filter, "find"),
-            (Command::Help, "help"),
-            (Command::Quit, "quit"),
-        ],
-        View::Tags { .. } => &[
-            (Command::Back, "back"),
-            (Command::Tags, "refresh"),
-            (Command::Build, "build"),
-            (Command::Filter, "filter"),
-            (Command::Help, "help"),
-            (Command::Quit, "quit"),
-        ],
-        View::Build { .. } => &[
-            (Command::Back, "back"),
-            (Command::Bottom, "follow"),
-            (Command::Tags, "tags"),
-            (Command::Filter, "find"),
-            (Command::Help, "help"),
-            (Command::Quit, "quit"),
-        ],
-    };
-    for (cmd, what) in hints.iter().copied() {
-        let keys = state.keymap.keys_for(cmd);
+    let mut width = 0usize;
+    for cmd in hints(&state.screen().view) {
+        if state.refusal(*cmd).is_some() {
+            continue;
+        }
+        let keys = state.keymap.keys_for(*cmd);
         let Some(key) = keys.first() else { continue };
+        let hint = cmd.info().hint;
+        let item = key.chars().count() + hint.chars().count() + 5;
+        // Whole hints only: the next one is left out rather than cut.
+        if width + item > usize::from(area.width) {
+            break;
+        }
+        width += item;
         spans.push(Span::styled(
             format!("<{key}>"),
             base.fg(theme.key_hint).add_modifier(Modifier::BOLD),
         ));
-        spans.push(Span::styled(format!(" {what}  "), base.fg(theme.muted)));
+        spans.push(Span::styled(format!(" {hint}  "), base.fg(theme.muted)));
     }
     frame.render_widget(Paragraph::new(Line::from(spans)).style(base), area);
 }

@@ -1,5 +1,6 @@
 //! Pieces shared by every view: header, footer, table styling.
 
+pub mod dialog;
 pub mod footer;
 pub mod header;
 pub mod table;

@@ -5,13 +5,12 @@ use std::sync::Arc;
 
 use serde::Serialize;
 
-use crate::app::State;
-use crate::app::rows::{EnvSummary, env_summary, host_rows};
 use crate::config::Config;
-use crate::domain::{AppContainer, Reachability};
+use crate::domain::summary::{
+    EnvSummary, Serving, duration_short, env_summary, health_text, host_summaries, state_text,
+};
+use crate::domain::{AppContainer, Fleet, Reachability};
 use crate::engine::snapshot_fleet;
-use crate::paths::Paths;
-use crate::ui::format::duration_short;
 
 /// Exit code of `status` when some engine did not answer.
 pub const EXIT_UNREACHABLE: i32 = 3;
@@ -28,6 +27,11 @@ struct HostJson {
 struct EnvHostJson {
     host: String,
     reach: &'static str,
+    /// `serving`, `none` (the engine answers, no serving container) or
+    /// `unknown` (the engine does not answer).
+    serving: &'static str,
+    /// The serving container (for `unknown`: none, what was seen is not
+    /// reported as fact).
     container: Option<AppContainer>,
     uptime_secs: Option<i64>,
     kept: usize,
@@ -43,12 +47,17 @@ struct EnvJson {
     /// finished (the deploying process died): resume or roll back.
     #[serde(skip_serializing_if = "Option::is_none")]
     interrupted: Option<crate::rollout::journal::ReleaseSummary>,
-    verdict: &'static str,
+    verdict: crate::domain::summary::Verdict,
     hosts_total: usize,
     running: usize,
     healthy: usize,
     unhealthy: usize,
+    /// Running without a health check (not counted healthy).
+    no_check: usize,
     unreachable: usize,
+    /// Reachable hosts without a serving container.
+    missing: usize,
+    health: String,
     versions: Vec<(String, usize)>,
     hosts: Vec<EnvHostJson>,
 }
@@ -68,29 +77,46 @@ struct StatusJson {
     projects: Vec<ProjectJson>,
 }
 
-fn env_json(state: &State, project: &str, s: EnvSummary) -> EnvJson {
-    let hosts = host_rows(state, project, &s.env, "")
+fn env_json(
+    fleet: &Fleet,
+    now: chrono::DateTime<chrono::Utc>,
+    project: &str,
+    hosts: &[String],
+    s: EnvSummary,
+) -> EnvJson {
+    let rows = host_summaries(fleet, project, &s.env, hosts)
         .into_iter()
-        .map(|r| EnvHostJson {
-            uptime_secs: r.container.as_ref().and_then(|c| c.uptime_secs(state.now)),
-            host: r.host,
-            reach: r.reach.word(),
-            container: r.container,
-            kept: r.kept,
+        .map(|r| {
+            let (serving, container) = match r.serving {
+                Serving::Container(c) => ("serving", Some(*c)),
+                Serving::None => ("none", None),
+                Serving::Unknown { .. } => ("unknown", None),
+            };
+            EnvHostJson {
+                uptime_secs: container.as_ref().and_then(|c| c.uptime_secs(now)),
+                host: r.host,
+                reach: r.reach.word(),
+                serving,
+                container,
+                kept: r.kept,
+            }
         })
         .collect();
     EnvJson {
         interrupted: None,
         rollout: crate::rollout::activity::Activity::Idle,
         verdict: s.verdict(),
-        name: s.env,
+        health: s.health_text(),
+        name: s.env.clone(),
         hosts_total: s.hosts,
         running: s.running,
         healthy: s.healthy,
         unhealthy: s.unhealthy,
+        no_check: s.no_check,
         unreachable: s.unreachable,
+        missing: s.missing,
         versions: s.versions,
-        hosts,
+        hosts: rows,
     }
 }
 
@@ -152,10 +178,8 @@ pub async fn status(
     );
     let activity: std::collections::HashMap<(String, String), crate::rollout::activity::Activity> =
         pairs.into_iter().zip(activities).collect();
-    let mut state = State::new(config.clone(), chrono::Utc::now());
-    state.fleet = fleet;
-    let unreachable = state
-        .fleet
+    let now = chrono::Utc::now();
+    let unreachable = fleet
         .hosts
         .values()
         .filter(|h| !h.reach.is_reachable())
@@ -174,7 +198,9 @@ pub async fn status(
                 .filter(|e| env.is_none_or(|name| e.name == name))
                 .filter(|e| !p.hosts_in(&e.name).is_empty())
                 .map(|e| {
-                    let mut j = env_json(&state, &p.name, env_summary(&state, &p.name, &e.name));
+                    let hosts = p.hosts_in(&e.name);
+                    let summary = env_summary(&fleet, &p.name, &e.name, hosts);
+                    let mut j = env_json(&fleet, now, &p.name, hosts, summary);
                     if let Some(a) = activity.get(&(p.name.clone(), e.name.clone())) {
                         if let crate::rollout::activity::Activity::Interrupted { release } = a {
                             j.interrupted = Some((**release).clone());
@@ -189,10 +215,9 @@ pub async fn status(
 
     if json {
         let doc = StatusJson {
-            generated_at: state.now.to_rfc3339(),
+            generated_at: now.to_rfc3339(),
             config: config.path.display().to_string(),
-            hosts: state
-                .fleet
+            hosts: fleet
                 .hosts
                 .values()
                 .map(|h| HostJson {
@@ -220,12 +245,11 @@ pub async fn status(
                 };
                 writeln!(
                     out,
-                    "{:<24} {:<9} {:<16} healthy {}/{}{}",
+                    "{:<24} {:<9} {:<16} {}{}",
                     format!("{}/{}", p.name, e.name),
-                    e.verdict,
+                    e.verdict.word(),
                     versions,
-                    e.healthy,
-                    e.hosts_total,
+                    e.health,
                     if e.unreachable > 0 {
                         format!(", {} unreachable", e.unreachable)
                     } else {
@@ -278,23 +302,38 @@ pub async fn status(
                     match &h.container {
                         Some(c) => writeln!(
                             out,
-                            "  {:<12} {:<11} {:<9} {:<10} {:<9} up {:<7} restarts {}",
+                            "  {:<12} {:<11} {:<10} {:<10} {:<9} up {:<7} restarts {}",
                             h.host,
                             h.reach,
-                            c.state.word(),
+                            state_text(c),
                             c.version,
-                            c.health.word(),
+                            health_text(c),
                             h.uptime_secs
                                 .map(duration_short)
                                 .unwrap_or_else(|| "-".into()),
                             c.restarts
                         )?,
-                        None => writeln!(out, "  {:<12} {:<11} no container", h.host, h.reach)?,
+                        None if h.serving == "unknown" => writeln!(
+                            out,
+                            "  {:<12} {:<11} unknown (the engine does not answer)",
+                            h.host, h.reach
+                        )?,
+                        None => writeln!(
+                            out,
+                            "  {:<12} {:<11} no serving container{}",
+                            h.host,
+                            h.reach,
+                            if h.kept > 0 {
+                                format!(" ({} kept)", h.kept)
+                            } else {
+                                String::new()
+                            }
+                        )?,
                     }
                 }
             }
         }
-        for h in state.fleet.hosts.values() {
+        for h in fleet.hosts.values() {
             if let Reachability::Unreachable { error, .. } = &h.reach {
                 writeln!(out, "unreachable: {} ({}): {error}", h.name, h.endpoint)?;
             }
@@ -302,33 +341,9 @@ pub async fn status(
         writeln!(
             out,
             "engines: {}/{} reachable",
-            state.fleet.hosts.len() - unreachable,
-            state.fleet.hosts.len()
+            fleet.hosts.len() - unreachable,
+            fleet.hosts.len()
         )?;
     }
     Ok(if unreachable > 0 { EXIT_UNREACHABLE } else { 0 })
-}
-
-/// `shipdeck info [--json]`: where things live.
-pub fn info(
-    paths: &Paths,
-    config_file: &std::path::Path,
-    json: bool,
-    out: &mut dyn Write,
-) -> anyhow::Result<()> {
-    if json {
-        let mut v = serde_json::to_value(paths)?;
-        v["config_file"] = serde_json::Value::String(config_file.display().to_string());
-        v["version"] = serde_json::Value::String(env!("CARGO_PKG_VERSION").into());
-        serde_json::to_writer(&mut *out, &v)?;
-        writeln!(out)?;
-    } else {
-        writeln!(out, "shipdeck {}", env!("CARGO_PKG_VERSION"))?;
-        writeln!(out, "config file:  {}", config_file.display())?;
-        writeln!(out, "config dir:   {}", paths.config_dir.display())?;
-        writeln!(out, "themes dir:   {}", paths.themes_dir.display())?;
-        writeln!(out, "state dir:    {}", paths.state_dir.display())?;
-        writeln!(out, "log file:     {}", paths.log_file.display())?;
-    }
-    Ok(())
 }

@@ -10,15 +10,15 @@ use std::io::Write;
 use serde_json::json;
 use tokio::sync::mpsc;
 
-use crate::build::{BuildRequest, Builder, build_target, template};
 use crate::config::Config;
+use crate::image::{BuildRequest, Builder, build_target, template};
 use crate::paths::Paths;
 use crate::rollout::lock;
 
 /// `shipdeck template P`: the Dockerfile `build` would use.
 pub fn template(config: &Config, project: &str, out: &mut dyn Write) -> i32 {
     let rendered = build_target(config, project).and_then(|(p, spec)| {
-        template::dockerfile(p, spec).map_err(crate::build::BuildError::from)
+        template::dockerfile(p, spec).map_err(crate::image::BuildError::from)
     });
     match rendered {
         Ok(df) => {
@@ -97,7 +97,7 @@ pub async fn build(
     }
 }
 
-fn print(json: bool, out: &mut dyn Write, ev: &crate::build::BuildEvent) {
+fn print(json: bool, out: &mut dyn Write, ev: &crate::image::BuildEvent) {
     let _ = if json {
         writeln!(out, "{}", serde_json::to_value(ev).unwrap_or_default())
     } else {

@@ -27,11 +27,12 @@ use tokio_util::sync::CancellationToken;
 use crate::config::Config;
 use crate::health::probe_client;
 use crate::paths::Paths;
+use crate::rollout::checks::{self, Confirmation};
 use crate::rollout::events::RolloutEvent;
 use crate::rollout::executor::{Kind, Request, Runner};
 use crate::rollout::journal::{Action, Journal, Record, RecordKind, ReleaseSummary};
-use crate::rollout::lock::{self, Ack, Control, DEFAULT_TTL, Phase};
-use crate::rollout::plan::{Plan, make_plan};
+use crate::rollout::lock::{self, Ack, Control, Phase};
+use crate::rollout::plan::make_plan;
 use crate::rollout::{activity, promote, release};
 
 /// Options shared by deploy and rollback.
@@ -86,63 +87,6 @@ fn confirmed(env: &str, yes: bool) -> Result<(), String> {
     }
 }
 
-/// What an operator should know before a deploy: a held lock, hosts that do
-/// not answer, a tag the registry does not have.
-pub async fn plan_warnings(
-    config: &Config,
-    project: &str,
-    env: &str,
-    version: &str,
-) -> Vec<String> {
-    let mut warnings = Vec::new();
-    let Some(p) = config.project(project) else {
-        return warnings;
-    };
-    let reach = futures::future::join_all(p.hosts_in(env).iter().map(|name| async move {
-        (
-            name.clone(),
-            crate::engine::Engine::connect_host(config, name).await,
-        )
-    }));
-    let registry = async {
-        match crate::registry::RegistryClient::for_project(config, p) {
-            Ok(c) => Some(c.manifest_digest(version).await),
-            Err(e) => Some(Err(e)),
-        }
-    };
-    let (reach, held, tag) = tokio::join!(reach, lock::status(config, project, env), registry);
-    let down: Vec<String> = reach
-        .into_iter()
-        .filter_map(|(n, r)| r.err().map(|e| format!("{n} ({})", e.short())))
-        .collect();
-    if !down.is_empty() {
-        warnings.push(format!(
-            "{} host(s) do not answer: {}; the deploy is refused unless on_pull_failure = \"skip-host\"",
-            down.len(),
-            down.join(", ")
-        ));
-    }
-    if let Ok(Some(l)) = held
-        && !l.expired
-    {
-        warnings.push(format!(
-            "{project}/{env} is locked by {} (release {}, {}): a deploy now is refused, or waits with --lock-wait",
-            l.owner,
-            l.release,
-            l.phase_word()
-        ));
-    }
-    match tag {
-        Some(Ok(None)) => warnings.push(format!(
-            "the registry has no tag {version} for {}: the pull will fail (see `shipdeck tags {project}`)",
-            p.image
-        )),
-        Some(Err(e)) => warnings.push(format!("the registry could not be asked about {version}: {e}")),
-        _ => {}
-    }
-    warnings
-}
-
 /// `shipdeck plan P E V`.
 pub async fn plan(
     config: &Config,
@@ -153,7 +97,7 @@ pub async fn plan(
     json: bool,
     out: &mut dyn Write,
 ) -> i32 {
-    match preview(config, paths, p, e, v).await {
+    match checks::preview(config, &Journal::in_dir(&paths.state_dir), p, e, v).await {
         Ok(plan) => {
             let ev = RolloutEvent::Planned {
                 release: "(not yet)".into(),
@@ -170,22 +114,6 @@ pub async fn plan(
         }
         Err(err) => refuse(json, out, &err),
     }
-}
-
-/// The plan of deploying `v`, with its warnings.
-async fn preview(
-    config: &Config,
-    paths: &Paths,
-    p: &str,
-    e: &str,
-    v: &str,
-) -> Result<Plan, String> {
-    let history = Journal::in_dir(&paths.state_dir)
-        .releases()
-        .unwrap_or_default();
-    let mut plan = make_plan(config, p, e, v, &history).map_err(|e| e.to_string())?;
-    plan.warnings = plan_warnings(config, p, e, v).await;
-    Ok(plan)
 }
 
 /// Count Ctrl-C / SIGTERM: the first stops launching, the second aborts,
@@ -253,10 +181,10 @@ pub async fn run(
             Err(e) => return refuse(opts.json, out, &e.to_string()),
         },
     };
-    if config.environment(env).is_some_and(|e| e.confirm) && !opts.yes {
+    if Confirmation::for_env(&config, env) != Confirmation::Plain && !opts.yes {
         // The plan first, then the question.
         if let Some((mut plan, version)) = preview_plan {
-            plan.warnings = plan_warnings(&config, project, env, &version).await;
+            plan.warnings = checks::plan_warnings(&config, project, env, &version).await;
             let ev = RolloutEvent::Planned {
                 release: "(not yet)".into(),
                 action: Action::Deploy,
@@ -287,7 +215,7 @@ pub async fn run(
         user: lock::current_owner(),
         message: opts.message.clone().unwrap_or_default(),
         lock_wait: opts.lock_wait.map(Duration::from_secs),
-        lock_ttl: lock_ttl(),
+        lock_ttl: checks::lock_ttl(),
     };
     let task = tokio::spawn(async move { release::start(&runner, req).await });
     let signals = watch_signals(stop, abort);
@@ -318,17 +246,6 @@ pub async fn run(
             1
         }
     }
-}
-
-/// The lock's time to live: `SHIPDECK_LOCK_TTL` seconds (2..=3600), else 30 s.
-/// A rollout whose process died blocks others for at most this long.
-pub fn lock_ttl() -> Duration {
-    std::env::var("SHIPDECK_LOCK_TTL")
-        .ok()
-        .and_then(|v| v.parse::<u64>().ok())
-        .filter(|s| (2..=3600).contains(s))
-        .map(Duration::from_secs)
-        .unwrap_or(DEFAULT_TTL)
 }
 
 /// One line of `history`: a release, a build or a lock break.

@@ -1,0 +1,5 @@
+//! The console's data beyond navigation: releases and rollouts, dialogs.
+//! Pure data, filled by `update()`.
+
+pub mod dialog;
+pub mod release;

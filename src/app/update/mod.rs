@@ -1,0 +1,309 @@
+//! `update(&mut State, Action) -> Vec<Effect>`: the console's only state
+//! transition. Synchronous and free of I/O, so it is tested without a
+//! terminal. Keys and modes are in `keys`, navigation in `nav`, releases in
+//! `release`, answers of background work here.
+
+mod keys;
+mod nav;
+mod release;
+
+use super::model::release::{RolloutPane, RolloutStatus};
+use super::state::{BuildStatus, Flash, Loadable, State, View};
+use super::{Action, Effect};
+use crate::rollout::activity::Activity;
+
+pub use nav::clamp_selection;
+pub use release::{kept_everywhere, phase_word, plan_lines};
+
+/// Apply one action. Returns the side effects the runner must carry out.
+pub fn update(state: &mut State, action: Action) -> Vec<Effect> {
+    let effects = match action {
+        Action::Key(key) => keys::on_key(state, key),
+        Action::Command(c) => nav::on_command(state, c),
+        Action::Confirmed => keys::confirmed(state),
+        Action::Click { row } => nav::click(state, row),
+        Action::Scroll(d) => nav::scroll(state, d),
+        Action::Fleet(u) => {
+            if state.fleet.apply(u) {
+                clamp_selection(state);
+                state.dirty = true;
+            }
+            Vec::new()
+        }
+        Action::Tick => on_tick(state),
+        Action::Resize(w, h) => {
+            state.width = w;
+            state.height = h;
+            state.page_rows = usize::from(h.saturating_sub(6)).max(1);
+            state.dirty = true;
+            Vec::new()
+        }
+        Action::Dockerfile { project, result } => {
+            let v = match result {
+                Ok(text) => Loadable::Ready(text),
+                Err(e) => Loadable::Failed(e),
+            };
+            state.dockerfiles.insert(project, v);
+            clamp_selection(state);
+            state.dirty = true;
+            Vec::new()
+        }
+        Action::Tags { project, result } => {
+            let v = match result {
+                Ok(tags) => Loadable::Ready(tags),
+                Err(e) => Loadable::Failed(e),
+            };
+            state.tags.insert(project.clone(), v);
+            release::refresh_picker(state, &project);
+            clamp_selection(state);
+            state.dirty = true;
+            Vec::new()
+        }
+        Action::Build { project, event } => {
+            on_build_event(state, &project, &event);
+            Vec::new()
+        }
+        Action::BuildDone { project, result } => on_build_done(state, project, result),
+        Action::Plan {
+            project,
+            env,
+            result,
+        } => release::on_plan(state, project, env, result),
+        Action::Promotion {
+            project,
+            env,
+            result,
+        } => release::on_promotion(state, project, env, result),
+        Action::Rollout {
+            project,
+            env,
+            event,
+        } => release::on_rollout_event(state, &project, &env, &event),
+        Action::RolloutDone {
+            project,
+            env,
+            result,
+        } => release::on_rollout_done(state, &project, &env, result),
+        Action::Activity {
+            project,
+            env,
+            activity,
+        } => {
+            let now = state.now;
+            let r = state.env_releases_mut(&project, &env);
+            r.polling = false;
+            r.activity_at = Some(now);
+            let changed = r.activity.as_ref() != Some(&activity);
+            r.activity = Some(activity);
+            state.dirty |= changed;
+            Vec::new()
+        }
+        Action::History {
+            project,
+            env,
+            result,
+        } => {
+            let r = state.env_releases_mut(&project, &env);
+            r.loading_history = false;
+            r.history = Some(result);
+            release::refresh_picker(state, &project);
+            clamp_selection(state);
+            state.dirty = true;
+            Vec::new()
+        }
+        Action::LogTail {
+            project,
+            env,
+            host,
+            result,
+        } => {
+            if let Some(p) = state.env_releases_mut(&project, &env).rollout.as_mut()
+                && let Some(h) = p.hosts.get_mut(&host)
+            {
+                h.log_tail = Some(result);
+            }
+            state.dirty = true;
+            Vec::new()
+        }
+        Action::ReleaseEvents { release, result } => {
+            let v = match result {
+                Ok(lines) => Loadable::Ready(lines),
+                Err(e) => Loadable::Failed(e),
+            };
+            state.release_events.insert(release, v);
+            clamp_selection(state);
+            state.dirty = true;
+            Vec::new()
+        }
+        Action::Done { result } => {
+            state.flash = Some(match result {
+                Ok(text) => Flash { text, error: false },
+                Err(text) => Flash { text, error: true },
+            });
+            state.dirty = true;
+            Vec::new()
+        }
+    };
+    guard(state, effects)
+}
+
+/// The last net under the read-only promise: a mutating effect never leaves
+/// a read-only console, whatever path produced it.
+fn guard(state: &mut State, effects: Vec<Effect>) -> Vec<Effect> {
+    if !state.readonly {
+        return effects;
+    }
+    let (kept, refused): (Vec<Effect>, Vec<Effect>) =
+        effects.into_iter().partition(|e| !e.mutates());
+    if !refused.is_empty() {
+        state.flash = Some(Flash {
+            text: "read-only console (--readonly): nothing that changes the fleet runs".into(),
+            error: true,
+        });
+    }
+    kept
+}
+
+/// How often (in ticks of 1 s) the fleet is asked what goes on in the
+/// environments in view: faster while a rollout runs.
+const POLL_BUSY: u64 = 2;
+const POLL_IDLE: u64 = 5;
+
+fn on_tick(state: &mut State) -> Vec<Effect> {
+    state.now = chrono::Utc::now();
+    state.ticks += 1;
+    // Uptimes and countdowns move on; redraw once a second, not every frame.
+    state.dirty = true;
+    let mut fx = Vec::new();
+    for (project, env) in nav::envs_in_view(state) {
+        let ticks = state.ticks;
+        let r = state.env_releases_mut(&project, &env);
+        if r.polling {
+            continue;
+        }
+        let busy = r.running_here()
+            || matches!(r.activity, Some(Activity::Running { .. }))
+            || r.activity.is_none();
+        let every = if busy { POLL_BUSY } else { POLL_IDLE };
+        if r.activity.is_none() || ticks.is_multiple_of(every) {
+            r.polling = true;
+            fx.push(Effect::PollActivity { project, env });
+        }
+    }
+    fx
+}
+
+/// A console build's event: its lines go to the pane; a view at the bottom
+/// of the output follows it.
+fn on_build_event(state: &mut State, project: &str, event: &crate::image::BuildEvent) {
+    let watching = matches!(&state.screen().view, View::Build { project: p } if p == project);
+    let following = watching && {
+        let n = super::rows::row_count(state);
+        n == 0 || state.screen().selected + 1 >= n
+    };
+    let pane = state.builds.entry(project.to_string()).or_default();
+    if let crate::image::BuildEvent::Started { version, log, .. } = event {
+        pane.version = Some(version.clone());
+        pane.log = Some(log.clone());
+    }
+    let mut dropped = 0;
+    for line in event.human().lines() {
+        if pane.push(line.to_string()) {
+            dropped += 1;
+        }
+    }
+    if following {
+        let n = super::rows::row_count(state);
+        state.screen_mut().selected = n.saturating_sub(1);
+    } else if watching && state.screen().filter.is_empty() {
+        // Scrolled up: stay on the same line while old ones fall off the top.
+        let s = state.screen_mut();
+        s.selected = s.selected.saturating_sub(dropped);
+    }
+    state.dirty = true;
+}
+
+fn on_build_done(
+    state: &mut State,
+    project: String,
+    result: Result<Option<String>, String>,
+) -> Vec<Effect> {
+    let pane = state.builds.entry(project.clone()).or_default();
+    state.dirty = true;
+    match result {
+        Ok(digest) => {
+            let version = pane.version.clone().unwrap_or_default();
+            let text = match &digest {
+                Some(d) => format!("build of {project} {version} pushed: {d}"),
+                None => format!("build of {project} succeeded"),
+            };
+            pane.status = BuildStatus::Succeeded {
+                digest: digest.clone(),
+            };
+            let ship = pane.deploy_to.take();
+            state.flash = Some(Flash { text, error: false });
+            // Ship: the deploy was confirmed with the build; it goes now.
+            if let Some(env) = ship {
+                if digest.is_none() {
+                    nav::flash_error(
+                        state,
+                        format!("{project} {version} was not pushed: nothing to deploy"),
+                    );
+                    return Vec::new();
+                }
+                return release::start_release(
+                    state,
+                    &project,
+                    &env,
+                    crate::rollout::executor::Kind::Deploy {
+                        version,
+                        digest: None,
+                        promoted_from: None,
+                    },
+                    "shipped from the console".into(),
+                );
+            }
+            Vec::new()
+        }
+        Err(e) => {
+            pane.status = BuildStatus::Failed(e.clone());
+            pane.deploy_to = None;
+            nav::flash_error(state, e);
+            Vec::new()
+        }
+    }
+}
+
+/// A rollout pane for a release about to start.
+pub(crate) fn new_pane(
+    state: &State,
+    project: &str,
+    kind: &crate::rollout::executor::Kind,
+) -> RolloutPane {
+    use crate::rollout::executor::Kind;
+    use crate::rollout::journal::Action as A;
+    let (action, version) = match kind {
+        Kind::Deploy {
+            version,
+            promoted_from,
+            ..
+        } => (
+            if promoted_from.is_some() {
+                A::Promote
+            } else {
+                A::Deploy
+            },
+            version.clone(),
+        ),
+        Kind::Rollback { to, .. } => (A::Rollback, to.clone().unwrap_or_default()),
+        Kind::Resume => (A::Deploy, String::new()),
+    };
+    let gate = state
+        .config
+        .project(project)
+        .map(|p| crate::health::deadline_for(&p.health).as_secs_f64())
+        .unwrap_or(0.0);
+    let mut pane = RolloutPane::new(action, version, state.now, gate);
+    pane.status = RolloutStatus::Preparing;
+    pane
+}

@@ -1,0 +1,153 @@
+//! The console's loop: one `select!` over the terminal's events, the
+//! bounded action channel (taken in batches of up to 256 per turn), a 1 s
+//! tick and a frame tick that draws only when state changed.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use crossterm::event::{Event, EventStream, KeyEventKind, MouseEventKind};
+use futures::StreamExt;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+use tracing::info;
+
+use super::bridge;
+use super::effects::EffectRunner;
+use super::tasks::TaskRegistry;
+use crate::app::{Action, Effect, State, update};
+use crate::config::Config;
+use crate::domain::FleetUpdate;
+use crate::engine::{WatchConfig, spawn_fleet_watchers};
+use crate::theme::Theme;
+use crate::ui;
+
+/// How often the screen may be redrawn (only when something changed).
+const FRAME: Duration = Duration::from_millis(33);
+/// Actions taken from the channel per turn of the loop.
+const BATCH: usize = 256;
+
+pub async fn run(
+    terminal: &mut ratatui::DefaultTerminal,
+    config: Arc<Config>,
+    theme: Theme,
+    readonly: bool,
+    state_dir: PathBuf,
+) -> anyhow::Result<()> {
+    let cancel = CancellationToken::new();
+    let (tx, mut rx) = mpsc::channel::<Action>(bridge::ACTIONS);
+    let (fleet_tx, fleet_rx) = mpsc::channel::<FleetUpdate>(1024);
+    let watchers = spawn_fleet_watchers(
+        &config,
+        WatchConfig::from_config(&config),
+        fleet_tx,
+        cancel.clone(),
+    );
+    info!(hosts = watchers.handles.len(), "console started");
+    let fleet_bridge = tokio::spawn(bridge::fleet(fleet_rx, tx.clone()));
+    let mut fx = EffectRunner::new(
+        config.clone(),
+        state_dir,
+        tx.clone(),
+        TaskRegistry::new(cancel.child_token()),
+        watchers,
+    );
+
+    let mut state = State::new(config.clone(), chrono::Utc::now());
+    state.readonly = readonly;
+    if let Ok(size) = terminal.size() {
+        update(&mut state, Action::Resize(size.width, size.height));
+    }
+    let mut events = Some(EventStream::new());
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    let mut frame = tokio::time::interval(FRAME);
+    frame.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    let mut batch: Vec<Action> = Vec::with_capacity(BATCH);
+
+    let outcome = loop {
+        let mut effects = Vec::new();
+        tokio::select! {
+            ev = next_event(&mut events) => match ev {
+                Some(Ok(Event::Key(key))) if key.kind != KeyEventKind::Release => {
+                    effects = update(&mut state, Action::Key(key));
+                }
+                Some(Ok(Event::Resize(w, h))) => {
+                    effects = update(&mut state, Action::Resize(w, h));
+                }
+                Some(Ok(Event::Mouse(m))) => {
+                    let a = match m.kind {
+                        MouseEventKind::Down(_) => Some(Action::Click { row: m.row }),
+                        MouseEventKind::ScrollDown => Some(Action::Scroll(3)),
+                        MouseEventKind::ScrollUp => Some(Action::Scroll(-3)),
+                        _ => None,
+                    };
+                    if let Some(a) = a {
+                        effects = update(&mut state, a);
+                    }
+                }
+                Some(Ok(_)) => {}
+                Some(Err(e)) => break Err(anyhow::Error::new(e).context("reading the terminal failed")),
+                None => break Ok(()),
+            },
+            n = rx.recv_many(&mut batch, BATCH) => {
+                if n == 0 {
+                    break Ok(());
+                }
+                // A burst (fleet updates, build output) is taken in one go:
+                // one redraw for all of it.
+                for a in batch.drain(..) {
+                    effects.extend(update(&mut state, a));
+                }
+            }
+            _ = tick.tick() => {
+                effects = update(&mut state, Action::Tick);
+            }
+            _ = frame.tick() => {
+                if state.dirty {
+                    terminal.draw(|f| ui::draw(&state, &theme, f)).context("drawing failed")?;
+                    state.dirty = false;
+                }
+            }
+        }
+        let mut quit = false;
+        for e in effects {
+            match e {
+                Effect::Quit => quit = true,
+                Effect::Redraw => {
+                    terminal.clear().context("clearing the screen failed")?;
+                    state.dirty = true;
+                }
+                Effect::Shell { host, container } => {
+                    // The terminal goes to the shell and comes back; the key
+                    // reader pauses meanwhile so it does not eat the input.
+                    drop(events.take());
+                    let result = super::shell::run(terminal, &config, &host, &container).await;
+                    events = Some(EventStream::new());
+                    state.dirty = true;
+                    update(&mut state, Action::Done { result });
+                }
+                other => fx.run(other),
+            }
+        }
+        if quit {
+            break Ok(());
+        }
+    };
+    cancel.cancel();
+    fx.tasks.shutdown();
+    for w in &fx.watchers.handles {
+        w.abort();
+    }
+    fleet_bridge.abort();
+    info!(rollouts = fx.rollouts_running(), "console stopped");
+    outcome
+}
+
+/// The next terminal event, or never while the reader is paused.
+async fn next_event(events: &mut Option<EventStream>) -> Option<Result<Event, std::io::Error>> {
+    match events {
+        Some(e) => e.next().await,
+        None => std::future::pending().await,
+    }
+}
