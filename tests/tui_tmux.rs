@@ -4,98 +4,13 @@
 
 mod common;
 
-use std::process::Command;
 use std::time::{Duration, Instant};
 
+use common::tmux::{Tmux, line_of};
 use common::*;
 
 const PROJECT: &str = "it-tmux";
 const PORT: u16 = 18083;
-
-struct Tmux {
-    session: String,
-}
-
-impl Tmux {
-    /// `tag` tells the sessions of tests running side by side apart.
-    fn start(config: &std::path::Path, state_dir: &std::path::Path, tag: &str) -> Self {
-        let session = format!("shipdeck-it-{}-{tag}", std::process::id());
-        let status = Command::new("tmux")
-            .args([
-                "new-session",
-                "-d",
-                "-s",
-                &session,
-                "-x",
-                "150",
-                "-y",
-                "40",
-                "--",
-            ])
-            .arg("env")
-            .arg(format!("XDG_STATE_HOME={}", state_dir.display()))
-            .arg(env!("CARGO_BIN_EXE_shipdeck"))
-            .arg("--config")
-            .arg(config)
-            .status()
-            .expect("tmux is installed (apt-get install tmux)");
-        assert!(status.success(), "tmux new-session failed");
-        Self { session }
-    }
-
-    fn keys(&self, keys: &[&str]) {
-        let status = Command::new("tmux")
-            .args(["send-keys", "-t", &self.session])
-            .args(keys)
-            .status()
-            .unwrap();
-        assert!(status.success());
-    }
-
-    fn screen(&self) -> String {
-        let out = Command::new("tmux")
-            .args(["capture-pane", "-p", "-t", &self.session])
-            .output()
-            .unwrap();
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    }
-
-    /// Wait (bounded) until every needle is on screen; returns the screen.
-    fn wait_for(&self, needles: &[&str], limit: Duration) -> String {
-        let start = Instant::now();
-        loop {
-            let s = self.screen();
-            if needles.iter().all(|n| s.contains(n)) {
-                return s;
-            }
-            if start.elapsed() > limit {
-                panic!("not on screen within {limit:?}: {needles:?}\n--- screen ---\n{s}");
-            }
-            std::thread::sleep(Duration::from_millis(150));
-        }
-    }
-
-    fn alive(&self) -> bool {
-        Command::new("tmux")
-            .args(["has-session", "-t", &self.session])
-            .output()
-            .map(|o| o.status.success())
-            .unwrap_or(false)
-    }
-}
-
-impl Drop for Tmux {
-    fn drop(&mut self) {
-        let _ = Command::new("tmux")
-            .args(["kill-session", "-t", &self.session])
-            .output();
-    }
-}
-
-/// The line of the screen that mentions `host`.
-fn line_of<'a>(screen: &'a str, host: &str) -> &'a str {
-    screen.lines().find(|l| l.contains(host)).unwrap_or("")
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn console_navigates_to_an_environment_and_shows_hosts_and_versions() {
@@ -170,7 +85,7 @@ async fn console_navigates_to_an_environment_and_shows_hosts_and_versions() {
     // The palette jumps straight to another environment.
     tui.keys(&[":", "env prod", "Enter"]);
     let s = tui.wait_for(&["prod › hosts", "h02"], Duration::from_secs(5));
-    assert!(line_of(&s, "h02").contains("none"), "{s}");
+    assert!(line_of(&s, "h02").contains("no serving container"), "{s}");
 
     // Help, then quit.
     tui.keys(&["?"]);
@@ -220,7 +135,13 @@ async fn console_previews_builds_and_lists_tags() {
         ],
         Duration::from_secs(10),
     );
+    // `b` asks for the version first (enter: the git-sha default).
     tui.keys(&["b"]);
+    tui.wait_for(
+        &["the version to tag and push", "git short sha"],
+        Duration::from_secs(5),
+    );
+    tui.keys(&["Enter"]);
     let s = tui.wait_for(
         &["build: succeeded", "· pushed sha256:"],
         Duration::from_secs(120),

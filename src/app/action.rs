@@ -91,13 +91,6 @@ pub enum Action {
         env: String,
         result: Result<Vec<ReleaseSummary>, String>,
     },
-    /// The last lines of a container's log (a failed rollout host).
-    LogTail {
-        project: String,
-        env: String,
-        host: String,
-        result: Result<Vec<String>, String>,
-    },
     /// The journal's events of one release (`enter` in the history view).
     ReleaseEvents {
         release: String,
@@ -182,13 +175,6 @@ pub enum Effect {
     LoadHistory { project: String, env: String },
     /// Read one release's events from the journal (answer: `Action::ReleaseEvents`).
     LoadReleaseEvents { release: String },
-    /// Read the last lines of a container's log (answer: `Action::LogTail`).
-    LoadLogTail {
-        project: String,
-        env: String,
-        host: String,
-        container: String,
-    },
     /// Restart, stop or start a container.
     ContainerAction {
         host: String,

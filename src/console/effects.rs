@@ -21,9 +21,6 @@ use crate::rollout::journal::Journal;
 use crate::rollout::lock::{self, Ack, Control, Phase};
 use crate::rollout::{activity, checks, promote, release};
 
-/// Lines of a failed container's log the rollout view shows.
-const LOG_TAIL: usize = 30;
-
 /// The stop and abort tokens of one of this console's rollouts.
 struct RolloutTokens {
     stop: CancellationToken,
@@ -258,33 +255,6 @@ impl EffectRunner {
                             .and_then(|r| r.map_err(|e| e.to_string()))
                             .map(|records| release_lines(&records, &id));
                         let _ = tx.send(Action::ReleaseEvents { release, result }).await;
-                    },
-                );
-            }
-            Effect::LoadLogTail {
-                project,
-                env,
-                host,
-                container,
-            } => {
-                self.tasks.spawn(
-                    TaskId::LogTail(project.clone(), env.clone(), host.clone()),
-                    move |_| async move {
-                        let result = match Engine::connect_host(&config, &host).await {
-                            Ok(e) => e
-                                .log_tail(&container, LOG_TAIL)
-                                .await
-                                .map_err(|e| e.to_string()),
-                            Err(e) => Err(e.to_string()),
-                        };
-                        let _ = tx
-                            .send(Action::LogTail {
-                                project,
-                                env,
-                                host,
-                                result,
-                            })
-                            .await;
                     },
                 );
             }

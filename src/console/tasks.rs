@@ -21,7 +21,6 @@ pub enum TaskId {
     Lock(String, String),
     Activity(String, String),
     History(String, String),
-    LogTail(String, String, String),
     ReleaseEvents(String),
     Container(String, String),
     RemoveProject(String, String),

@@ -118,6 +118,14 @@ pub enum RolloutEvent {
         #[serde(skip_serializing_if = "Option::is_none")]
         detail: Option<String>,
     },
+    /// The last lines of a failed container's log, read before it is taken
+    /// down (as Kamal prints them): why it failed, without a key press.
+    HostLog {
+        host: String,
+        lines: Vec<String>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        error: Option<String>,
+    },
     BatchDone {
         index: usize,
         total: usize,
@@ -242,6 +250,19 @@ impl RolloutEvent {
                 Some(d) => format!("  {host}: {} ({secs:.1}s): {d}", phase.word()),
                 None => format!("  {host}: {} ({secs:.1}s)", phase.word()),
             },
+            RolloutEvent::HostLog { host, lines, error } => {
+                let mut s = match error {
+                    Some(e) => format!("  {host}: its log could not be read: {e}"),
+                    None => format!(
+                        "  {host}: the failed container's last {} log line(s):",
+                        lines.len()
+                    ),
+                };
+                for l in lines {
+                    s.push_str(&format!("\n    {host} | {l}"));
+                }
+                s
+            }
             RolloutEvent::BatchDone { index, total, secs } => {
                 format!("batch {index}/{total} done in {secs:.1}s")
             }

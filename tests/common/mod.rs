@@ -19,6 +19,8 @@ use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::time::Instant;
 
+pub mod tmux;
+
 /// The sandbox's registry as the hosts see it.
 pub const REGISTRY: &str = "10.213.0.1:5000";
 pub const IMAGE: &str = "10.213.0.1:5000/demo/web";

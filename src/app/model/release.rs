@@ -28,8 +28,11 @@ pub struct HostProgress {
     pub pull_error: Option<String>,
     /// Left out of the rollout (unreachable, pull failed under skip-host).
     pub left_out: Option<String>,
-    /// The last detail the executor gave (the failing probe's output…).
+    /// The last detail the executor gave.
     pub detail: Option<String>,
+    /// Why it failed: the failing probe's output, kept when later phases
+    /// (restoring, restored) bring details of their own.
+    pub failure: Option<String>,
     /// Seconds since its replacement began, at the last event.
     pub secs: f64,
     /// When the health gate gives up, while it waits for health.
@@ -153,8 +156,7 @@ impl RolloutPane {
         self.plan = Some(plan.clone());
     }
 
-    /// Apply one event. Returns the host whose container failed (its log
-    /// tail is then fetched).
+    /// Apply one event. Returns the host that failed, if one did.
     pub fn apply(&mut self, ev: &RolloutEvent, now: DateTime<Utc>) -> Option<String> {
         self.line(ev.human());
         let mut failed = None;
@@ -210,8 +212,16 @@ impl RolloutPane {
                 h.gate_deadline = (*phase == HostPhase::WaitingHealth)
                     .then(|| now + chrono::Duration::milliseconds((gate * 1000.0) as i64));
                 if matches!(*phase, HostPhase::Failed) {
+                    h.failure = detail.clone();
+                    h.log_tail = None;
                     failed = Some(host.clone());
                 }
+            }
+            RolloutEvent::HostLog { host, lines, error } => {
+                self.host(host).log_tail = Some(match error {
+                    Some(e) => Err(e.clone()),
+                    None => Ok(lines.clone()),
+                });
             }
             RolloutEvent::BatchDone { index, total, .. } => self.batch = (*index, *total),
             RolloutEvent::Paused { .. } => self.status = RolloutStatus::Paused,

@@ -111,20 +111,6 @@ pub fn update(state: &mut State, action: Action) -> Vec<Effect> {
             state.dirty = true;
             Vec::new()
         }
-        Action::LogTail {
-            project,
-            env,
-            host,
-            result,
-        } => {
-            if let Some(p) = state.env_releases_mut(&project, &env).rollout.as_mut()
-                && let Some(h) = p.hosts.get_mut(&host)
-            {
-                h.log_tail = Some(result);
-            }
-            state.dirty = true;
-            Vec::new()
-        }
         Action::ReleaseEvents { release, result } => {
             let v = match result {
                 Ok(lines) => Loadable::Ready(lines),

@@ -364,7 +364,12 @@ pub fn start_release(
     kind: Kind,
     message: String,
 ) -> Vec<Effect> {
-    let pane = super::new_pane(state, project, &kind);
+    let mut pane = super::new_pane(state, project, &kind);
+    pane.from_versions = super::super::rows::env_summary(state, project, env)
+        .versions
+        .into_iter()
+        .map(|(v, _)| v)
+        .collect();
     let r = state.env_releases_mut(project, env);
     r.rollout = Some(pane);
     nav::open(
@@ -1119,41 +1124,18 @@ pub fn on_rollout_event(
         Some(p) => p.apply(event, now),
         None => None,
     };
-    let Some(host) = failed else {
-        return Vec::new();
-    };
-    // The failing host's log, without a key press: the newest container of
-    // the target version there (retired by now, or still serving).
-    let version = state
-        .env_releases(project, env)
-        .and_then(|r| r.rollout.as_ref())
-        .map(|p| p.version.clone())
-        .unwrap_or_default();
-    let container = state
-        .fleet
-        .hosts
-        .get(&host)
-        .map(|h| h.containers_of(project, env))
-        .unwrap_or_default()
-        .into_iter()
-        .filter(|c| c.version == version)
-        .max_by_key(|c| c.started_at)
-        .map(|c| c.id.clone())
-        .unwrap_or_else(|| crate::domain::naming::serving(project, env));
-    if let Some(h) = state
-        .env_releases_mut(project, env)
-        .rollout
-        .as_mut()
-        .and_then(|p| p.hosts.get_mut(&host))
-    {
-        h.log_tail = None;
+    if let Some(host) = failed {
+        // The failing host's row is the one to look at.
+        let is_view = matches!(&state.screen().view, View::Rollout { project: p, env: e } if p == project && e == env);
+        if is_view
+            && let Some(i) = super::super::rows::row_names(state)
+                .iter()
+                .position(|h| *h == host)
+        {
+            state.screen_mut().selected = i;
+        }
     }
-    vec![Effect::LoadLogTail {
-        project: project.to_string(),
-        env: env.to_string(),
-        host,
-        container,
-    }]
+    Vec::new()
 }
 
 pub fn on_rollout_done(

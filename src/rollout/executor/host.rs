@@ -402,6 +402,9 @@ impl Runner {
             }
             Err(f) => {
                 self.host_event(&host, HostPhase::Failed, t0, Some(f.to_string()));
+                if !matches!(f, health::HealthFailure::Cancelled) {
+                    self.host_log(eng, &new.id).await;
+                }
                 let restore = self
                     .restore(
                         &h,

@@ -269,8 +269,32 @@ struct Reach {
 
 impl Runner {
     fn emit(&self, e: RolloutEvent) {
-        info!(event = %e.human(), "rollout");
+        // A container's own log lines are the app's output: they go to the
+        // screen, not into shipdeck's log file.
+        match &e {
+            RolloutEvent::HostLog { host, lines, .. } => {
+                info!(%host, lines = lines.len(), "rollout: failed container's log shown")
+            }
+            _ => info!(event = %e.human(), "rollout"),
+        }
         let _ = self.events.send(e);
+    }
+
+    /// Show the last lines of a failed container's log (bounded: a host
+    /// that does not answer costs at most a few seconds).
+    async fn host_log(&self, eng: &Engine, id: &str) {
+        const LINES: usize = 20;
+        let (lines, error) =
+            match tokio::time::timeout(Duration::from_secs(5), eng.log_tail(id, LINES)).await {
+                Ok(Ok(lines)) => (lines, None),
+                Ok(Err(e)) => (Vec::new(), Some(e.short())),
+                Err(_) => (Vec::new(), Some("no answer within 5s".to_string())),
+            };
+        self.emit(RolloutEvent::HostLog {
+            host: eng.host.clone(),
+            lines,
+            error,
+        });
     }
 
     fn host_event(&self, host: &str, phase: HostPhase, t0: Instant, detail: Option<String>) {

@@ -64,7 +64,7 @@ fn status_colour(theme: &Theme, status: RolloutStatus) -> ratatui::style::Color 
     }
 }
 
-fn phase_text(state: &State, h: &HostProgress) -> String {
+fn phase_text(state: &State, p: &RolloutPane, h: &HostProgress) -> String {
     if let Some(why) = &h.left_out {
         return format!("left out: {why}");
     }
@@ -79,7 +79,8 @@ fn phase_text(state: &State, h: &HostProgress) -> String {
             ),
             None => "waiting for health".into(),
         },
-        Some(p) => p.word().to_string(),
+        Some(phase) => phase.word().to_string(),
+        None if !p.running() => "not reached (unchanged)".into(),
         None if h.pulled.is_some() => "pulled, waiting for its batch".into(),
         None => "waiting".into(),
     }
@@ -198,6 +199,9 @@ pub fn draw(state: &State, theme: &Theme, frame: &mut Frame, area: Rect, project
         return;
     };
     let head = header(state, theme, p);
+    // Long messages wrap: give them the lines they need.
+    let inner = usize::from(area.width.saturating_sub(2)).max(1);
+    let head_lines: usize = head.iter().map(|l| l.width().div_ceil(inner).max(1)).sum();
     let failing: Vec<(&String, &HostProgress)> = p
         .order
         .iter()
@@ -216,7 +220,7 @@ pub fn draw(state: &State, theme: &Theme, frame: &mut Frame, area: Rect, project
         .collect();
     let fail_height = if failing.is_empty() { 0 } else { 12 };
     let [top, list, fail, log] = Layout::vertical([
-        Constraint::Length(u16::try_from(head.len()).unwrap_or(3) + 2),
+        Constraint::Length(u16::try_from(head_lines).unwrap_or(3) + 2),
         Constraint::Min(4),
         Constraint::Length(fail_height),
         Constraint::Length(6),
@@ -244,7 +248,7 @@ pub fn draw(state: &State, theme: &Theme, frame: &mut Frame, area: Rect, project
             let row = TRow::new(vec![
                 TCell::new(h.clone(), Style::default().add_modifier(Modifier::BOLD)),
                 TCell::new(
-                    phase_text(state, &hp),
+                    phase_text(state, p, &hp),
                     Style::default()
                         .fg(phase_colour(theme, &hp))
                         .add_modifier(Modifier::BOLD),
@@ -287,14 +291,15 @@ pub fn draw(state: &State, theme: &Theme, frame: &mut Frame, area: Rect, project
                 .fg(theme.rollout_failed)
                 .add_modifier(Modifier::BOLD),
         ))];
-        if let Some(d) = &h.detail {
+        if let Some(d) = &h.failure {
             lines.push(Line::from(" last probe:"));
             for l in d.lines().take(4) {
                 lines.push(Line::from(format!("   {l}")));
             }
         }
         match &h.log_tail {
-            None => lines.push(Line::from(" its log: reading…")),
+            None if p.running() => lines.push(Line::from(" its log: reading…")),
+            None => lines.push(Line::from(" its log: none (the container never started)")),
             Some(Err(e)) => lines.push(Line::from(format!(" its log could not be read: {e}"))),
             Some(Ok(log)) => {
                 lines.push(Line::from(format!(" its log (last {} lines):", log.len())));

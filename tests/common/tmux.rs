@@ -1,0 +1,147 @@
+//! The console in tmux, driven as a person would: keys in, screen out.
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+pub struct Tmux {
+    session: String,
+}
+
+impl Tmux {
+    /// `tag` tells the sessions of tests running side by side apart.
+    pub fn start(config: &std::path::Path, state_dir: &std::path::Path, tag: &str) -> Self {
+        let session = format!("shipdeck-it-{}-{tag}", std::process::id());
+        let status = Command::new("tmux")
+            .args([
+                "new-session",
+                "-d",
+                "-s",
+                &session,
+                "-x",
+                "150",
+                "-y",
+                "40",
+                "--",
+            ])
+            .arg("env")
+            .arg(format!("XDG_STATE_HOME={}", state_dir.display()))
+            .arg(env!("CARGO_BIN_EXE_shipdeck"))
+            .arg("--config")
+            .arg(config)
+            .status()
+            .expect("tmux is installed (apt-get install tmux)");
+        assert!(status.success(), "tmux new-session failed");
+        Self { session }
+    }
+
+    pub fn keys(&self, keys: &[&str]) {
+        let status = Command::new("tmux")
+            .args(["send-keys", "-t", &self.session])
+            .args(keys)
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+
+    pub fn screen(&self) -> String {
+        let out = Command::new("tmux")
+            .args(["capture-pane", "-p", "-t", &self.session])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// Wait (bounded) until every needle is on screen; returns the screen.
+    pub fn wait_for(&self, needles: &[&str], limit: Duration) -> String {
+        let start = Instant::now();
+        loop {
+            let s = self.screen();
+            if needles.iter().all(|n| s.contains(n)) {
+                return s;
+            }
+            if start.elapsed() > limit {
+                panic!("not on screen within {limit:?}: {needles:?}\n--- screen ---\n{s}");
+            }
+            std::thread::sleep(Duration::from_millis(150));
+        }
+    }
+
+    pub fn alive(&self) -> bool {
+        Command::new("tmux")
+            .args(["has-session", "-t", &self.session])
+            .output()
+            .map(|o| o.status.success())
+            .unwrap_or(false)
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        let _ = Command::new("tmux")
+            .args(["kill-session", "-t", &self.session])
+            .output();
+    }
+}
+
+impl Tmux {
+    /// Like [`Tmux::start`], with extra console arguments and a size.
+    pub fn start_with(
+        config: &std::path::Path,
+        state_dir: &std::path::Path,
+        tag: &str,
+        args: &[&str],
+    ) -> Self {
+        let session = format!("shipdeck-it-{}-{tag}", std::process::id());
+        let status = Command::new("tmux")
+            .args([
+                "new-session",
+                "-d",
+                "-s",
+                &session,
+                "-x",
+                "150",
+                "-y",
+                "45",
+                "--",
+            ])
+            .arg("env")
+            .arg(format!("XDG_STATE_HOME={}", state_dir.display()))
+            .arg(env!("CARGO_BIN_EXE_shipdeck"))
+            .arg("--config")
+            .arg(config)
+            .args(args)
+            .status()
+            .expect("tmux is installed (apt-get install tmux)");
+        assert!(status.success(), "tmux new-session failed");
+        Self { session }
+    }
+
+    /// Type `text` literally (no key names).
+    pub fn type_text(&self, text: &str) {
+        let status = Command::new("tmux")
+            .args(["send-keys", "-t", &self.session, "-l", text])
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+
+    /// Quit with `q` and wait (bounded) for the console to exit.
+    pub fn quit(&self) {
+        self.keys(&["q"]);
+        let start = Instant::now();
+        while self.alive() {
+            assert!(
+                start.elapsed() < Duration::from_secs(10),
+                "q did not quit:\n{}",
+                self.screen()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+/// The line of the screen that mentions `needle`.
+pub fn line_of<'a>(screen: &'a str, needle: &str) -> &'a str {
+    screen.lines().find(|l| l.contains(needle)).unwrap_or("")
+}
