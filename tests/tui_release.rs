@@ -24,6 +24,7 @@ fn tables(port: u16, max_unavailable: usize) -> String {
 
 /// A config for `project` in `env` on `hosts`, with the sandbox registry
 /// (for the tag picker) and `env` protected when `protect`.
+#[allow(clippy::too_many_arguments)]
 fn config(
     dir: &Path,
     project: &str,
