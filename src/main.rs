@@ -134,6 +134,20 @@ enum Cmd {
         #[arg(long)]
         json: bool,
     },
+    /// Build the project's image, push it, and deploy it to ENV (the typed
+    /// confirmation of a protected ENV is asked before the build).
+    Ship {
+        project: String,
+        env: String,
+        /// Image tag; default: git short sha + UTC timestamp of the build context.
+        #[arg(long)]
+        version: Option<String>,
+        #[command(flatten)]
+        run: RunArgs,
+        /// A note stored with the lock and the release.
+        #[arg(long, short)]
+        message: Option<String>,
+    },
     /// Deploy to TO exactly the image (by digest) that runs healthy on every
     /// host of FROM. Refused when FROM is mixed, unhealthy or unreachable.
     Promote {
@@ -369,6 +383,21 @@ fn main() -> ExitCode {
             &project,
             &from,
             &to,
+            run.opts(message),
+            &mut std::io::stdout().lock(),
+        ))),
+        Some(Cmd::Ship {
+            project,
+            env,
+            version,
+            run,
+            message,
+        }) => code(runtime.block_on(cli_rollout::ship(
+            config,
+            &paths,
+            &project,
+            &env,
+            version,
             run.opts(message),
             &mut std::io::stdout().lock(),
         ))),

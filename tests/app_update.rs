@@ -373,3 +373,27 @@ fn quitting_during_a_build_asks_for_a_second_q() {
     let mut s = state();
     assert_eq!(update(&mut s, key(KeyCode::Char('q'))), vec![Effect::Quit]);
 }
+
+#[test]
+fn keys_from_the_config_replace_the_defaults_in_keys_hints_and_help() {
+    let text = format!("{CONFIG}\n[keys]\ndeploy = \"ctrl-e\"\nhelp = [\"F1\", \"?\"]\n")
+        .replace("F1", "f1");
+    let config = shipdeck::config::load_str(&text, Path::new("t.toml")).unwrap();
+    let s = State::new(Arc::new(config), chrono::Utc::now());
+    let ctrl_e = KeyEvent::new(KeyCode::Char('e'), KeyModifiers::CONTROL);
+    assert_eq!(s.keymap.command(ctrl_e), Some(Command::Deploy));
+    // The default key of a remapped command is free again.
+    assert_eq!(
+        s.keymap
+            .command(KeyEvent::new(KeyCode::Char('D'), KeyModifiers::NONE)),
+        None
+    );
+    assert_eq!(
+        s.keymap.keys_for(Command::Deploy),
+        vec!["ctrl-e".to_string()]
+    );
+    assert_eq!(
+        s.keymap.keys_for(Command::Help),
+        vec!["f1".to_string(), "?".to_string()]
+    );
+}

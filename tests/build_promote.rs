@@ -1020,3 +1020,55 @@ fn template_errors_name_the_variable_and_the_file() {
         "{stderr}"
     );
 }
+
+/// `shipdeck ship P ENV`: one command builds, pushes and deploys what it
+/// pushed (by digest); a protected environment without `--yes` is refused
+/// before anything is built.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ship_builds_pushes_and_deploys_the_pushed_digest() {
+    let p = "it-ship";
+    let repo = "it/ship";
+    let image = format!("{REGISTRY}/{repo}");
+    let tmp = tempfile::tempdir().expect("tmp");
+    let state = tmp.path().join("state");
+    let ctx = sample(tmp.path());
+    let port = 18210;
+    clean(p, "dev", &[3]).await;
+    let cfg = config(
+        tmp.path(),
+        p,
+        &image,
+        PLAIN_REGISTRY,
+        &hello_build(&ctx, port),
+        port,
+        &[("dev", &[3], None)],
+    );
+    let tag = unique("ship");
+    let (code, events, all) = json_run(&["ship", p, "dev", "--version", &tag], &cfg, &state);
+    assert_eq!(code, 0, "{all}");
+    let pushed = registry_digest(REGISTRY, repo, &tag, None)
+        .await
+        .expect("the tag was pushed");
+    let pulled = one(&events, "pulls_done")["digest"]
+        .as_str()
+        .expect("digest")
+        .to_string();
+    assert_eq!(pulled, pushed, "the deploy runs exactly what was pushed");
+    let run = host_run(3, p, "dev").await;
+    assert_eq!(run.running.len(), 1, "{:?}", run.all);
+    assert_eq!(run.running[0].1, tag);
+
+    // Protected: refused before the build, nothing pushed.
+    let text = std::fs::read_to_string(&cfg).unwrap();
+    std::fs::write(
+        &cfg,
+        text.replace("name = \"dev\"\n", "name = \"dev\"\nconfirm = true\n"),
+    )
+    .unwrap();
+    let tag2 = unique("ship-no");
+    let (code, _, all) = json_run(&["ship", p, "dev", "--version", &tag2], &cfg, &state);
+    assert_eq!(code, 2, "{all}");
+    assert!(all.contains("requires typed confirmation"), "{all}");
+    assert!(registry_digest(REGISTRY, repo, &tag2, None).await.is_none());
+    clean(p, "dev", &[3]).await;
+}

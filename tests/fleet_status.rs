@@ -60,9 +60,9 @@ async fn status_reports_labelled_containers_and_their_changes() {
         remove_project(d, PROJECT).await;
     }
 
-    let on_h2 = run_labelled(&h2, "it-status-h02", "v1", PROJECT, "dev", PORT).await;
-    run_labelled(&h3, "it-status-h03", "v2", PROJECT, "dev", PORT).await;
-    run_labelled(&h1, "it-status-h01", "v1", PROJECT, "test", PORT).await;
+    let on_h2 = run_labelled(&h2, "it-status.dev", "v1", PROJECT, "dev", PORT).await;
+    run_labelled(&h3, "it-status.dev", "v2", PROJECT, "dev", PORT).await;
+    run_labelled(&h1, "it-status.test", "v1", PROJECT, "test", PORT).await;
 
     // The images have a 1 s HEALTHCHECK: all three turn healthy within seconds.
     let doc = eventually(Duration::from_secs(30), || async {
@@ -80,7 +80,7 @@ async fn status_reports_labelled_containers_and_their_changes() {
     assert_eq!(h02["reach"], "up");
     assert_eq!(h02["container"]["version"], "v1");
     assert_eq!(h02["container"]["state"], "running");
-    assert_eq!(h02["container"]["name"], "it-status-h02");
+    assert_eq!(h02["container"]["name"], "it-status.dev");
     assert_eq!(
         host_entry(&doc, "dev", "h03").unwrap()["container"]["version"],
         "v2"

@@ -166,5 +166,9 @@ mod tests {
         names.sort();
         names.dedup();
         assert_eq!(names.len(), COMMANDS.len());
+        // `[keys]` is checked at load against the config's copy of the names.
+        let mut config_names: Vec<&str> = crate::config::keys::COMMAND_NAMES.to_vec();
+        config_names.sort();
+        assert_eq!(names, config_names);
     }
 }

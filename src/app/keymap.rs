@@ -31,6 +31,32 @@ impl Key {
             ctrl: true,
         }
     }
+    /// A key from the config's grammar.
+    pub fn from_spec(spec: crate::config::keys::KeySpec) -> Self {
+        use crate::config::keys::KeyName as N;
+        let code = match spec.code {
+            N::Char(c) => KeyCode::Char(c),
+            N::Enter => KeyCode::Enter,
+            N::Esc => KeyCode::Esc,
+            N::Tab => KeyCode::Tab,
+            N::Backspace => KeyCode::Backspace,
+            N::Delete => KeyCode::Delete,
+            N::Up => KeyCode::Up,
+            N::Down => KeyCode::Down,
+            N::Left => KeyCode::Left,
+            N::Right => KeyCode::Right,
+            N::Home => KeyCode::Home,
+            N::End => KeyCode::End,
+            N::PageUp => KeyCode::PageUp,
+            N::PageDown => KeyCode::PageDown,
+            N::F(n) => KeyCode::F(n),
+        };
+        Self {
+            code,
+            ctrl: spec.ctrl,
+        }
+    }
+
     /// How the help screen writes it.
     pub fn label(&self) -> String {
         let base = match self.code {
@@ -46,6 +72,8 @@ impl Key {
             KeyCode::PageDown => "pgdn".into(),
             KeyCode::Backspace => "backspace".into(),
             KeyCode::Tab => "tab".into(),
+            KeyCode::Delete => "delete".into(),
+            KeyCode::F(n) => format!("f{n}"),
             other => format!("{other:?}").to_lowercase(),
         };
         if self.ctrl {
@@ -121,6 +149,23 @@ impl Default for Keymap {
 }
 
 impl Keymap {
+    /// The defaults with the config's `[keys]` on top: a command named
+    /// there loses its default keys and gets the ones written.
+    pub fn with_bindings(bindings: &[crate::config::keys::KeyBinding]) -> Self {
+        let mut map = Self::default();
+        for b in bindings {
+            let Some(command) = Command::by_name(&b.command) else {
+                continue;
+            };
+            map.map.retain(|(_, c)| *c != command);
+            // In the written order: the first is the one hints show.
+            for k in b.keys.iter().rev() {
+                map.bind(Key::from_spec(*k), command);
+            }
+        }
+        map
+    }
+
     /// The command bound to `key`, if any.
     pub fn command(&self, key: KeyEvent) -> Option<Command> {
         // Alt/Super chords (readline's alt-b, a window manager's keys) are

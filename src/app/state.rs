@@ -269,6 +269,7 @@ pub struct State {
 
 impl State {
     pub fn new(config: Arc<Config>, now: DateTime<Utc>) -> Self {
+        let keymap = Keymap::with_bindings(&config.keys);
         let hosts = config
             .hosts
             .iter()
@@ -285,7 +286,7 @@ impl State {
             stack: vec![Screen::new(View::Projects)],
             mode: Mode::Normal,
             flash: None,
-            keymap: Keymap::default(),
+            keymap,
             readonly: false,
             now,
             page_rows: 20,

@@ -49,6 +49,20 @@ pub async fn build(
     opts: BuildOpts,
     out: &mut dyn Write,
 ) -> i32 {
+    match build_report(config, paths, project, opts, out).await {
+        Ok(_) => 0,
+        Err(code) => code,
+    }
+}
+
+/// A build that prints its events; the report, or the exit code of its failure.
+pub async fn build_report(
+    config: &Config,
+    paths: &Paths,
+    project: &str,
+    opts: BuildOpts,
+    out: &mut dyn Write,
+) -> Result<crate::image::BuildReport, i32> {
     let BuildOpts {
         version,
         push,
@@ -82,7 +96,7 @@ pub async fn build(
         print(json, out, &ev);
     }
     match result {
-        Ok(_) => 0,
+        Ok(r) => Ok(r),
         Err(e) => {
             if json {
                 let _ = writeln!(
@@ -92,7 +106,7 @@ pub async fn build(
                 );
             }
             eprintln!("error: {e}");
-            e.exit_code()
+            Err(e.exit_code())
         }
     }
 }

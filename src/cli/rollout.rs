@@ -709,3 +709,60 @@ pub async fn promote(
     )
     .await
 }
+
+/// `shipdeck ship P ENV [--version V]`: build on the project's build host,
+/// push, then deploy the pushed version to ENV (as Kamal's deploy builds,
+/// pushes and deploys). Exit codes as `build` when the build fails, as
+/// `deploy` after.
+pub async fn ship(
+    config: Arc<Config>,
+    paths: &Paths,
+    project: &str,
+    env: &str,
+    version: Option<String>,
+    opts: RunOpts,
+    out: &mut dyn Write,
+) -> i32 {
+    // The deploy's checks come first: nothing is built for a deploy that
+    // would be refused (unknown env, a protected one without --yes).
+    if let Err(e) = crate::rollout::plan::target(&config, project, env) {
+        return refuse(opts.json, out, &e.to_string());
+    }
+    if Confirmation::for_env(&config, env) != Confirmation::Plain
+        && let Err(m) = confirmed(env, opts.yes)
+    {
+        return refuse(opts.json, out, &m);
+    }
+    let build = super::build::BuildOpts {
+        version,
+        push: true,
+        force: false,
+        json: opts.json,
+    };
+    let report = match super::build::build_report(&config, paths, project, build, out).await {
+        Ok(r) => r,
+        Err(code) => return code,
+    };
+    let message = opts
+        .message
+        .clone()
+        .unwrap_or_else(|| format!("shipped {}", report.version));
+    run(
+        config,
+        paths,
+        project,
+        env,
+        Kind::Deploy {
+            version: report.version,
+            digest: report.digest,
+            promoted_from: None,
+        },
+        RunOpts {
+            yes: true,
+            message: Some(message),
+            ..opts
+        },
+        out,
+    )
+    .await
+}

@@ -12,6 +12,7 @@
 pub mod colour;
 mod endpoint;
 mod error;
+pub mod keys;
 mod locate;
 mod login;
 pub mod model;

@@ -19,6 +19,8 @@ pub struct Config {
     pub projects: Vec<Project>,
     /// Registries by name.
     pub registries: Vec<Registry>,
+    /// `[keys]`: the console's bindings that replace the defaults.
+    pub keys: Vec<super::keys::KeyBinding>,
 }
 
 /// `[settings]`: console-wide preferences.

@@ -29,6 +29,8 @@ pub(crate) struct RawConfig {
     pub registries: Vec<Table<RawRegistry>>,
     #[serde(default)]
     pub projects: Vec<Table<RawProject>>,
+    /// `[keys]`: command name → a key or a list of keys.
+    pub keys: Option<BTreeMap<Str, Spanned<toml::Value>>>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -323,6 +323,7 @@ impl Validator<'_> {
             })
             .collect();
         self.unique("project", "projects", raw.projects.iter().map(|p| &p.name));
+        let keys = self.keys(raw.keys);
         Config {
             path: self.at.file.to_path_buf(),
             settings,
@@ -330,6 +331,7 @@ impl Validator<'_> {
             hosts,
             projects,
             registries,
+            keys,
         }
     }
 }

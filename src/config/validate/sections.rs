@@ -13,6 +13,92 @@ use crate::config::raw::*;
 use crate::config::values::problem;
 
 impl Validator<'_> {
+    /// `[keys]`: known command names, keys that parse, no key bound to two
+    /// commands.
+    pub(super) fn keys(
+        &mut self,
+        raw: Option<std::collections::BTreeMap<Str, Spanned<toml::Value>>>,
+    ) -> Vec<crate::config::keys::KeyBinding> {
+        use crate::config::keys::{COMMAND_NAMES, KEY_HINT, KeyBinding, parse_key};
+        let Some(raw) = raw else { return Vec::new() };
+        let mut out = Vec::new();
+        let mut seen: std::collections::HashMap<crate::config::keys::KeySpec, String> =
+            Default::default();
+        for (name, value) in raw {
+            let key = format!("keys.{}", name.get_ref());
+            if !COMMAND_NAMES.contains(&name.get_ref().as_str()) {
+                let hint = match crate::config::values::suggest(
+                    name.get_ref(),
+                    COMMAND_NAMES.iter().copied(),
+                ) {
+                    Some(s) => format!(
+                        "did you mean \"{s}\"? the commands are: {}",
+                        COMMAND_NAMES.join(", ")
+                    ),
+                    None => format!("the commands are: {}", COMMAND_NAMES.join(", ")),
+                };
+                self.fail(
+                    name.span(),
+                    &key,
+                    quote(name.get_ref()),
+                    problem("no such console command", hint),
+                );
+                continue;
+            }
+            let texts: Vec<String> = match value.get_ref() {
+                toml::Value::String(s) => vec![s.clone()],
+                toml::Value::Array(a) if a.iter().all(|v| v.is_str()) && !a.is_empty() => a
+                    .iter()
+                    .filter_map(|v| v.as_str().map(str::to_string))
+                    .collect(),
+                _ => {
+                    let shown = self.at.quoted_src(value.span());
+                    self.fail(
+                        value.span(),
+                        &key,
+                        shown,
+                        problem(
+                            "a key binding is a string or a list of strings",
+                            format!(
+                                "e.g. {} = \"D\" or {} = [\"D\", \"ctrl-d\"]",
+                                name.get_ref(),
+                                name.get_ref()
+                            ),
+                        ),
+                    );
+                    continue;
+                }
+            };
+            let mut keys = Vec::new();
+            for t in texts {
+                match parse_key(&t) {
+                    Ok(k) => {
+                        if let Some(other) = seen.get(&k).filter(|o| **o != *name.get_ref()) {
+                            self.fail(
+                                value.span(),
+                                &key,
+                                quote(&t),
+                                problem(
+                                    format!("\"{t}\" is bound to \"{other}\" too"),
+                                    "bind each key to one command",
+                                ),
+                            );
+                            continue;
+                        }
+                        seen.insert(k, name.get_ref().clone());
+                        keys.push(k);
+                    }
+                    Err(why) => self.fail(value.span(), &key, quote(&t), problem(why, KEY_HINT)),
+                }
+            }
+            out.push(KeyBinding {
+                command: name.into_inner(),
+                keys,
+            });
+        }
+        out
+    }
+
     pub(super) fn settings(&mut self, raw: Option<Table<RawSettings>>) -> Settings {
         let mut s = Settings {
             templates: self.resolve_path("templates"),
