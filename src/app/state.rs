@@ -258,6 +258,8 @@ pub struct State {
     pub pending_plan: Option<(EnvKey, crate::rollout::executor::Kind)>,
     /// Events of releases opened from the history view.
     pub release_events: BTreeMap<String, Loadable<Vec<String>>>,
+    /// The last changes seen on each host (its detail view lists them).
+    pub host_events: BTreeMap<String, VecDeque<String>>,
     /// The console quits once its rollouts have stopped.
     pub quitting: bool,
     /// Ticks (seconds) since the start: polls are spaced by them.
@@ -298,6 +300,7 @@ impl State {
             releases: BTreeMap::new(),
             pending_plan: None,
             release_events: BTreeMap::new(),
+            host_events: BTreeMap::new(),
             quitting: false,
             ticks: 0,
             width: 80,

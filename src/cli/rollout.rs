@@ -220,6 +220,10 @@ pub async fn run(
     let task = tokio::spawn(async move { release::start(&runner, req).await });
     let signals = watch_signals(stop, abort);
     while let Some(ev) = rx.recv().await {
+        // Progress is for screens and JSON readers, not for log lines.
+        if !opts.json && matches!(ev, RolloutEvent::PullProgress { .. }) {
+            continue;
+        }
         say(
             opts.json,
             out,

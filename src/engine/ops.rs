@@ -105,7 +105,22 @@ impl Engine {
         login: Option<&crate::config::RegistryLogin>,
         stall: Duration,
     ) -> Result<String, EngineError> {
+        self.pull_with_progress(image, login, stall, |_, _| {})
+            .await
+    }
+
+    /// [`Engine::pull`], telling `progress(bytes, total)` as layers move
+    /// (summed over the layers the engine reports; `total` grows as it
+    /// learns of them).
+    pub async fn pull_with_progress(
+        &self,
+        image: &str,
+        login: Option<&crate::config::RegistryLogin>,
+        stall: Duration,
+        mut progress: impl FnMut(u64, u64),
+    ) -> Result<String, EngineError> {
         let (repo, tag) = split_image(image);
+        let mut layers: HashMap<String, (u64, u64)> = HashMap::new();
         let mut stream = self.docker.create_image(
             Some(CreateImageOptions {
                 from_image: Some(repo.to_string()),
@@ -134,6 +149,18 @@ impl Engine {
                 Ok(info) => {
                     if let Some(err) = info.error_detail.and_then(|d| d.message) {
                         return Err(EngineError::api(&self.endpoint, "pull", err));
+                    }
+                    if let (Some(id), Some(d)) = (info.id, info.progress_detail) {
+                        let cur = u64::try_from(d.current.unwrap_or(0)).unwrap_or(0);
+                        let tot = u64::try_from(d.total.unwrap_or(0)).unwrap_or(0);
+                        if tot > 0 {
+                            let e = layers.entry(id).or_default();
+                            *e = (cur.max(e.0), tot);
+                            let (c, t) = layers
+                                .values()
+                                .fold((0, 0), |(c, t), (lc, lt)| (c + lc, t + lt));
+                            progress(c, t);
+                        }
                     }
                 }
                 Err(e) => return Err(api(&self.endpoint, "pull", &e)),

@@ -92,6 +92,13 @@ pub enum RolloutEvent {
         image: String,
         hosts: Vec<String>,
     },
+    /// A host's pull moves: bytes of the layers so far (at most once a
+    /// second per host; the headless human output leaves these out).
+    PullProgress {
+        host: String,
+        bytes: u64,
+        total: u64,
+    },
     HostPulled {
         host: String,
         digest: String,
@@ -229,6 +236,11 @@ impl RolloutEvent {
             RolloutEvent::PullStarted { image, hosts } => {
                 format!("pulling {image} on {} hosts", hosts.len())
             }
+            RolloutEvent::PullProgress { host, bytes, total } => format!(
+                "  {host}: pulling {} of {}",
+                human_bytes(*bytes),
+                human_bytes(*total)
+            ),
             RolloutEvent::HostPulled { host, digest, secs } => {
                 format!("{host}: pulled {} in {secs:.1}s", short_digest(digest))
             }
@@ -291,6 +303,16 @@ impl RolloutEvent {
                 s
             }
         }
+    }
+}
+
+/// `12.3 MiB`, `840 KiB`.
+pub fn human_bytes(b: u64) -> String {
+    const MIB: u64 = 1024 * 1024;
+    if b >= MIB {
+        format!("{:.1} MiB", b as f64 / MIB as f64)
+    } else {
+        format!("{} KiB", b.div_ceil(1024))
     }
 }
 

@@ -23,8 +23,10 @@ pub const ROLLOUT_LINES: usize = 500;
 pub struct HostProgress {
     /// Where it is in its replacement (`None`: waiting for its batch).
     pub phase: Option<HostPhase>,
-    /// Pulled, with the digest and seconds.
+    /// Pulled, in seconds.
     pub pulled: Option<f64>,
+    /// A pull in flight: (bytes, total).
+    pub pulling: Option<(u64, u64)>,
     pub pull_error: Option<String>,
     /// Left out of the rollout (unreachable, pull failed under skip-host).
     pub left_out: Option<String>,
@@ -158,7 +160,10 @@ impl RolloutPane {
 
     /// Apply one event. Returns the host that failed, if one did.
     pub fn apply(&mut self, ev: &RolloutEvent, now: DateTime<Utc>) -> Option<String> {
-        self.line(ev.human());
+        // Pull progress shows in the host's row, not as event lines.
+        if !matches!(ev, RolloutEvent::PullProgress { .. }) {
+            self.line(ev.human());
+        }
         let mut failed = None;
         match ev {
             RolloutEvent::Planned {
@@ -174,6 +179,9 @@ impl RolloutPane {
                 self.host(host).left_out = Some(reason.clone());
             }
             RolloutEvent::PullStarted { .. } | RolloutEvent::LockWaiting { .. } => {}
+            RolloutEvent::PullProgress { host, bytes, total } => {
+                self.host(host).pulling = Some((*bytes, *total));
+            }
             RolloutEvent::HostPulled { host, digest, secs } => {
                 self.digest.get_or_insert_with(|| digest.clone());
                 self.host(host).pulled = Some(*secs);

@@ -24,6 +24,7 @@ pub fn update(state: &mut State, action: Action) -> Vec<Effect> {
         Action::Click { row } => nav::click(state, row),
         Action::Scroll(d) => nav::scroll(state, d),
         Action::Fleet(u) => {
+            note_host_event(state, &u);
             if state.fleet.apply(u) {
                 clamp_selection(state);
                 state.dirty = true;
@@ -131,6 +132,68 @@ pub fn update(state: &mut State, action: Action) -> Vec<Effect> {
         }
     };
     guard(state, effects)
+}
+
+/// Host events the host detail keeps (per host).
+const HOST_EVENTS: usize = 20;
+
+/// Remember what changed on a host, for its detail view: container state
+/// and health changes, removals, the engine going away and coming back.
+fn note_host_event(state: &mut State, u: &crate::domain::FleetUpdate) {
+    use crate::domain::FleetUpdate as U;
+    use crate::domain::summary::{health_text, state_text};
+    let at = state.now.format("%H:%M:%S");
+    let (host, text) = match u {
+        U::Container { host, container } => {
+            let before = state
+                .fleet
+                .hosts
+                .get(host)
+                .and_then(|h| h.containers.get(&container.id));
+            let now = format!("{} {}", state_text(container), health_text(container));
+            let was = before.map(|c| format!("{} {}", state_text(c), health_text(c)));
+            if was.as_deref() == Some(now.as_str()) {
+                return;
+            }
+            (
+                host,
+                match was {
+                    Some(w) => {
+                        format!("{at} {} {}: {w} → {now}", container.name, container.version)
+                    }
+                    None => format!("{at} {} {}: new, {now}", container.name, container.version),
+                },
+            )
+        }
+        U::Removed { host, id } => {
+            let name = state
+                .fleet
+                .hosts
+                .get(host)
+                .and_then(|h| h.containers.get(id))
+                .map(|c| c.name.clone())
+                .unwrap_or_else(|| id.chars().take(12).collect());
+            (host, format!("{at} {name}: removed"))
+        }
+        U::Unreachable { host, error, .. } => {
+            if state
+                .fleet
+                .hosts
+                .get(host)
+                .is_some_and(|h| h.unreachable_since.is_some())
+            {
+                return;
+            }
+            (host, format!("{at} engine unreachable: {error}"))
+        }
+        U::Connected { host, .. } => (host, format!("{at} engine connected")),
+        U::Connecting { .. } => return,
+    };
+    let q = state.host_events.entry(host.clone()).or_default();
+    if q.len() >= HOST_EVENTS {
+        q.pop_front();
+    }
+    q.push_back(text);
 }
 
 /// The last net under the read-only promise: a mutating effect never leaves

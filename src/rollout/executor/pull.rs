@@ -61,7 +61,20 @@ impl Runner {
             async move {
                 let _permit = sem.acquire().await;
                 let t = Instant::now();
-                let r = eng.pull(image, login, stall).await;
+                // Progress at most once a second per host.
+                let mut last: Option<Instant> = None;
+                let r = eng
+                    .pull_with_progress(image, login, stall, |bytes, total| {
+                        if last.is_none_or(|l| l.elapsed() >= Duration::from_secs(1)) {
+                            last = Some(Instant::now());
+                            self.emit(RolloutEvent::PullProgress {
+                                host: eng.host.clone(),
+                                bytes,
+                                total,
+                            });
+                        }
+                    })
+                    .await;
                 match &r {
                     Ok(d) => self.emit(RolloutEvent::HostPulled {
                         host: eng.host.clone(),

@@ -146,6 +146,16 @@ pub fn draw(
             }
         }
     }
+    if let Some(events) = state.host_events.get(host).filter(|e| !e.is_empty()) {
+        lines.push(Line::from(""));
+        lines.push(Line::from(Span::styled(
+            "last events (this console):",
+            bold,
+        )));
+        for e in events.iter().rev().take(10) {
+            lines.push(Line::from(Span::styled(format!("  {e}"), key)));
+        }
+    }
     frame.render_widget(
         Paragraph::new(lines)
             .wrap(Wrap { trim: false })

@@ -134,6 +134,28 @@ pub fn row(state: &State, theme: &Theme, r: &HostSummary) -> TRow {
 }
 
 pub fn draw(state: &State, theme: &Theme, frame: &mut Frame, area: Rect, project: &str, env: &str) {
+    // A rollout under way, or a release that never finished: a banner.
+    let area = match state.env_activity_text(project, env) {
+        Some((text, bad)) if area.height > 6 => {
+            let [banner, rest] = ratatui::layout::Layout::vertical([
+                ratatui::layout::Constraint::Length(1),
+                ratatui::layout::Constraint::Min(3),
+            ])
+            .areas(area);
+            let colour = if bad {
+                theme.rollout_failed
+            } else {
+                theme.rollout_running
+            };
+            frame.render_widget(
+                ratatui::widgets::Paragraph::new(format!(" ▶ {text}"))
+                    .style(Style::default().fg(colour).add_modifier(Modifier::BOLD)),
+                banner,
+            );
+            rest
+        }
+        _ => area,
+    };
     let screen = state.screen();
     let rows = host_rows(state, project, env, &screen.filter);
     let title = format!(" {project} › {env} › hosts ({}) ", rows.len());

@@ -82,7 +82,15 @@ fn phase_text(state: &State, p: &RolloutPane, h: &HostProgress) -> String {
         Some(phase) => phase.word().to_string(),
         None if !p.running() => "not reached (unchanged)".into(),
         None if h.pulled.is_some() => "pulled, waiting for its batch".into(),
-        None => "waiting".into(),
+        None => match h.pulling {
+            Some((b, t)) if t > 0 => format!(
+                "pulling {} / {} ({}%)",
+                crate::rollout::events::human_bytes(b),
+                crate::rollout::events::human_bytes(t),
+                b.saturating_mul(100) / t
+            ),
+            _ => "waiting".into(),
+        },
     }
 }
 
