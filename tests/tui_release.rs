@@ -278,3 +278,62 @@ async fn two_consoles_pause_resume_and_abort_one_rollout() {
     b.quit();
     clean(p, e, &hosts).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn quitting_during_a_rollout_asks_first_and_leaves_it_resumable() {
+    let (p, e, port) = ("it-tui-quit", "staging", 18604);
+    let hosts = [3, 7, 8];
+    clean(p, e, &hosts).await;
+    let tmp = tempfile::tempdir().unwrap();
+    let slow = ", WEB_MODE = \"slow\", WEB_READY_DELAY = \"4\"";
+    let cfg = config(tmp.path(), p, e, &hosts, port, 1, false, slow);
+    let (code, _, out) = rollout_json(&["deploy", p, e, "v1"], &cfg, tmp.path());
+    assert_eq!(code, 0, "{out}");
+
+    let tui = Tmux::start(&cfg, tmp.path(), "quit");
+    open_env(&tui, p, e);
+    tui.keys(&[":"]);
+    tui.type_text("deploy v2");
+    tui.keys(&["Enter"]);
+    tui.wait_for(&[&format!("deploy {p} v2 → {e}?")], Duration::from_secs(20));
+    tui.keys(&["y"]);
+    tui.wait_for(
+        &["batch 1/3", "waiting for health"],
+        Duration::from_secs(30),
+    );
+    // q asks first; n stays.
+    tui.keys(&["q"]);
+    tui.wait_for(
+        &["quit while rollouts run?", "resume"],
+        Duration::from_secs(5),
+    );
+    tui.keys(&["n"]);
+    assert!(tui.alive());
+    // q, y: no further host starts, the one in flight finishes, then it quits.
+    tui.keys(&["q"]);
+    tui.wait_for(&["quit while rollouts run?"], Duration::from_secs(5));
+    tui.keys(&["y"]);
+    let start = Instant::now();
+    while tui.alive() {
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "the console did not quit:\n{}",
+            tui.screen()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    // Every host serves one healthy container; the release is resumable.
+    let versions = assert_one_serving(&hosts, p, e, port).await;
+    assert!(
+        versions.values().any(|v| v == "v1"),
+        "it stopped early: {versions:?}"
+    );
+    let out = shipdeck(&["status", p, e, "--json"], &cfg, tmp.path());
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let env = &v["projects"][0]["environments"][0];
+    assert_eq!(env["rollout"]["state"], "interrupted", "{env}");
+    let (code, _, out) = rollout_json(&["deploy", p, e, "--resume"], &cfg, tmp.path());
+    assert_eq!(code, 0, "{out}");
+    assert_all_serve(&hosts, p, e, port, "v2").await;
+    clean(p, e, &hosts).await;
+}
