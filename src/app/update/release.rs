@@ -364,7 +364,13 @@ pub fn start_release(
     kind: Kind,
     message: String,
 ) -> Vec<Effect> {
-    let pane = super::new_pane(state, project, &kind);
+    let mut pane = super::new_pane(state, project, &kind);
+    // What serves now: the header's "from → to" (no event tells it).
+    pane.from_versions = super::super::rows::env_summary(state, project, env)
+        .versions
+        .into_iter()
+        .map(|(v, _)| v)
+        .collect();
     let r = state.env_releases_mut(project, env);
     r.rollout = Some(pane);
     nav::open(
