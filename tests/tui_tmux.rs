@@ -25,8 +25,8 @@ async fn console_navigates_to_an_environment_and_shows_hosts_and_versions() {
     for d in [&h2, &h4, &h5] {
         remove_project(d, PROJECT).await;
     }
-    run_labelled(&h4, "it-tmux-h04", "v1", PROJECT, "dev", PORT).await;
-    run_labelled(&h5, "it-tmux-h05", "v2", PROJECT, "dev", PORT).await;
+    run_labelled(&h4, "it-tmux.dev", "v1", PROJECT, "dev", PORT).await;
+    run_labelled(&h5, "it-tmux.dev", "v2", PROJECT, "dev", PORT).await;
 
     let tui = Tmux::start(&config, tmp.path(), "fleet");
     tui.wait_for(&["projects", PROJECT], Duration::from_secs(10));
@@ -64,7 +64,7 @@ async fn console_navigates_to_an_environment_and_shows_hosts_and_versions() {
 
     // A change on a host shows up live: stop h04's container.
     h4.stop_container(
-        "it-tmux-h04",
+        "it-tmux.dev",
         None::<bollard::query_parameters::StopContainerOptions>,
     )
     .await

@@ -9,8 +9,9 @@ use chrono::{TimeZone, Utc};
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
-use shipdeck::app::{Action, Command, State, update};
+use shipdeck::app::{Action, Command, Effect, State, update};
 use shipdeck::domain::{AppContainer, ContainerState, FleetUpdate, Health};
+use shipdeck::rollout::journal::{Outcome, ReleaseSummary};
 use shipdeck::theme::Theme;
 
 const CONFIG: &str = r#"
@@ -303,4 +304,490 @@ fn build_view_with_a_failed_step() {
         },
     );
     insta::assert_snapshot!(render_sized(&s, 16));
+}
+
+// ---- releases: rollout view, dialogs, history ---------------------------
+
+fn render_wh(state: &State, width: u16, height: u16) -> String {
+    let theme: Theme = shipdeck::theme::load("default", None, false).expect("theme");
+    let mut term = Terminal::new(TestBackend::new(width, height)).unwrap();
+    term.draw(|f| shipdeck::ui::draw(state, &theme, f)).unwrap();
+    term.backend().to_string()
+}
+
+fn enter() -> Action {
+    Action::Key(KeyEvent::new(KeyCode::Enter, KeyModifiers::NONE))
+}
+
+/// The hosts view of `project`/`env` (reached with the palette).
+fn hosts_of(s: &mut State, project: &str, env: &str) {
+    for c in format!(":env {project}/{env}").chars() {
+        update(s, key(c));
+    }
+    update(s, enter());
+}
+
+fn prod_plan() -> shipdeck::rollout::plan::Plan {
+    shipdeck::rollout::plan::Plan {
+        project: "storefront".into(),
+        env: "prod".into(),
+        version: "v3".into(),
+        image: "registry.example.com/shop/storefront:v3".into(),
+        hosts: vec!["web-01".into(), "web-02".into(), "web-03".into()],
+        batches: vec![
+            vec!["web-01".into(), "web-02".into()],
+            vec!["web-03".into()],
+        ],
+        max_unavailable: 2,
+        min_serving: 1,
+        canary: false,
+        gates: vec!["type \"prod\" to confirm".into()],
+        confirm: true,
+        predicted_secs: Some(95.0),
+        warnings: Vec::new(),
+    }
+}
+
+fn rollout_event(s: &mut State, event: shipdeck::rollout::events::RolloutEvent) -> Vec<Effect> {
+    update(
+        s,
+        Action::Rollout {
+            project: "storefront".into(),
+            env: "prod".into(),
+            event,
+        },
+    )
+}
+
+fn host_phase(
+    s: &mut State,
+    host: &str,
+    phase: shipdeck::rollout::events::HostPhase,
+    secs: f64,
+    detail: Option<&str>,
+) -> Vec<Effect> {
+    rollout_event(
+        s,
+        shipdeck::rollout::events::RolloutEvent::Host {
+            host: host.into(),
+            phase,
+            secs,
+            detail: detail.map(str::to_string),
+        },
+    )
+}
+
+/// storefront/prod's rollout view, 40 s into a rollout of v3 confirmed
+/// from the console: batch 1/2 with web-01 healthy and web-02 waiting for
+/// health.
+fn mid_rollout() -> State {
+    use shipdeck::rollout::events::{HostPhase, RolloutEvent};
+    use shipdeck::rollout::journal::Action as ReleaseAction;
+    let mut s = deploy_to_prod();
+    s.now = at(40);
+    for c in "prod".chars() {
+        update(&mut s, key(c));
+    }
+    let fx = update(&mut s, enter());
+    assert!(
+        matches!(fx.as_slice(), [Effect::StartRelease { env, .. }] if env == "prod"),
+        "{fx:?}"
+    );
+    assert_eq!(
+        s.screen().view,
+        shipdeck::app::View::Rollout {
+            project: "storefront".into(),
+            env: "prod".into()
+        }
+    );
+    // What served before the release: the header's "from".
+    let pane = s
+        .env_releases("storefront", "prod")
+        .unwrap()
+        .rollout
+        .as_ref()
+        .unwrap();
+    assert_eq!(pane.from_versions, vec!["v1".to_string(), "v2".to_string()]);
+    rollout_event(
+        &mut s,
+        RolloutEvent::Planned {
+            release: "r-20261121-2".into(),
+            action: ReleaseAction::Deploy,
+            plan: prod_plan(),
+        },
+    );
+    for host in ["web-01", "web-02", "web-03"] {
+        rollout_event(
+            &mut s,
+            RolloutEvent::HostPulled {
+                host: host.into(),
+                digest: format!("sha256:{}", "v3".repeat(8)),
+                secs: 4.2,
+            },
+        );
+    }
+    rollout_event(
+        &mut s,
+        RolloutEvent::PullsDone {
+            digest: format!("sha256:{}", "v3".repeat(8)),
+            secs: 4.2,
+        },
+    );
+    rollout_event(
+        &mut s,
+        RolloutEvent::BatchStarted {
+            index: 1,
+            total: 2,
+            hosts: vec!["web-01".into(), "web-02".into()],
+        },
+    );
+    s.now = at(30);
+    host_phase(&mut s, "web-01", HostPhase::Stopping, 0.0, None);
+    host_phase(&mut s, "web-02", HostPhase::Stopping, 0.0, None);
+    host_phase(&mut s, "web-01", HostPhase::Starting, 1.1, None);
+    host_phase(&mut s, "web-02", HostPhase::Starting, 1.3, None);
+    s.now = at(25);
+    host_phase(&mut s, "web-02", HostPhase::WaitingHealth, 2.0, None);
+    host_phase(&mut s, "web-01", HostPhase::WaitingHealth, 2.1, None);
+    s.now = at(12);
+    host_phase(&mut s, "web-01", HostPhase::Healthy, 14.9, None);
+    s.now = now();
+    s
+}
+
+#[test]
+fn rollout_view_mid_rollout() {
+    let s = mid_rollout();
+    insta::assert_snapshot!(render_sized(&s, 20));
+}
+
+#[test]
+fn rollout_view_after_a_failure() {
+    use shipdeck::rollout::events::{HostPhase, RolloutEvent};
+    use shipdeck::rollout::journal::Outcome;
+    let mut s = mid_rollout();
+    host_phase(
+        &mut s,
+        "web-02",
+        HostPhase::Failed,
+        62.0,
+        Some(
+            "health gate: GET http://10.0.0.12:8080/health → 503 Service Unavailable (7 of 7 probes)",
+        ),
+    );
+    // The executor sends the failed container's last lines itself.
+    rollout_event(
+        &mut s,
+        RolloutEvent::HostLog {
+            host: "web-02".into(),
+            lines: vec![
+                "12:00:01 INFO  starting storefront v3".into(),
+                "12:00:02 ERROR datasource: connection to db-01:5432 refused".into(),
+                "12:00:02 ERROR health: /health returns 503 (db down)".into(),
+            ],
+            error: None,
+        },
+    );
+    host_phase(&mut s, "web-02", HostPhase::Restoring, 63.0, None);
+    host_phase(&mut s, "web-02", HostPhase::Restored, 65.0, None);
+    rollout_event(
+        &mut s,
+        RolloutEvent::Finished {
+            outcome: Outcome::Failed,
+            secs: 70.0,
+            message: "web-02 failed its health gate; it serves v1 again".into(),
+            needs_operator: Vec::new(),
+        },
+    );
+    insta::assert_snapshot!(render_sized(&s, 24));
+}
+
+#[test]
+fn rollout_view_after_a_rollback() {
+    use shipdeck::rollout::events::{HostPhase, RolloutEvent};
+    use shipdeck::rollout::journal::Outcome;
+    let mut s = mid_rollout();
+    host_phase(
+        &mut s,
+        "web-02",
+        HostPhase::Failed,
+        62.0,
+        Some("health gate: container exited (code 1)"),
+    );
+    rollout_event(
+        &mut s,
+        RolloutEvent::RollingBack {
+            hosts: vec!["web-01".into(), "web-02".into()],
+            reason: "web-02 failed (failure_action = rollback)".into(),
+        },
+    );
+    host_phase(&mut s, "web-01", HostPhase::RollingBack, 64.0, None);
+    host_phase(&mut s, "web-02", HostPhase::RollingBack, 64.0, None);
+    host_phase(&mut s, "web-01", HostPhase::RolledBack, 66.0, None);
+    host_phase(&mut s, "web-02", HostPhase::RolledBack, 66.5, None);
+    rollout_event(
+        &mut s,
+        RolloutEvent::Finished {
+            outcome: Outcome::RolledBack,
+            secs: 71.0,
+            message: "rolled back to v2 on web-01, web-02".into(),
+            needs_operator: Vec::new(),
+        },
+    );
+    insta::assert_snapshot!(render_sized(&s, 20));
+}
+
+#[test]
+fn confirm_dialog_plain_abort() {
+    use shipdeck::app::model::release::RolloutPane;
+    use shipdeck::rollout::journal::Action as ReleaseAction;
+    let mut s = state();
+    hosts_of(&mut s, "storefront", "dev");
+    s.env_releases_mut("storefront", "dev").rollout = Some(RolloutPane::new(
+        ReleaseAction::Deploy,
+        "v4".into(),
+        now(),
+        60.0,
+    ));
+    assert!(update(&mut s, key('A')).is_empty());
+    let shipdeck::app::Mode::Confirm(c) = &s.mode else {
+        panic!("no confirmation: {:?}", s.flash)
+    };
+    assert!(c.expected.is_none(), "dev is not protected");
+    insta::assert_snapshot!(render_sized(&s, 20));
+}
+
+/// D in storefront/prod, a tag picked, the plan arrived: the typed
+/// confirmation with the plan preview.
+fn deploy_to_prod() -> State {
+    use shipdeck::registry::TagInfo;
+    let mut s = state();
+    hosts_of(&mut s, "storefront", "prod");
+    let fx = update(&mut s, key('D'));
+    assert_eq!(
+        fx,
+        vec![Effect::LoadTags {
+            project: "storefront".into()
+        }]
+    );
+    update(
+        &mut s,
+        Action::Tags {
+            project: "storefront".into(),
+            result: Ok(vec![TagInfo {
+                tag: "v3".into(),
+                digest: Some(format!("sha256:{}", "v3".repeat(8))),
+                created: Some(at(300)),
+                size: Some(12_582_912),
+            }]),
+        },
+    );
+    let fx = update(&mut s, enter());
+    assert_eq!(
+        fx,
+        vec![Effect::LoadPlan {
+            project: "storefront".into(),
+            env: "prod".into(),
+            version: "v3".into()
+        }]
+    );
+    let mut plan = prod_plan();
+    plan.warnings = vec!["web-03 does not answer: it is left out under skip-host".into()];
+    update(
+        &mut s,
+        Action::Plan {
+            project: "storefront".into(),
+            env: "prod".into(),
+            result: Ok(plan),
+        },
+    );
+    s
+}
+
+#[test]
+fn confirm_dialog_typed_deploy_to_prod() {
+    let mut s = deploy_to_prod();
+    let shipdeck::app::Mode::Confirm(c) = &s.mode else {
+        panic!("no confirmation: {:?}", s.flash)
+    };
+    assert_eq!(c.expected.as_deref(), Some("prod"));
+    // Enter before the name is typed releases nothing.
+    assert!(update(&mut s, enter()).is_empty());
+    for c in "pro".chars() {
+        update(&mut s, key(c));
+    }
+    insta::assert_snapshot!(render_sized(&s, 24));
+}
+
+#[test]
+fn plan_preview_of_a_plain_deploy() {
+    let mut s = state();
+    hosts_of(&mut s, "storefront", "dev");
+    for c in ":deploy v4".chars() {
+        update(&mut s, key(c));
+    }
+    let fx = update(&mut s, enter());
+    assert!(matches!(fx.as_slice(), [Effect::LoadPlan { .. }]), "{fx:?}");
+    update(
+        &mut s,
+        Action::Plan {
+            project: "storefront".into(),
+            env: "dev".into(),
+            result: Ok(shipdeck::rollout::plan::Plan {
+                project: "storefront".into(),
+                env: "dev".into(),
+                version: "v4".into(),
+                image: "registry.example.com/shop/storefront:v4".into(),
+                hosts: vec!["build-01".into()],
+                batches: vec![vec!["build-01".into()]],
+                max_unavailable: 1,
+                min_serving: 0,
+                canary: true,
+                gates: vec!["health: http /health on 8080, 60s".into()],
+                confirm: false,
+                predicted_secs: None,
+                warnings: vec!["the registry has no tag v4 yet".into()],
+            }),
+        },
+    );
+    let shipdeck::app::Mode::Confirm(c) = &s.mode else {
+        panic!("no confirmation: {:?}", s.flash)
+    };
+    assert!(c.expected.is_none());
+    insta::assert_snapshot!(render_sized(&s, 20));
+}
+
+#[test]
+fn rollback_picker_offers_versions_kept_on_every_host() {
+    use shipdeck::domain::Role;
+    let mut s = state();
+    let kept = |version: &str, ago: i64, day: u32| {
+        let mut c = container("storefront", "prod", version, Health::Healthy, ago);
+        c.id = format!("storefront-prod-{version}-kept");
+        c.name = format!("storefront.prod.{version}");
+        c.role = Role::Kept;
+        c.state = ContainerState::Exited;
+        c.deployed_at = Some(format!("2026-11-{day:02}T10:00:00Z"));
+        c
+    };
+    for (host, serving) in [("web-01", "v2"), ("web-02", "v2"), ("web-03", "v2")] {
+        update(
+            &mut s,
+            Action::Fleet(FleetUpdate::Connected {
+                host: host.into(),
+                api_version: "1.41".into(),
+                containers: vec![
+                    container("storefront", "prod", serving, Health::Healthy, 3600),
+                    kept("v1", 90_000, 19),
+                    kept("v0", 190_000, 10),
+                ],
+            }),
+        );
+    }
+    hosts_of(&mut s, "storefront", "prod");
+    let fx = update(&mut s, key('R'));
+    assert_eq!(
+        fx,
+        vec![Effect::LoadHistory {
+            project: "storefront".into(),
+            env: "prod".into()
+        }]
+    );
+    update(
+        &mut s,
+        Action::History {
+            project: "storefront".into(),
+            env: "prod".into(),
+            result: Ok(vec![
+                release("r-1", "v0", Some(Outcome::Succeeded), 10),
+                release("r-2", "v1", Some(Outcome::Succeeded), 5),
+                release("r-3", "v2", Some(Outcome::Succeeded), 1),
+            ]),
+        },
+    );
+    insta::assert_snapshot!(render_sized(&s, 20));
+}
+
+fn release(id: &str, version: &str, result: Option<Outcome>, days_ago: i64) -> ReleaseSummary {
+    let started = at(days_ago * 86_400);
+    ReleaseSummary {
+        release: id.into(),
+        project: "storefront".into(),
+        env: "prod".into(),
+        action: shipdeck::rollout::journal::Action::Deploy,
+        version: version.into(),
+        digest: Some(format!("sha256:{}", version.repeat(8))),
+        from_versions: Vec::new(),
+        user: "ops@laptop".into(),
+        started_at: started,
+        finished_at: Some(started + chrono::Duration::seconds(95)),
+        result,
+        duration_secs: Some(95.0),
+        hosts: 3,
+        message: String::new(),
+        note: String::new(),
+        promoted_from: None,
+        resumes: None,
+        rolled_back: false,
+        needs_operator: Vec::new(),
+    }
+}
+
+#[test]
+fn history_view_with_a_failed_and_a_rolled_back_release() {
+    let mut s = state();
+    hosts_of(&mut s, "storefront", "prod");
+    let fx = update(&mut s, key('H'));
+    assert_eq!(
+        fx,
+        vec![Effect::LoadHistory {
+            project: "storefront".into(),
+            env: "prod".into()
+        }]
+    );
+    let mut failed = release("r-20261119-1", "v2", Some(Outcome::Failed), 2);
+    failed.message = "web-02 failed its health gate".into();
+    let mut rolled = release("r-20261120-1", "v3", Some(Outcome::RolledBack), 1);
+    rolled.message = "rolled back to v1 (failure_action = rollback)".into();
+    let mut good = release("r-20261121-1", "v2", Some(Outcome::Succeeded), 0);
+    good.note = "retry after the db fix".into();
+    good.message = good.note.clone();
+    update(
+        &mut s,
+        Action::History {
+            project: "storefront".into(),
+            env: "prod".into(),
+            result: Ok(vec![
+                release("r-20261118-1", "v1", Some(Outcome::Succeeded), 3),
+                failed,
+                rolled,
+                good,
+            ]),
+        },
+    );
+    insta::assert_snapshot!(render_sized(&s, 14));
+}
+
+#[test]
+fn readonly_refusal_message() {
+    let mut s = state();
+    s.readonly = true;
+    hosts_of(&mut s, "storefront", "prod");
+    assert!(update(&mut s, key('D')).is_empty());
+    assert!(matches!(s.mode, shipdeck::app::Mode::Normal));
+    insta::assert_snapshot!(render(&s));
+}
+
+#[test]
+fn hosts_view_at_40_columns() {
+    let mut s = state();
+    hosts_of(&mut s, "storefront", "prod");
+    insta::assert_snapshot!(render_wh(&s, 40, 12));
+}
+
+#[test]
+fn hosts_view_at_80_columns() {
+    let mut s = state();
+    hosts_of(&mut s, "storefront", "prod");
+    insta::assert_snapshot!(render_wh(&s, 80, 12));
 }

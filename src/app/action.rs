@@ -208,6 +208,19 @@ impl Effect {
         )
     }
 
+    /// The environment a mutating effect changes, when it names one.
+    pub fn env(&self) -> Option<&str> {
+        match self {
+            Effect::StartRelease { env, .. }
+            | Effect::StopRollout { env, .. }
+            | Effect::Control { env, .. }
+            | Effect::BreakLock { env, .. }
+            | Effect::RemoveProject { env, .. } => Some(env),
+            Effect::StartBuild { deploy_to, .. } => deploy_to.as_deref(),
+            _ => None,
+        }
+    }
+
     /// Destructive: only released by a confirmation.
     pub fn destructive(&self) -> bool {
         matches!(

@@ -331,8 +331,20 @@ impl State {
                 command.info().hint
             ));
         }
-        let env = self.stack.iter().rev().find_map(|s| s.view.env())?;
-        crate::rollout::checks::env_readonly(&self.config, env).then(|| {
+        // The environment the command would act on: the selected row of the
+        // environments view, else the environment of the views in the stack.
+        let env = match &self.screen().view {
+            View::Environments { .. } => super::rows::row_names(self)
+                .get(self.screen().selected)
+                .cloned()?,
+            _ => self
+                .stack
+                .iter()
+                .rev()
+                .find_map(|s| s.view.env())?
+                .to_string(),
+        };
+        crate::rollout::checks::env_readonly(&self.config, &env).then(|| {
             format!(
                 "environment {env} is read-only (readonly = true in the inventory): {} is off",
                 command.info().hint

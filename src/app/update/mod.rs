@@ -200,7 +200,24 @@ fn note_host_event(state: &mut State, u: &crate::domain::FleetUpdate) {
 /// a read-only console, whatever path produced it.
 fn guard(state: &mut State, effects: Vec<Effect>) -> Vec<Effect> {
     if !state.readonly {
-        return effects;
+        // A read-only environment (`readonly = true`) takes no mutating
+        // effect either, whichever view asked for it.
+        let config = state.config.clone();
+        let (kept, refused): (Vec<Effect>, Vec<Effect>) = effects.into_iter().partition(|e| {
+            !e.mutates()
+                || !e
+                    .env()
+                    .is_some_and(|env| crate::rollout::checks::env_readonly(&config, env))
+        });
+        if let Some(env) = refused.first().and_then(Effect::env) {
+            state.flash = Some(Flash {
+                text: format!(
+                    "environment {env} is read-only (readonly = true in the inventory): nothing that changes it runs"
+                ),
+                error: true,
+            });
+        }
+        return kept;
     }
     let (kept, refused): (Vec<Effect>, Vec<Effect>) =
         effects.into_iter().partition(|e| !e.mutates());

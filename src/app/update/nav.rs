@@ -177,6 +177,8 @@ pub fn load_tags(state: &mut State, project: &str) -> Vec<Effect> {
         return Vec::new();
     }
     state.tags.insert(project.to_string(), Loadable::Loading);
+    // The tags view shows no rows while they load: keep the selection in them.
+    clamp_selection(state);
     vec![Effect::LoadTags {
         project: project.to_string(),
     }]
@@ -222,6 +224,8 @@ fn back(state: &mut State) {
         set_filter(state, String::new());
     } else if state.stack.len() > 1 {
         state.stack.pop();
+        // The view below may have lost rows while it was covered.
+        clamp_selection(state);
     }
 }
 

@@ -365,6 +365,7 @@ pub fn start_release(
     message: String,
 ) -> Vec<Effect> {
     let mut pane = super::new_pane(state, project, &kind);
+    // What serves now: the header's "from → to" (no event tells it).
     pane.from_versions = super::super::rows::env_summary(state, project, env)
         .versions
         .into_iter()
@@ -1124,6 +1125,8 @@ pub fn on_rollout_event(
         Some(p) => p.apply(event, now),
         None => None,
     };
+    // A plan with fewer hosts than rows before keeps the cursor in range.
+    nav::clamp_selection(state);
     if let Some(host) = failed {
         // The failing host's row is the one to look at.
         let is_view = matches!(&state.screen().view, View::Rollout { project: p, env: e } if p == project && e == env);

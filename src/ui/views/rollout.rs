@@ -226,14 +226,30 @@ pub fn draw(state: &State, theme: &Theme, frame: &mut Frame, area: Rect, project
             )
         })
         .collect();
-    let fail_height = if failing.is_empty() { 0 } else { 12 };
-    let [top, list, fail, log] = Layout::vertical([
-        Constraint::Length(u16::try_from(head_lines).unwrap_or(3) + 2),
-        Constraint::Min(4),
-        Constraint::Length(fail_height),
-        Constraint::Length(6),
-    ])
-    .areas(area);
+    let head_height = u16::try_from(head_lines).unwrap_or(3) + 2;
+    let hosts_height = u16::try_from(p.order.len())
+        .unwrap_or(u16::MAX)
+        .saturating_add(3);
+    // With a failure, its pane takes what the host list does not need.
+    let [top, list, fail, log] = if failing.is_empty() {
+        Layout::vertical([
+            Constraint::Length(head_height),
+            Constraint::Min(4),
+            Constraint::Length(0),
+            Constraint::Length(6),
+        ])
+        .areas(area)
+    } else {
+        // On a short terminal the event lines give way to the why.
+        let events = if area.height < 32 { 0 } else { 5 };
+        Layout::vertical([
+            Constraint::Length(head_height),
+            Constraint::Length(hosts_height.min(area.height / 2)),
+            Constraint::Min(7),
+            Constraint::Length(events),
+        ])
+        .areas(area)
+    };
     frame.render_widget(Paragraph::new(head).block(table::block(theme, title)), top);
     let rows: Vec<TRow> = rollout_hosts(state, project, env)
         .into_iter()

@@ -41,6 +41,27 @@ pub fn hints(view: &View) -> &'static [Command] {
     }
 }
 
+/// Whether `cmd` means something now (Argo's lesson: no button that looks
+/// active but cannot act): pause and abort only while a rollout runs, retry
+/// only after one with failed hosts, resume only for an unfinished release.
+fn offered(state: &State, cmd: Command) -> bool {
+    let view = &state.screen().view;
+    let (Some(p), Some(e)) = (view.project(), view.env()) else {
+        return !matches!(cmd, Command::PauseResume | Command::Abort | Command::Retry);
+    };
+    let r = state.env_releases(p, e);
+    let running = r.is_some_and(|r| r.running_here() || r.other_rollout().is_some());
+    match cmd {
+        Command::PauseResume | Command::Abort => running,
+        Command::Retry => r
+            .and_then(|r| r.rollout.as_ref())
+            .is_some_and(|x| !x.running() && !x.failed_hosts().is_empty()),
+        Command::Resume => r.is_some_and(|r| r.interrupted().is_some()),
+        Command::Deploy | Command::Promote | Command::Rollback => !running,
+        _ => true,
+    }
+}
+
 pub fn draw(state: &State, theme: &Theme, frame: &mut Frame, area: Rect) {
     let base = Style::default().fg(theme.fg).bg(theme.bg);
     let (prefix, input) = match &state.mode {
@@ -80,7 +101,7 @@ pub fn draw(state: &State, theme: &Theme, frame: &mut Frame, area: Rect) {
     }
     let mut width = 0usize;
     for cmd in hints(&state.screen().view) {
-        if state.refusal(*cmd).is_some() {
+        if state.refusal(*cmd).is_some() || !offered(state, *cmd) {
             continue;
         }
         let keys = state.keymap.keys_for(*cmd);
