@@ -7,6 +7,7 @@ pub mod command;
 pub mod keymap;
 pub mod model;
 pub mod palette;
+pub mod policy;
 pub mod rows;
 pub mod state;
 pub mod update;

@@ -6,9 +6,9 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use tui_input::Input;
 
+use super::Keymap;
 use super::model::dialog::{Confirm, Picker};
 use super::model::release::{EnvKey, EnvReleases};
-use super::{Command, Keymap};
 use crate::config::Config;
 use crate::domain::{Fleet, HostState};
 use crate::registry::TagInfo;
@@ -317,39 +317,6 @@ impl State {
         self.releases
             .entry((project.to_string(), env.to_string()))
             .or_default()
-    }
-
-    /// Whether a mutating command is refused here, and why: `--readonly`,
-    /// or the environment in view says `readonly = true`.
-    pub fn refusal(&self, command: Command) -> Option<String> {
-        if !command.mutates() {
-            return None;
-        }
-        if self.readonly {
-            return Some(format!(
-                "read-only console (--readonly): {} is off",
-                command.info().hint
-            ));
-        }
-        // The environment the command would act on: the selected row of the
-        // environments view, else the environment of the views in the stack.
-        let env = match &self.screen().view {
-            View::Environments { .. } => super::rows::row_names(self)
-                .get(self.screen().selected)
-                .cloned()?,
-            _ => self
-                .stack
-                .iter()
-                .rev()
-                .find_map(|s| s.view.env())?
-                .to_string(),
-        };
-        crate::rollout::checks::env_readonly(&self.config, &env).then(|| {
-            format!(
-                "environment {env} is read-only (readonly = true in the inventory): {} is off",
-                command.info().hint
-            )
-        })
     }
 
     /// The rollout cell of an environment: (text, bad).

@@ -7,7 +7,7 @@ use tui_input::backend::crossterm::EventHandler;
 
 use super::super::state::{Mode, State};
 use super::super::{Command, Effect};
-use super::{nav, release};
+use super::{common, nav, release};
 
 pub fn on_key(state: &mut State, key: KeyEvent) -> Vec<Effect> {
     state.dirty = true;
@@ -37,13 +37,13 @@ pub fn on_key(state: &mut State, key: KeyEvent) -> Vec<Effect> {
             match key.code {
                 KeyCode::Esc => {
                     state.mode = Mode::Normal;
-                    nav::set_filter(state, String::new());
+                    common::set_filter(state, String::new());
                 }
                 KeyCode::Enter => state.mode = Mode::Normal,
                 _ => {
                     input.handle_event(&Event::Key(key));
                     let text = input.value().to_string();
-                    nav::set_filter(state, text);
+                    common::set_filter(state, text);
                 }
             }
             Vec::new()
@@ -158,7 +158,7 @@ pub fn confirmed(state: &mut State) -> Vec<Effect> {
     };
     let c = *c;
     if let Some(view) = c.then_open {
-        nav::open(state, view);
+        common::open(state, view);
     }
     match c.effect {
         Effect::Quit => release::quit_after_rollouts(state),

@@ -3,6 +3,7 @@
 //! terminal. Keys and modes are in `keys`, navigation in `nav`, releases in
 //! `release`, answers of background work here.
 
+mod common;
 mod keys;
 mod nav;
 mod release;
@@ -12,7 +13,7 @@ use super::state::{BuildStatus, Flash, Loadable, State, View};
 use super::{Action, Effect};
 use crate::rollout::activity::Activity;
 
-pub use nav::clamp_selection;
+pub use common::clamp_selection;
 pub use release::{kept_everywhere, phase_word, plan_lines};
 
 /// Apply one action. Returns the side effects the runner must carry out.
@@ -311,7 +312,7 @@ fn on_build_done(
             // Ship: the deploy was confirmed with the build; it goes now.
             if let Some(env) = ship {
                 if digest.is_none() {
-                    nav::flash_error(
+                    common::flash_error(
                         state,
                         format!("{project} {version} was not pushed: nothing to deploy"),
                     );
@@ -334,7 +335,7 @@ fn on_build_done(
         Err(e) => {
             pane.status = BuildStatus::Failed(e.clone());
             pane.deploy_to = None;
-            nav::flash_error(state, e);
+            common::flash_error(state, e);
             Vec::new()
         }
     }
