@@ -15,6 +15,7 @@ use tracing::info;
 
 use super::bridge;
 use super::effects::EffectRunner;
+use super::latency::LatencyLog;
 use super::tasks::TaskRegistry;
 use crate::app::{Action, Effect, State, update};
 use crate::config::Config;
@@ -64,12 +65,14 @@ pub async fn run(
     let mut frame = tokio::time::interval(FRAME);
     frame.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     let mut batch: Vec<Action> = Vec::with_capacity(BATCH);
+    let mut latency = LatencyLog::from_env();
 
     let outcome = loop {
         let mut effects = Vec::new();
         tokio::select! {
             ev = next_event(&mut events) => match ev {
                 Some(Ok(Event::Key(key))) if key.kind != KeyEventKind::Release => {
+                    latency.key();
                     effects = update(&mut state, Action::Key(key));
                 }
                 Some(Ok(Event::Resize(w, h))) => {
@@ -107,6 +110,7 @@ pub async fn run(
                 if state.dirty {
                     terminal.draw(|f| ui::draw(&state, &theme, f)).context("drawing failed")?;
                     state.dirty = false;
+                    latency.drawn();
                 }
             }
         }

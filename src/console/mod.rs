@@ -7,6 +7,7 @@
 mod bridge;
 mod effects;
 mod event_loop;
+mod latency;
 mod shell;
 pub mod tasks;
 
