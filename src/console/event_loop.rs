@@ -24,8 +24,8 @@ use crate::engine::{WatchConfig, spawn_fleet_watchers};
 use crate::theme::Theme;
 use crate::ui;
 
-/// How often the screen may be redrawn (only when something changed).
-const FRAME: Duration = Duration::from_millis(33);
+/// The shortest time between two frames (drawn only when something changed).
+const FRAME: Duration = Duration::from_millis(16);
 /// Actions taken from the channel per turn of the loop.
 const BATCH: usize = 256;
 
@@ -62,13 +62,18 @@ pub async fn run(
     }
     let mut events = Some(EventStream::new());
     let mut tick = tokio::time::interval(Duration::from_secs(1));
-    let mut frame = tokio::time::interval(FRAME);
-    frame.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    // Frames are paced, not ticked: a change is drawn at once unless a
+    // frame was drawn less than FRAME ago, then when FRAME has passed. An
+    // idle console does not wake up to find nothing changed.
+    let mut last_draw = tokio::time::Instant::now()
+        .checked_sub(FRAME)
+        .unwrap_or_else(tokio::time::Instant::now);
     let mut batch: Vec<Action> = Vec::with_capacity(BATCH);
     let mut latency = LatencyLog::from_env();
 
     let outcome = loop {
         let mut effects = Vec::new();
+        let next_frame = last_draw + FRAME;
         tokio::select! {
             ev = next_event(&mut events) => match ev {
                 Some(Ok(Event::Key(key))) if key.kind != KeyEventKind::Release => {
@@ -106,13 +111,17 @@ pub async fn run(
             _ = tick.tick() => {
                 effects = update(&mut state, Action::Tick);
             }
-            _ = frame.tick() => {
-                if state.dirty {
-                    terminal.draw(|f| ui::draw(&state, &theme, f)).context("drawing failed")?;
-                    state.dirty = false;
-                    latency.drawn();
-                }
-            }
+            _ = tokio::time::sleep_until(next_frame), if state.dirty => {}
+        }
+        // Input is drawn at once (after whatever it asked for); a burst of
+        // background updates at most once per FRAME.
+        if state.dirty && tokio::time::Instant::now() >= last_draw + FRAME {
+            terminal
+                .draw(|f| ui::draw(&state, &theme, f))
+                .context("drawing failed")?;
+            state.dirty = false;
+            last_draw = tokio::time::Instant::now();
+            latency.drawn();
         }
         let mut quit = false;
         for e in effects {

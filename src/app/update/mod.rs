@@ -239,8 +239,18 @@ const POLL_IDLE: u64 = 5;
 fn on_tick(state: &mut State) -> Vec<Effect> {
     state.now = chrono::Utc::now();
     state.ticks += 1;
-    // Uptimes and countdowns move on; redraw once a second, not every frame.
-    state.dirty = true;
+    // Uptimes, ages and countdowns move on: views that show them are drawn
+    // again once a second; the others only when something changed.
+    if matches!(
+        state.screen().view,
+        View::Hosts { .. }
+            | View::HostDetail { .. }
+            | View::Rollout { .. }
+            | View::Tags { .. }
+            | View::History { .. }
+    ) {
+        state.dirty = true;
+    }
     let mut fx = Vec::new();
     for (project, env) in nav::envs_in_view(state) {
         let ticks = state.ticks;
