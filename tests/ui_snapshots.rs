@@ -791,3 +791,55 @@ fn hosts_view_at_80_columns() {
     hosts_of(&mut s, "storefront", "prod");
     insta::assert_snapshot!(render_wh(&s, 80, 12));
 }
+
+#[test]
+fn host_detail_view() {
+    let mut s = state();
+    update(&mut s, Action::Command(Command::Palette));
+    for c in "env storefront/prod".chars() {
+        update(&mut s, key(c));
+    }
+    update(
+        &mut s,
+        Action::Key(KeyEvent::new(KeyCode::Enter, KeyModifiers::NONE)),
+    );
+    update(&mut s, Action::Command(Command::Down));
+    update(&mut s, Action::Command(Command::Enter));
+    assert!(
+        matches!(&s.screen().view, shipdeck::app::View::HostDetail { host, .. } if host == "web-02"),
+        "{:?}",
+        s.screen().view
+    );
+    insta::assert_snapshot!(render_sized(&s, 24));
+}
+
+#[test]
+fn release_events_view() {
+    let mut s = state();
+    s.stack.push(shipdeck::app::state::Screen::new(
+        shipdeck::app::View::Release {
+            project: "storefront".into(),
+            env: "prod".into(),
+            release: "r-20261121-1".into(),
+        },
+    ));
+    s.release_events.insert(
+        "r-20261121-1".into(),
+        shipdeck::app::state::Loadable::Ready(vec![
+            "2026-11-21 11:58:00  started    ops@laptop           {\"action\":\"deploy\",\"version\":\"v2\"}".into(),
+            "2026-11-21 11:58:04  pulled     ops@laptop           {\"digest\":\"sha256:v2v2\"}".into(),
+            "2026-11-21 11:59:10  finished   ops@laptop           {\"result\":\"succeeded\"}".into(),
+        ]),
+    );
+    insta::assert_snapshot!(render_sized(&s, 10));
+}
+
+#[test]
+fn a_long_message_wraps_instead_of_being_cut() {
+    let mut s = state();
+    s.flash = Some(shipdeck::app::state::Flash {
+        text: "storefront/prod is locked by ops@laptop (release r-20261121-1, running): wait, or X breaks the lock; the lock expires 30 s after its holder's last heartbeat".into(),
+        error: true,
+    });
+    insta::assert_snapshot!(render_sized(&s, 10));
+}

@@ -14,10 +14,23 @@ use crate::theme::Theme;
 /// Draw the whole console.
 pub fn draw(state: &State, theme: &Theme, frame: &mut Frame) {
     let area = frame.area();
+    // A message longer than the line gets the lines it needs (up to 3),
+    // so it is never cut mid-word.
+    let footer_lines = state
+        .flash
+        .as_ref()
+        .filter(|_| matches!(state.mode, crate::app::Mode::Normal))
+        .map(|f| {
+            let w = usize::from(area.width.max(1));
+            u16::try_from(unicode_width::UnicodeWidthStr::width(f.text.as_str()).div_ceil(w))
+                .unwrap_or(3)
+                .clamp(1, 3)
+        })
+        .unwrap_or(1);
     let [header, body, footer] = Layout::vertical([
         Constraint::Length(1),
         Constraint::Min(1),
-        Constraint::Length(1),
+        Constraint::Length(footer_lines),
     ])
     .areas(area);
     widgets::header::draw(state, theme, frame, header);

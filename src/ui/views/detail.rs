@@ -99,6 +99,23 @@ pub fn draw(
                     .unwrap_or_else(|| "-".into()),
             ));
             lines.push(kv("restarts", c.restarts.to_string()));
+            if let Some(p) = state.config.project(project) {
+                let h = &p.health;
+                let probe = match (&h.http_path, h.tcp) {
+                    (Some(path), _) => format!("HTTP GET :{}{path}", h.port),
+                    (None, true) => format!("TCP :{}", h.port),
+                    (None, false) => "Docker HEALTHCHECK only".to_string(),
+                };
+                lines.push(kv("probe", probe));
+                let ports = match p.container.network {
+                    crate::config::NetworkMode::Host => "host network (the app's own ports)".to_string(),
+                    crate::config::NetworkMode::Bridge if p.container.ports.is_empty() => {
+                        "bridge, none published".to_string()
+                    }
+                    crate::config::NetworkMode::Bridge => p.container.ports.join(", "),
+                };
+                lines.push(kv("ports", ports));
+            }
             lines.push(kv(
                 "restart policy",
                 match &c.restart_original {
