@@ -595,6 +595,7 @@ fn actions(s: &mut State, step: &Step) -> Vec<Action> {
                 project: project.into(),
                 env: env.into(),
                 activity,
+                full: true,
             }]
         }
         Step::LogTail(p, e, h) => vec![Action::Rollout {

@@ -84,6 +84,8 @@ pub enum Action {
         project: String,
         env: String,
         activity: Activity,
+        /// Read with the releases (else from the lock alone).
+        full: bool,
     },
     /// The releases of an environment, oldest first.
     History {
@@ -170,7 +172,12 @@ pub enum Effect {
     /// Break the environment's fleet lock.
     BreakLock { project: String, env: String },
     /// Read the environment's lock and newest release (answer: `Action::Activity`).
-    PollActivity { project: String, env: String },
+    /// With `full`, the releases too (journal and ledger); else the lock only.
+    PollActivity {
+        project: String,
+        env: String,
+        full: bool,
+    },
     /// Read the environment's releases (answer: `Action::History`).
     LoadHistory { project: String, env: String },
     /// Read one release's events from the journal (answer: `Action::ReleaseEvents`).

@@ -211,17 +211,22 @@ impl EffectRunner {
                     },
                 );
             }
-            Effect::PollActivity { project, env } => {
+            Effect::PollActivity { project, env, full } => {
                 let journal = Journal::in_dir(&self.state_dir);
                 self.tasks.spawn(
                     TaskId::Activity(project.clone(), env.clone()),
                     move |_| async move {
-                        let activity = activity::activity(&config, &journal, &project, &env).await;
+                        let activity = if full {
+                            activity::activity(&config, &journal, &project, &env).await
+                        } else {
+                            activity::lock_only(&config, &project, &env).await
+                        };
                         let _ = tx
                             .send(Action::Activity {
                                 project,
                                 env,
                                 activity,
+                                full,
                             })
                             .await;
                     },

@@ -66,6 +66,19 @@ pub async fn releases(
     )
 }
 
+/// What the lock alone says: a rollout running (without its release's
+/// summary), or idle. Cheaper than [`activity`]: no journal, no ledger.
+pub async fn lock_only(config: &Config, project: &str, env: &str) -> Activity {
+    match lock::status(config, project, env).await {
+        Ok(Some(l)) if !l.expired => Activity::Running {
+            phase: l.phase_word().to_string(),
+            lock: Box::new(l),
+            release: None,
+        },
+        _ => Activity::Idle,
+    }
+}
+
 /// What goes on in `project`/`env` now.
 pub async fn activity(config: &Config, journal: &Journal, project: &str, env: &str) -> Activity {
     let (held, releases) = tokio::join!(

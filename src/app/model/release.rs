@@ -333,6 +333,10 @@ pub struct EnvReleases {
     pub history: Option<Result<Vec<ReleaseSummary>, String>>,
     /// A poll or a history read is in flight.
     pub polling: bool,
+    /// The next poll reads the releases too (a lock came or went).
+    pub full_due: bool,
+    /// The tick of the last full read.
+    pub full_at: u64,
     pub loading_history: bool,
 }
 

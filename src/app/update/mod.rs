@@ -90,11 +90,20 @@ pub fn update(state: &mut State, action: Action) -> Vec<Effect> {
             project,
             env,
             activity,
+            full,
         } => {
             let now = state.now;
+            let ticks = state.ticks;
             let r = state.env_releases_mut(&project, &env);
             r.polling = false;
             r.activity_at = Some(now);
+            let activity = if full {
+                r.full_due = false;
+                r.full_at = ticks;
+                activity
+            } else {
+                merge_lock_read(r, activity)
+            };
             let changed = r.activity.as_ref() != Some(&activity);
             r.activity = Some(activity);
             state.dirty |= changed;
@@ -197,6 +206,37 @@ fn note_host_event(state: &mut State, u: &crate::domain::FleetUpdate) {
     q.push_back(text);
 }
 
+/// A poll of the lock alone, merged with what the last full read knew: an
+/// unfinished release stays while nobody holds the lock, a running one keeps
+/// its release. A lock that came or went asks for a full read next.
+fn merge_lock_read(r: &mut super::model::release::EnvReleases, lock_only: Activity) -> Activity {
+    let was_running = matches!(r.activity, Some(Activity::Running { .. }));
+    let now_running = matches!(lock_only, Activity::Running { .. });
+    if was_running != now_running {
+        r.full_due = true;
+    }
+    match (lock_only, &r.activity) {
+        (Activity::Idle, Some(prev @ Activity::Interrupted { .. })) => prev.clone(),
+        (
+            Activity::Running {
+                phase,
+                lock,
+                release: None,
+            },
+            Some(Activity::Running {
+                lock: old,
+                release: Some(rel),
+                ..
+            }),
+        ) if old.release == lock.release => Activity::Running {
+            phase,
+            lock,
+            release: Some(rel.clone()),
+        },
+        (other, _) => other,
+    }
+}
+
 /// The last net under the read-only promise: a mutating effect never leaves
 /// a read-only console, whatever path produced it.
 fn guard(state: &mut State, effects: Vec<Effect>) -> Vec<Effect> {
@@ -232,9 +272,14 @@ fn guard(state: &mut State, effects: Vec<Effect>) -> Vec<Effect> {
 }
 
 /// How often (in ticks of 1 s) the fleet is asked what goes on in the
-/// environments in view: faster while a rollout runs.
+/// environments in view (a read of the lock and the ledger on every host):
+/// every 2 s while a rollout runs, every 15 s otherwise. This console's own
+/// rollouts are live from their events either way.
 const POLL_BUSY: u64 = 2;
-const POLL_IDLE: u64 = 5;
+const POLL_IDLE: u64 = 15;
+/// The lock alone is read in between; the releases (journal and ledger)
+/// at most this often, or when a lock came or went.
+const FULL_EVERY: u64 = 60;
 
 fn on_tick(state: &mut State) -> Vec<Effect> {
     state.now = chrono::Utc::now();
@@ -264,7 +309,9 @@ fn on_tick(state: &mut State) -> Vec<Effect> {
         let every = if busy { POLL_BUSY } else { POLL_IDLE };
         if r.activity.is_none() || ticks.is_multiple_of(every) {
             r.polling = true;
-            fx.push(Effect::PollActivity { project, env });
+            let full =
+                r.activity.is_none() || r.full_due || ticks.saturating_sub(r.full_at) >= FULL_EVERY;
+            fx.push(Effect::PollActivity { project, env, full });
         }
     }
     fx

@@ -108,7 +108,9 @@ pub fn draw(
                 };
                 lines.push(kv("probe", probe));
                 let ports = match p.container.network {
-                    crate::config::NetworkMode::Host => "host network (the app's own ports)".to_string(),
+                    crate::config::NetworkMode::Host => {
+                        "host network (the app's own ports)".to_string()
+                    }
                     crate::config::NetworkMode::Bridge if p.container.ports.is_empty() => {
                         "bridge, none published".to_string()
                     }
