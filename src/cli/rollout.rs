@@ -31,7 +31,7 @@ use crate::rollout::checks::{self, Confirmation};
 use crate::rollout::events::RolloutEvent;
 use crate::rollout::executor::{Kind, Request, Runner};
 use crate::rollout::journal::{Action, Journal, Record, RecordKind, ReleaseSummary};
-use crate::rollout::lock::{self, Ack, Control, Phase};
+use crate::rollout::lock::{self, Control};
 use crate::rollout::plan::make_plan;
 use crate::rollout::{activity, promote, release};
 
@@ -576,11 +576,6 @@ pub async fn lock_cmd(
     }
 }
 
-/// How long `control` waits for the rollout's answer.
-const CONTROL_ACK: Duration = Duration::from_secs(10);
-/// How long `control pause` waits for the hosts in flight to finish.
-const PAUSE_WAIT: Duration = Duration::from_secs(180);
-
 /// `shipdeck control P E pause|resume|abort`: write the word into the lock,
 /// then wait for the rollout to act on it and say what it did.
 pub async fn control(config: &Config, p: &str, e: &str, what: &str, out: &mut dyn Write) -> i32 {
@@ -596,60 +591,14 @@ pub async fn control(config: &Config, p: &str, e: &str, what: &str, out: &mut dy
             );
         }
     };
-    let sent = match lock::send_control(config, p, e, c).await {
-        Ok(s) => s,
-        Err(err) => return refuse(false, out, &err.to_string()),
-    };
-    let who = format!(
-        "the rollout of {} (release {})",
-        sent.info.owner, sent.info.release
-    );
-    let (limit, done): (Duration, fn(&lock::HolderState) -> bool) = match c {
-        Control::Pause => (PAUSE_WAIT, |s| s.phase == Phase::Paused),
-        Control::Run => (CONTROL_ACK, |s| s.phase == Phase::Running),
-        Control::Abort => (CONTROL_ACK, |s| s.phase == Phase::Aborting),
-    };
-    let wait = lock::AckWait {
-        release: sent.info.release.clone(),
-        seq: sent.seq,
-        limit,
-    };
-    let ack = lock::await_ack(config, p, e, &wait, done, |s| {
-        eprintln!("{p}/{e}: {}", s.detail);
-    })
-    .await;
-    match ack {
-        Ok(Ack::State(s)) if done(&s) => {
-            let _ = writeln!(out, "{p}/{e}: {} ({who})", s.detail);
+    let seen = |s: &lock::HolderState| eprintln!("{p}/{e}: {}", s.detail);
+    match lock::control_request(config, p, e, c, seen).await {
+        Ok(lock::Answer::Done(m)) => {
+            let _ = writeln!(out, "{m}");
             0
         }
-        Ok(Ack::State(s)) => {
-            let _ = writeln!(
-                out,
-                "{p}/{e}: {what} received by {who}, not done within {}s: {}",
-                limit.as_secs(),
-                s.detail
-            );
-            1
-        }
-        Ok(Ack::Finished) => {
-            let _ = writeln!(
-                out,
-                "{p}/{e}: {who} had already finished (its lock is gone); nothing to {what}"
-            );
-            1
-        }
-        Ok(Ack::Silent) => {
-            let beat = sent
-                .info
-                .heartbeat_at
-                .map(|t| format!("{}s ago", (chrono::Utc::now() - t).num_seconds().max(0)))
-                .unwrap_or_else(|| "never".into());
-            let _ = writeln!(
-                out,
-                "{p}/{e}: wrote {what} into the lock, but {who} did not answer within {}s (last heartbeat {beat}); it may be an older shipdeck, or stuck",
-                CONTROL_ACK.as_secs()
-            );
+        Ok(lock::Answer::NotDone(m)) => {
+            let _ = writeln!(out, "{m}");
             1
         }
         Err(err) => refuse(false, out, &err.to_string()),

@@ -18,7 +18,7 @@ use crate::engine::{Engine, FleetWatchers};
 use crate::health::probe_client;
 use crate::rollout::executor::{Request, Runner as RolloutRunner};
 use crate::rollout::journal::Journal;
-use crate::rollout::lock::{self, Ack, Control, Phase};
+use crate::rollout::lock::{self, Control};
 use crate::rollout::{activity, checks, promote, release};
 
 /// The stop and abort tokens of one of this console's rollouts.
@@ -412,46 +412,17 @@ impl EffectRunner {
     }
 }
 
-/// How long a control waits for the rollout's answer.
-const CONTROL_ACK: Duration = Duration::from_secs(10);
-/// How long a pause waits for the hosts in flight to finish.
-const PAUSE_WAIT: Duration = Duration::from_secs(180);
-
-/// Write `control` into the lock, then wait for the rollout to act on it.
+/// Write `control` into the lock, then wait for the rollout to act on it
+/// (the same request as the headless `control`).
 async fn control_and_wait(
     config: &Config,
     p: &str,
     e: &str,
     control: Control,
 ) -> Result<String, String> {
-    let sent = lock::send_control(config, p, e, control)
-        .await
-        .map_err(|err| err.to_string())?;
-    let (limit, done): (Duration, fn(&lock::HolderState) -> bool) = match control {
-        Control::Pause => (PAUSE_WAIT, |s| s.phase == Phase::Paused),
-        Control::Run => (CONTROL_ACK, |s| s.phase == Phase::Running),
-        Control::Abort => (CONTROL_ACK, |s| s.phase == Phase::Aborting),
-    };
-    let wait = lock::AckWait {
-        release: sent.info.release.clone(),
-        seq: sent.seq,
-        limit,
-    };
-    let who = format!("{} (release {})", sent.info.owner, sent.info.release);
-    match lock::await_ack(config, p, e, &wait, done, |_| {}).await {
-        Ok(Ack::State(s)) if done(&s) => Ok(format!("{p}/{e}: {} ({who})", s.detail)),
-        Ok(Ack::State(s)) => Err(format!(
-            "{p}/{e}: received by {who}, not done within {}s: {}",
-            limit.as_secs(),
-            s.detail
-        )),
-        Ok(Ack::Finished) => Err(format!(
-            "{p}/{e}: the rollout of {who} had already finished"
-        )),
-        Ok(Ack::Silent) => Err(format!(
-            "{p}/{e}: written into the lock, but {who} did not answer within {}s",
-            CONTROL_ACK.as_secs()
-        )),
+    match lock::control_request(config, p, e, control, |_| {}).await {
+        Ok(lock::Answer::Done(m)) => Ok(m),
+        Ok(lock::Answer::NotDone(m)) => Err(m),
         Err(err) => Err(err.to_string()),
     }
 }

@@ -135,3 +135,72 @@ pub async fn await_ack(
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
 }
+
+/// How long a control request waits for the rollout's answer.
+pub const CONTROL_ACK: Duration = Duration::from_secs(10);
+/// How long a pause waits for the hosts in flight to finish.
+pub const PAUSE_WAIT: Duration = Duration::from_secs(180);
+
+/// How a control request ended, with the sentence that says so.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Answer {
+    /// The rollout did what was asked ("paused after h07", "resumed"…).
+    Done(String),
+    /// Received but not done within the wait, finished already, or silent.
+    NotDone(String),
+}
+
+/// Write `control` into the lock of `project`/`env`, then wait for the
+/// rollout to act on it: what the headless `control` and the console's
+/// pause, resume and abort keys both do. `seen` hears intermediate states.
+pub async fn request(
+    config: &Config,
+    project: &str,
+    env: &str,
+    control: Control,
+    seen: impl Fn(&HolderState),
+) -> Result<Answer, LockError> {
+    let (p, e) = (project, env);
+    let what = match control {
+        Control::Pause => "pause",
+        Control::Run => "resume",
+        Control::Abort => "abort",
+    };
+    let sent = send_control(config, p, e, control).await?;
+    let who = format!(
+        "the rollout of {} (release {})",
+        sent.info.owner, sent.info.release
+    );
+    let (limit, done): (Duration, fn(&HolderState) -> bool) = match control {
+        Control::Pause => (PAUSE_WAIT, |s| s.phase == Phase::Paused),
+        Control::Run => (CONTROL_ACK, |s| s.phase == Phase::Running),
+        Control::Abort => (CONTROL_ACK, |s| s.phase == Phase::Aborting),
+    };
+    let wait = AckWait {
+        release: sent.info.release.clone(),
+        seq: sent.seq,
+        limit,
+    };
+    Ok(match await_ack(config, p, e, &wait, done, seen).await? {
+        Ack::State(s) if done(&s) => Answer::Done(format!("{p}/{e}: {} ({who})", s.detail)),
+        Ack::State(s) => Answer::NotDone(format!(
+            "{p}/{e}: {what} received by {who}, not done within {}s: {}",
+            limit.as_secs(),
+            s.detail
+        )),
+        Ack::Finished => Answer::NotDone(format!(
+            "{p}/{e}: {who} had already finished (its lock is gone); nothing to {what}"
+        )),
+        Ack::Silent => {
+            let beat = sent
+                .info
+                .heartbeat_at
+                .map(|t| format!("{}s ago", (chrono::Utc::now() - t).num_seconds().max(0)))
+                .unwrap_or_else(|| "never".into());
+            Answer::NotDone(format!(
+                "{p}/{e}: wrote {what} into the lock, but {who} did not answer within {}s (last heartbeat {beat}); it may be an older shipdeck, or stuck",
+                CONTROL_ACK.as_secs()
+            ))
+        }
+    })
+}

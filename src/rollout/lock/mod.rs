@@ -54,7 +54,9 @@ mod control;
 mod target;
 
 use acquire::*;
-pub use control::{Ack, AckWait, Sent, await_ack, send_control};
+pub use control::{
+    Ack, AckWait, Answer, Sent, await_ack, request as control_request, send_control,
+};
 use target::*;
 
 /// How long a lock lives without a heartbeat.
