@@ -206,9 +206,17 @@ async fn two_consoles_pause_resume_and_abort_one_rollout() {
     let hosts = [2, 5, 6, 8];
     clean(p, e, &hosts).await;
     let tmp = tempfile::tempdir().unwrap();
-    // Every version needs 4 s before it answers: the rollout takes a while.
-    let slow = ", WEB_MODE = \"slow\", WEB_READY_DELAY = \"4\"";
+    // Every version needs 8 s before it answers: the rollout (4 batches of
+    // one) outlasts the 15 s in which an idle console sees another
+    // operator's lock.
+    let slow = ", WEB_MODE = \"slow\", WEB_READY_DELAY = \"8\"";
     let cfg = config(tmp.path(), p, e, &hosts, port, 1, false, slow);
+    let text = std::fs::read_to_string(&cfg).unwrap();
+    std::fs::write(
+        &cfg,
+        text.replace("start_period = \"2s\"", "start_period = \"12s\""),
+    )
+    .unwrap();
     let (code, _, out) = rollout_json(&["deploy", p, e, "v1"], &cfg, tmp.path());
     assert_eq!(code, 0, "{out}");
 
@@ -233,7 +241,7 @@ async fn two_consoles_pause_resume_and_abort_one_rollout() {
     a.wait_for(&["batch 1/4"], Duration::from_secs(30));
     // B sees another operator's rollout.
     b.keys(&["o"]);
-    b.wait_for(&["in progress by"], Duration::from_secs(20));
+    b.wait_for(&["in progress by"], Duration::from_secs(25));
 
     // A pauses; both say so.
     a.keys(&["Space"]);
