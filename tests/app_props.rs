@@ -6,10 +6,9 @@
 //! effect comes from a confirmation (or from the end of a confirmed ship).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::path::Path;
-use std::sync::Arc;
+mod common;
 
-use chrono::{DateTime, TimeZone, Utc};
+use common::fixture::{self, INVENTORY, now};
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use proptest::prelude::*;
 use ratatui::Terminal;
@@ -26,35 +25,9 @@ use shipdeck::rollout::lock::{Control, LockInfo};
 use shipdeck::rollout::plan::Plan;
 use shipdeck::theme::Theme;
 
-/// `staging` is read-only in the inventory, `prod` wants its name typed.
-const CONFIG: &str = r#"
-[[environments]]
-name = "dev"
-[[environments]]
-name = "staging"
-readonly = true
-[[environments]]
-name = "prod"
-confirm = true
-
-[[hosts]]
-name = "a1"
-endpoint = "tcp://10.0.0.1:2375"
-[[hosts]]
-name = "a2"
-endpoint = "tcp://10.0.0.2:2375"
-[[hosts]]
-name = "b1"
-endpoint = "tcp://10.0.0.3:2375"
-
-[[projects]]
-name = "alpha"
-image = "r.example.com/alpha"
-[projects.hosts]
-dev = ["a1"]
-staging = ["a2"]
-prod = ["a1", "a2", "b1"]
-
+/// The fixture's inventory (`staging` read-only, `prod` wants its name
+/// typed) and a second project, `beta`.
+const BETA: &str = r#"
 [[projects]]
 name = "beta"
 image = "r.example.com/beta"
@@ -88,15 +61,8 @@ const PALETTE: [&str; 16] = [
 ];
 const SIZES: [(u16, u16); 6] = [(1, 1), (40, 10), (80, 24), (120, 40), (20, 3), (200, 6)];
 
-fn now() -> DateTime<Utc> {
-    Utc.with_ymd_and_hms(2026, 11, 21, 12, 0, 0).unwrap()
-}
-
 fn state(readonly: bool) -> State {
-    let config = shipdeck::config::load_str(CONFIG, Path::new("props.toml")).expect("config");
-    let mut s = State::new(Arc::new(config), now());
-    s.readonly = readonly;
-    s
+    fixture::state(&format!("{INVENTORY}{BETA}"), readonly)
 }
 
 /// One step of a random session. Some steps are resolved against the state
@@ -156,23 +122,10 @@ enum Ev {
 }
 
 fn container(c: &Ctr, n: usize) -> AppContainer {
-    let project = PROJECTS[c.project];
-    let env = ENVS[c.env];
-    let version = VERSIONS[c.version];
+    let (project, env, version) = (PROJECTS[c.project], ENVS[c.env], VERSIONS[c.version]);
     let role = [Role::Serving, Role::Kept, Role::Retired][c.role];
     AppContainer {
         id: format!("{project}-{env}-{version}-{n}"),
-        name: format!("{project}.{env}.{version}"),
-        project: project.into(),
-        env: env.into(),
-        version: version.into(),
-        release: Some("r-1".into()),
-        digest: Some(format!("sha256:{}", version.repeat(8))),
-        image: format!("r.example.com/{project}:{version}"),
-        role,
-        restart_policy: "always".into(),
-        restart_original: Some("always".into()),
-        deployed_by: Some("ops@laptop".into()),
         deployed_at: Some(format!("2026-11-2{}T10:00:00Z", c.version)),
         state: if c.running {
             ContainerState::Running
@@ -187,7 +140,7 @@ fn container(c: &Ctr, n: usize) -> AppContainer {
         ][c.health],
         started_at: Some(now() - chrono::Duration::seconds(100 * n as i64)),
         restarts: n as i64,
-        exit_code: None,
+        ..fixture::container(project, env, version, role)
     }
 }
 
@@ -217,24 +170,9 @@ fn plan(project: &str, env: &str, version: &str, hosts: usize) -> Plan {
 fn summary(project: &str, env: &str, version: &str, outcome: Option<Outcome>) -> ReleaseSummary {
     ReleaseSummary {
         release: format!("r-{version}-{}", outcome.map_or("none", |o| o.word())),
-        project: project.into(),
-        env: env.into(),
-        action: ReleaseAction::Deploy,
-        version: version.into(),
-        digest: None,
         from_versions: vec!["v0".into()],
-        user: "ops@laptop".into(),
-        started_at: now() - chrono::Duration::seconds(3600),
-        finished_at: Some(now() - chrono::Duration::seconds(3500)),
-        result: outcome,
-        duration_secs: Some(100.0),
         hosts: 3,
-        message: String::new(),
-        note: String::new(),
-        promoted_from: None,
-        resumes: None,
-        rolled_back: false,
-        needs_operator: Vec::new(),
+        ..fixture::summary(project, env, version, outcome)
     }
 }
 
@@ -610,7 +548,9 @@ fn actions(s: &mut State, step: &Step) -> Vec<Action> {
     }
 }
 
-/// The environment an effect acts on, when it names one.
+/// The environment an effect acts on, when it names one. Written out again
+/// on purpose instead of calling `Effect::env`: the read-only guard in
+/// `update()` filters with `Effect::env`, so the check must not trust it.
 fn effect_env(e: &Effect) -> Option<&str> {
     match e {
         Effect::StartRelease { env, .. }

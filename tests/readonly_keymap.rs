@@ -4,10 +4,9 @@
 //! refused with a message and no effect; the footer never offers one.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::path::Path;
-use std::sync::Arc;
+mod common;
 
-use chrono::{DateTime, TimeZone, Utc};
+use common::fixture::{self, INVENTORY, container, now, summary};
 use crossterm::event::{KeyEvent, KeyModifiers};
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
@@ -15,103 +14,17 @@ use shipdeck::app::command::COMMANDS;
 use shipdeck::app::keymap::Key;
 use shipdeck::app::model::release::RolloutPane;
 use shipdeck::app::{Action, Command, Effect, Keymap, Mode, State, update};
-use shipdeck::domain::{AppContainer, ContainerState, FleetUpdate, Health, Role};
+use shipdeck::domain::{FleetUpdate, Role};
 use shipdeck::rollout::events::{HostPhase, RolloutEvent};
-use shipdeck::rollout::journal::{Action as ReleaseAction, Outcome, ReleaseSummary};
+use shipdeck::rollout::journal::{Action as ReleaseAction, Outcome};
 use shipdeck::rollout::plan::Plan;
 use shipdeck::theme::Theme;
-
-const CONFIG: &str = r#"
-[[environments]]
-name = "dev"
-[[environments]]
-name = "staging"
-readonly = true
-[[environments]]
-name = "prod"
-confirm = true
-
-[[hosts]]
-name = "a1"
-endpoint = "tcp://10.0.0.1:2375"
-[[hosts]]
-name = "a2"
-endpoint = "tcp://10.0.0.2:2375"
-[[hosts]]
-name = "b1"
-endpoint = "tcp://10.0.0.3:2375"
-
-[[projects]]
-name = "alpha"
-image = "r.example.com/alpha"
-[projects.hosts]
-dev = ["a1"]
-staging = ["a2"]
-prod = ["a1", "a2", "b1"]
-"#;
-
-fn now() -> DateTime<Utc> {
-    Utc.with_ymd_and_hms(2026, 11, 21, 12, 0, 0).unwrap()
-}
-
-fn container(env: &str, version: &str, role: Role) -> AppContainer {
-    AppContainer {
-        id: format!("alpha-{env}-{version}"),
-        name: format!("alpha.{env}.{version}"),
-        project: "alpha".into(),
-        env: env.into(),
-        version: version.into(),
-        release: Some("r-1".into()),
-        digest: Some(format!("sha256:{}", version.repeat(8))),
-        image: format!("r.example.com/alpha:{version}"),
-        role,
-        restart_policy: "always".into(),
-        restart_original: Some("always".into()),
-        deployed_by: Some("ops@laptop".into()),
-        deployed_at: Some("2026-11-20T10:00:00Z".into()),
-        state: if role == Role::Serving {
-            ContainerState::Running
-        } else {
-            ContainerState::Exited
-        },
-        health: Health::Healthy,
-        started_at: Some(now() - chrono::Duration::seconds(600)),
-        restarts: 0,
-        exit_code: None,
-    }
-}
-
-fn summary(env: &str, version: &str, outcome: Option<Outcome>) -> ReleaseSummary {
-    ReleaseSummary {
-        release: format!("r-{env}-{version}"),
-        project: "alpha".into(),
-        env: env.into(),
-        action: ReleaseAction::Deploy,
-        version: version.into(),
-        digest: None,
-        from_versions: vec!["v1".into()],
-        user: "ops@laptop".into(),
-        started_at: now() - chrono::Duration::seconds(3600),
-        finished_at: Some(now() - chrono::Duration::seconds(3500)),
-        result: outcome,
-        duration_secs: Some(100.0),
-        hosts: 1,
-        message: String::new(),
-        note: String::new(),
-        promoted_from: None,
-        resumes: None,
-        rolled_back: false,
-        needs_operator: Vec::new(),
-    }
-}
 
 /// A fleet where every command has something to act on: serving and kept
 /// containers everywhere, a rollout of this console running in every
 /// environment, an unfinished release, history.
 fn state(readonly: bool) -> State {
-    let config = shipdeck::config::load_str(CONFIG, Path::new("ro.toml")).expect("config");
-    let mut s = State::new(Arc::new(config), now());
-    s.readonly = readonly;
+    let mut s = fixture::state(INVENTORY, readonly);
     let hosts: [(&str, &[&str]); 3] = [
         ("a1", &["dev", "prod"]),
         ("a2", &["staging", "prod"]),
@@ -122,8 +35,8 @@ fn state(readonly: bool) -> State {
             .iter()
             .flat_map(|e| {
                 [
-                    container(e, "v2", Role::Serving),
-                    container(e, "v1", Role::Kept),
+                    container("alpha", e, "v2", Role::Serving),
+                    container("alpha", e, "v1", Role::Kept),
                 ]
             })
             .collect();
@@ -193,8 +106,8 @@ fn state(readonly: bool) -> State {
                 project: "alpha".into(),
                 env: env.into(),
                 result: Ok(vec![
-                    summary(env, "v1", Some(Outcome::Succeeded)),
-                    summary(env, "v2", Some(Outcome::Succeeded)),
+                    summary("alpha", env, "v1", Some(Outcome::Succeeded)),
+                    summary("alpha", env, "v2", Some(Outcome::Succeeded)),
                 ]),
             },
         );

@@ -14,33 +14,35 @@ use std::time::{Duration, Instant};
 use common::tmux::{Tmux, line_of};
 use common::*;
 
-/// Health by the HTTP probe, 200 ms apart; `extra` goes into the project's
-/// tables (e.g. an env for the container).
-fn tables(port: u16, max_unavailable: usize) -> String {
+/// Health by the HTTP probe, 200 ms apart, with `start_period`; one host at
+/// a time.
+fn tables(port: u16, start_period: &str) -> String {
     format!(
-        "[projects.health]\nhttp = \"/health\"\nport = {port}\ndocker = false\ninterval = \"200ms\"\nretries = 10\nstart_period = \"2s\"\n[projects.rollout]\nmax_unavailable = {max_unavailable}\n"
+        "[projects.health]\nhttp = \"/health\"\nport = {port}\ndocker = false\ninterval = \"200ms\"\nretries = 10\nstart_period = \"{start_period}\"\n[projects.rollout]\nmax_unavailable = 1\n"
     )
 }
 
 /// A config for `project` in `env` on `hosts`, with the sandbox registry
-/// (for the tag picker) and `env` protected when `protect`.
-#[allow(clippy::too_many_arguments)]
+/// (for the tag picker) and `env` protected when `protect`. With
+/// `ready_delay`, every version needs that many seconds before it answers
+/// (`WEB_MODE=slow`), and the health gate's start period is 12 s instead of
+/// 2 s, so that a slow starter is not failed on a loaded box.
 fn config(
     dir: &Path,
     project: &str,
     env: &str,
     hosts: &[usize],
     port: u16,
-    max_unavailable: usize,
     protect: bool,
-    container_env: &str,
+    ready_delay: Option<u32>,
 ) -> PathBuf {
+    let start_period = if ready_delay.is_some() { "12s" } else { "2s" };
     let path = write_config_with(
         dir,
         project,
         &[(env, hosts)],
         port,
-        &tables(port, max_unavailable),
+        &tables(port, start_period),
     );
     let mut s = std::fs::read_to_string(&path).unwrap();
     if protect {
@@ -49,10 +51,14 @@ fn config(
             &format!("name = \"{env}\"\nconfirm = true\n"),
         );
     }
-    s = s.replace(
-        &format!("env = {{ PORT = \"{port}\" }}"),
-        &format!("env = {{ PORT = \"{port}\"{container_env} }}"),
-    );
+    if let Some(delay) = ready_delay {
+        s = s.replace(
+            &format!("env = {{ PORT = \"{port}\" }}"),
+            &format!(
+                "env = {{ PORT = \"{port}\", WEB_MODE = \"slow\", WEB_READY_DELAY = \"{delay}\" }}"
+            ),
+        );
+    }
     s = s.replace(
         "[[projects]]\n",
         &format!(
@@ -115,10 +121,10 @@ async fn deploy_v2_from_the_keyboard_then_one_key_rollback_to_v1() {
     clean(p, e, &hosts).await;
     let tmp = tempfile::tempdir().unwrap();
     // v1 first, headless (before prod is protected).
-    let plain = config(tmp.path(), p, e, &hosts, port, 1, false, "");
+    let plain = config(tmp.path(), p, e, &hosts, port, false, None);
     let (code, _, out) = rollout_json(&["deploy", p, e, "v1"], &plain, tmp.path());
     assert_eq!(code, 0, "{out}");
-    let cfg = config(tmp.path(), p, e, &hosts, port, 1, true, "");
+    let cfg = config(tmp.path(), p, e, &hosts, port, true, None);
 
     let tui = Tmux::start(&cfg, tmp.path(), "rel");
     open_env(&tui, p, e);
@@ -166,10 +172,10 @@ async fn a_bad_version_fails_on_screen_with_its_probe_and_log_and_the_fleet_stay
     let hosts = [6, 7];
     clean(p, e, &hosts).await;
     let tmp = tempfile::tempdir().unwrap();
-    let plain = config(tmp.path(), p, e, &hosts, port, 1, false, "");
+    let plain = config(tmp.path(), p, e, &hosts, port, false, None);
     let (code, _, out) = rollout_json(&["deploy", p, e, "v1"], &plain, tmp.path());
     assert_eq!(code, 0, "{out}");
-    let cfg = config(tmp.path(), p, e, &hosts, port, 1, true, "");
+    let cfg = config(tmp.path(), p, e, &hosts, port, true, None);
 
     let tui = Tmux::start(&cfg, tmp.path(), "bad");
     open_env(&tui, p, e);
@@ -209,14 +215,7 @@ async fn two_consoles_pause_resume_and_abort_one_rollout() {
     // Every version needs 8 s before it answers: the rollout (4 batches of
     // one) outlasts the 15 s in which an idle console sees another
     // operator's lock.
-    let slow = ", WEB_MODE = \"slow\", WEB_READY_DELAY = \"8\"";
-    let cfg = config(tmp.path(), p, e, &hosts, port, 1, false, slow);
-    let text = std::fs::read_to_string(&cfg).unwrap();
-    std::fs::write(
-        &cfg,
-        text.replace("start_period = \"2s\"", "start_period = \"12s\""),
-    )
-    .unwrap();
+    let cfg = config(tmp.path(), p, e, &hosts, port, false, Some(8));
     let (code, _, out) = rollout_json(&["deploy", p, e, "v1"], &cfg, tmp.path());
     assert_eq!(code, 0, "{out}");
 
@@ -293,15 +292,7 @@ async fn quitting_during_a_rollout_asks_first_and_leaves_it_resumable() {
     let hosts = [3, 7, 8];
     clean(p, e, &hosts).await;
     let tmp = tempfile::tempdir().unwrap();
-    let slow = ", WEB_MODE = \"slow\", WEB_READY_DELAY = \"4\"";
-    let cfg = config(tmp.path(), p, e, &hosts, port, 1, false, slow);
-    // A 4 s starter needs more than the 2 s start period on a loaded box.
-    let text = std::fs::read_to_string(&cfg).unwrap();
-    std::fs::write(
-        &cfg,
-        text.replace("start_period = \"2s\"", "start_period = \"12s\""),
-    )
-    .unwrap();
+    let cfg = config(tmp.path(), p, e, &hosts, port, false, Some(4));
     let (code, _, out) = rollout_json(&["deploy", p, e, "v1"], &cfg, tmp.path());
     assert_eq!(code, 0, "{out}");
 

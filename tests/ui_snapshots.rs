@@ -377,6 +377,19 @@ fn host_phase(
     )
 }
 
+/// The rollout of storefront/prod ends with `outcome`.
+fn finished(s: &mut State, outcome: Outcome, secs: f64, message: &str) -> Vec<Effect> {
+    rollout_event(
+        s,
+        shipdeck::rollout::events::RolloutEvent::Finished {
+            outcome,
+            secs,
+            message: message.into(),
+            needs_operator: Vec::new(),
+        },
+    )
+}
+
 /// storefront/prod's rollout view, 40 s into a rollout of v3 confirmed
 /// from the console: batch 1/2 with web-01 healthy and web-02 waiting for
 /// health.
@@ -464,7 +477,6 @@ fn rollout_view_mid_rollout() {
 #[test]
 fn rollout_view_after_a_failure() {
     use shipdeck::rollout::events::{HostPhase, RolloutEvent};
-    use shipdeck::rollout::journal::Outcome;
     let mut s = mid_rollout();
     host_phase(
         &mut s,
@@ -490,14 +502,11 @@ fn rollout_view_after_a_failure() {
     );
     host_phase(&mut s, "web-02", HostPhase::Restoring, 63.0, None);
     host_phase(&mut s, "web-02", HostPhase::Restored, 65.0, None);
-    rollout_event(
+    finished(
         &mut s,
-        RolloutEvent::Finished {
-            outcome: Outcome::Failed,
-            secs: 70.0,
-            message: "web-02 failed its health gate; it serves v1 again".into(),
-            needs_operator: Vec::new(),
-        },
+        Outcome::Failed,
+        70.0,
+        "web-02 failed its health gate; it serves v1 again",
     );
     insta::assert_snapshot!(render_sized(&s, 24));
 }
@@ -505,7 +514,6 @@ fn rollout_view_after_a_failure() {
 #[test]
 fn rollout_view_after_a_rollback() {
     use shipdeck::rollout::events::{HostPhase, RolloutEvent};
-    use shipdeck::rollout::journal::Outcome;
     let mut s = mid_rollout();
     host_phase(
         &mut s,
@@ -525,14 +533,11 @@ fn rollout_view_after_a_rollback() {
     host_phase(&mut s, "web-02", HostPhase::RollingBack, 64.0, None);
     host_phase(&mut s, "web-01", HostPhase::RolledBack, 66.0, None);
     host_phase(&mut s, "web-02", HostPhase::RolledBack, 66.5, None);
-    rollout_event(
+    finished(
         &mut s,
-        RolloutEvent::Finished {
-            outcome: Outcome::RolledBack,
-            secs: 71.0,
-            message: "rolled back to v2 on web-01, web-02".into(),
-            needs_operator: Vec::new(),
-        },
+        Outcome::RolledBack,
+        71.0,
+        "rolled back to v2 on web-01, web-02",
     );
     insta::assert_snapshot!(render_sized(&s, 20));
 }

@@ -19,6 +19,7 @@ use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::time::Instant;
 
+pub mod fixture;
 pub mod tmux;
 
 /// The sandbox's registry as the hosts see it.

@@ -10,8 +10,30 @@ pub struct Tmux {
 
 impl Tmux {
     /// `tag` tells the sessions of tests running side by side apart.
+    /// A 150x40 terminal.
     pub fn start(config: &std::path::Path, state_dir: &std::path::Path, tag: &str) -> Self {
+        Self::spawn(config, state_dir, tag, &[], 40)
+    }
+
+    /// Like [`Tmux::start`], with extra console arguments, in a 150x45 terminal.
+    pub fn start_with(
+        config: &std::path::Path,
+        state_dir: &std::path::Path,
+        tag: &str,
+        args: &[&str],
+    ) -> Self {
+        Self::spawn(config, state_dir, tag, args, 45)
+    }
+
+    fn spawn(
+        config: &std::path::Path,
+        state_dir: &std::path::Path,
+        tag: &str,
+        args: &[&str],
+        rows: u16,
+    ) -> Self {
         let session = format!("shipdeck-it-{}-{tag}", std::process::id());
+        let rows = rows.to_string();
         let status = Command::new("tmux")
             .args([
                 "new-session",
@@ -21,7 +43,7 @@ impl Tmux {
                 "-x",
                 "150",
                 "-y",
-                "40",
+                &rows,
                 "--",
             ])
             .arg("env")
@@ -29,6 +51,7 @@ impl Tmux {
             .arg(env!("CARGO_BIN_EXE_shipdeck"))
             .arg("--config")
             .arg(config)
+            .args(args)
             .status()
             .expect("tmux is installed (apt-get install tmux)");
         assert!(status.success(), "tmux new-session failed");
@@ -85,38 +108,6 @@ impl Drop for Tmux {
 }
 
 impl Tmux {
-    /// Like [`Tmux::start`], with extra console arguments and a size.
-    pub fn start_with(
-        config: &std::path::Path,
-        state_dir: &std::path::Path,
-        tag: &str,
-        args: &[&str],
-    ) -> Self {
-        let session = format!("shipdeck-it-{}-{tag}", std::process::id());
-        let status = Command::new("tmux")
-            .args([
-                "new-session",
-                "-d",
-                "-s",
-                &session,
-                "-x",
-                "150",
-                "-y",
-                "45",
-                "--",
-            ])
-            .arg("env")
-            .arg(format!("XDG_STATE_HOME={}", state_dir.display()))
-            .arg(env!("CARGO_BIN_EXE_shipdeck"))
-            .arg("--config")
-            .arg(config)
-            .args(args)
-            .status()
-            .expect("tmux is installed (apt-get install tmux)");
-        assert!(status.success(), "tmux new-session failed");
-        Self { session }
-    }
-
     /// Type `text` literally (no key names).
     pub fn type_text(&self, text: &str) {
         let status = Command::new("tmux")
