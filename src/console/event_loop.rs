@@ -115,13 +115,14 @@ pub async fn run(
         }
         // Input is drawn at once (after whatever it asked for); a burst of
         // background updates at most once per FRAME.
-        if state.dirty && tokio::time::Instant::now() >= last_draw + FRAME {
+        let now = tokio::time::Instant::now();
+        if state.dirty && now >= last_draw + FRAME {
             terminal
                 .draw(|f| ui::draw(&state, &theme, f))
                 .context("drawing failed")?;
             state.dirty = false;
             last_draw = tokio::time::Instant::now();
-            latency.drawn();
+            latency.drawn(last_draw - now);
         }
         let mut quit = false;
         for e in effects {

@@ -2,23 +2,27 @@
 //!
 //! With `SHIPDECK_BENCH_LATENCY=<file>` set, every key event the loop
 //! receives is timed from the moment it comes out of the terminal's event
-//! stream to the end of the next `terminal.draw()`; one line per key, the
-//! microseconds as an integer, is appended to the file after that draw. With
-//! the variable unset (the normal case) nothing is recorded and no file is
-//! opened. A write error turns the recorder off; the console never fails
-//! because of it.
+//! stream to the end of the next `terminal.draw()`. One line per key is
+//! appended to the file after that draw: three integers in microseconds,
+//! the whole latency, the time the draw itself took, and the time the
+//! loop's thread spent runnable but waiting for a CPU in between (the
+//! scheduler's run-queue delay from `/proc/thread-self/schedstat`; 0 where
+//! that file is missing). With the variable unset (the normal case) nothing
+//! is recorded and no file is opened. A write error turns the recorder off;
+//! the console never fails because of it.
 
 use std::fs::File;
 use std::io::Write;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 /// The environment variable that names the file.
 pub const ENV: &str = "SHIPDECK_BENCH_LATENCY";
 
 pub struct LatencyLog {
     file: Option<File>,
-    /// Keys received since the last draw.
-    pending: Vec<Instant>,
+    /// Keys received since the last draw: when, and the thread's run-queue
+    /// delay so far (ns).
+    pending: Vec<(Instant, u64)>,
 }
 
 impl LatencyLog {
@@ -37,25 +41,40 @@ impl LatencyLog {
     /// A key event was just received.
     pub fn key(&mut self) {
         if self.file.is_some() {
-            self.pending.push(Instant::now());
+            self.pending.push((Instant::now(), run_queue_ns()));
         }
     }
 
-    /// A draw just ended: every key received before it is on screen.
-    pub fn drawn(&mut self) {
+    /// A draw that took `draw` just ended: every key received before it is
+    /// on screen.
+    pub fn drawn(&mut self, draw: Duration) {
         let Some(f) = self.file.as_mut() else {
             return;
         };
         if self.pending.is_empty() {
             return;
         }
+        let queued_now = run_queue_ns();
         let mut s = String::new();
-        for t in self.pending.drain(..) {
-            s.push_str(&t.elapsed().as_micros().to_string());
-            s.push('\n');
+        for (t, queued) in self.pending.drain(..) {
+            let waited = queued_now.saturating_sub(queued) / 1000;
+            s.push_str(&format!(
+                "{} {} {waited}\n",
+                t.elapsed().as_micros(),
+                draw.as_micros()
+            ));
         }
         if f.write_all(s.as_bytes()).is_err() {
             self.file = None;
         }
     }
+}
+
+/// The calling thread's time spent waiting on a run queue, in ns (the
+/// second field of `/proc/thread-self/schedstat`); 0 when unknown.
+fn run_queue_ns() -> u64 {
+    std::fs::read_to_string("/proc/thread-self/schedstat")
+        .ok()
+        .and_then(|s| s.split_whitespace().nth(1)?.parse().ok())
+        .unwrap_or(0)
 }
