@@ -532,17 +532,8 @@ pub async fn lock_cmd(
         },
         "break" => match lock::break_lock(config, p, e).await {
             Ok(Some(info)) => {
-                let rec = Record {
-                    ts: chrono::Utc::now(),
-                    release: info.release.clone(),
-                    project: p.to_string(),
-                    env: e.to_string(),
-                    user: lock::current_owner(),
-                    kind: RecordKind::LockBroken {
-                        holder: info.owner.clone(),
-                        holder_release: info.release.clone(),
-                    },
-                };
+                let rec =
+                    Record::lock_broken(p, e, lock::current_owner(), &info.owner, &info.release);
                 if let Err(err) = Journal::in_dir(&paths.state_dir).append(&rec) {
                     eprintln!("warning: the break was not journaled: {err}");
                 }

@@ -35,6 +35,14 @@ pub struct Settings {
     pub templates: PathBuf,
 }
 
+impl Settings {
+    /// The bound of every Docker API call (`docker_timeout_secs`, checked
+    /// to be 1..=3600 at load).
+    pub fn docker_timeout(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(self.docker_timeout_secs.max(1))
+    }
+}
+
 impl Default for Settings {
     fn default() -> Self {
         Self {

@@ -184,17 +184,13 @@ impl EffectRunner {
                     move |_| async move {
                         let result = match lock::break_lock(&config, &project, &env).await {
                             Ok(Some(info)) => {
-                                let rec = crate::rollout::journal::Record {
-                                    ts: chrono::Utc::now(),
-                                    release: info.release.clone(),
-                                    project: project.clone(),
-                                    env: env.clone(),
-                                    user: lock::current_owner(),
-                                    kind: crate::rollout::journal::RecordKind::LockBroken {
-                                        holder: info.owner.clone(),
-                                        holder_release: info.release.clone(),
-                                    },
-                                };
+                                let rec = crate::rollout::journal::Record::lock_broken(
+                                    &project,
+                                    &env,
+                                    lock::current_owner(),
+                                    &info.owner,
+                                    &info.release,
+                                );
                                 let note = match journal.append(&rec) {
                                     Ok(()) => String::new(),
                                     Err(e) => format!(" (not journaled: {e})"),
@@ -429,23 +425,24 @@ async fn control_and_wait(
 
 /// Stop and remove every container of `project` in `env`, host by host.
 async fn remove_project(config: &Config, project: &str, env: &str) -> Result<String, String> {
-    let hosts = config
-        .project(project)
-        .map(|p| p.hosts_in(env).to_vec())
-        .unwrap_or_default();
-    let results = futures::future::join_all(hosts.iter().map(|h| async move {
-        let e = Engine::connect_host(config, h).await?;
-        let containers = e.app_containers(project, env).await?;
-        let n = containers.len();
-        for c in containers {
-            e.remove(&c.id).await?;
-        }
-        Ok::<usize, crate::engine::EngineError>(n)
+    let hosts = Engine::connect_env(config, project, env).await;
+    let count = hosts.len();
+    let results = futures::future::join_all(hosts.into_iter().map(|(h, e)| async move {
+        let remove = async {
+            let e = e?;
+            let containers = e.app_containers(project, env).await?;
+            let n = containers.len();
+            for c in containers {
+                e.remove(&c.id).await?;
+            }
+            Ok::<usize, crate::engine::EngineError>(n)
+        };
+        (h, remove.await)
     }))
     .await;
     let mut removed = 0;
     let mut failed = Vec::new();
-    for (h, r) in hosts.iter().zip(results) {
+    for (h, r) in results {
         match r {
             Ok(n) => removed += n,
             Err(e) => failed.push(format!("{h}: {e}")),
@@ -453,8 +450,7 @@ async fn remove_project(config: &Config, project: &str, env: &str) -> Result<Str
     }
     if failed.is_empty() {
         Ok(format!(
-            "{project} removed from {env}: {removed} container(s) on {} host(s)",
-            hosts.len()
+            "{project} removed from {env}: {removed} container(s) on {count} host(s)"
         ))
     } else {
         Err(format!(

@@ -162,6 +162,21 @@ pub async fn timed<T>(
     }
 }
 
+/// The engine's clock from `/info`: `None` when it does not say (or says
+/// something unreadable).
+pub async fn engine_clock(
+    docker: &Docker,
+    endpoint: &str,
+    timeout: Duration,
+) -> Result<Option<chrono::DateTime<chrono::Utc>>, EngineError> {
+    let info = timed(endpoint, "info", timeout, docker.info()).await?;
+    Ok(info
+        .system_time
+        .as_deref()
+        .and_then(|t| chrono::DateTime::parse_from_rfc3339(t.trim()).ok())
+        .map(|t| t.with_timezone(&chrono::Utc)))
+}
+
 /// Open a client for `endpoint` and negotiate the API version.
 ///
 /// `timeout` bounds the negotiation and is also bollard's per-request timeout,

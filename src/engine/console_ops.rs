@@ -17,7 +17,6 @@ const LINE_MAX: usize = 2000;
 
 /// An attached exec: its output stream and its input.
 pub struct Exec {
-    pub id: String,
     pub output: std::pin::Pin<
         Box<dyn futures::Stream<Item = Result<LogOutput, bollard::errors::Error>> + Send>,
     >,
@@ -72,7 +71,8 @@ impl Engine {
 
     /// Restart a container (10 s grace before SIGKILL).
     pub async fn restart(&self, id: &str) -> Result<(), EngineError> {
-        let grace = std::time::Duration::from_secs(10);
+        const GRACE_SECS: i32 = 10;
+        let grace = std::time::Duration::from_secs(GRACE_SECS as u64);
         timed(
             &self.endpoint,
             "restart container",
@@ -83,7 +83,7 @@ impl Engine {
                 .restart_container(
                     id,
                     Some(RestartContainerOptions {
-                        t: Some(10),
+                        t: Some(GRACE_SECS),
                         ..Default::default()
                     }),
                 ),
@@ -137,11 +137,7 @@ impl Engine {
             )
             .await;
         match started {
-            StartExecResults::Attached { output, input } => Ok(Exec {
-                id: created.id,
-                output,
-                input,
-            }),
+            StartExecResults::Attached { output, input } => Ok(Exec { output, input }),
             StartExecResults::Detached => Err(EngineError::api(
                 &self.endpoint,
                 "start exec",

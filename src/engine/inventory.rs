@@ -186,7 +186,7 @@ pub async fn list_app_containers(
 /// One-shot read of every host in the inventory, all hosts at once.
 /// Unreachable hosts are reported as such; this never fails as a whole.
 pub async fn snapshot_fleet(config: &Config) -> Fleet {
-    let timeout = Duration::from_secs(config.settings.docker_timeout_secs);
+    let timeout = config.settings.docker_timeout();
     let reads = config.hosts.iter().map(|h| async move {
         let endpoint = h.endpoint.to_string();
         let mut state = HostState::new(&h.name, &endpoint);

@@ -272,15 +272,10 @@ impl Engine {
 
     /// The engine's clock, from `/info`; `None` when it cannot be read.
     pub async fn engine_time(&self) -> Option<DateTime<Utc>> {
-        match timed(&self.endpoint, "info", self.timeout, self.docker.info()).await {
-            Ok(info) => {
-                let parsed = info
-                    .system_time
-                    .as_deref()
-                    .and_then(|s| DateTime::parse_from_rfc3339(s.trim()).ok())
-                    .map(|t| t.with_timezone(&Utc));
+        match super::connect::engine_clock(&self.docker, &self.endpoint, self.timeout).await {
+            Ok(parsed) => {
                 if parsed.is_none() {
-                    debug!(host = %self.host, raw = ?info.system_time, "engine time unreadable");
+                    debug!(host = %self.host, "engine time unreadable");
                 }
                 parsed
             }

@@ -54,7 +54,7 @@ pub fn split_image(image: &str) -> (&str, &str) {
 impl Engine {
     /// A client for inventory host `name`, with the config's Docker timeout.
     pub async fn connect_host(config: &Config, name: &str) -> Result<Engine, EngineError> {
-        let timeout = Duration::from_secs(config.settings.docker_timeout_secs.max(1));
+        let timeout = config.settings.docker_timeout();
         let Some(h) = config.host(name) else {
             return Err(EngineError::Client {
                 endpoint: name.to_string(),
@@ -62,6 +62,25 @@ impl Engine {
             });
         };
         Self::connect(name, &h.endpoint, timeout).await
+    }
+
+    /// A client for every host of `project` in `env`, all connected at
+    /// once, in inventory order, with what failed.
+    pub async fn connect_env(
+        config: &Config,
+        project: &str,
+        env: &str,
+    ) -> Vec<(String, Result<Engine, EngineError>)> {
+        let names = config
+            .project(project)
+            .map(|p| p.hosts_in(env))
+            .unwrap_or_default();
+        futures::future::join_all(
+            names
+                .iter()
+                .map(|name| async move { (name.clone(), Self::connect_host(config, name).await) }),
+        )
+        .await
     }
 
     /// A client for host `name` at `endpoint`; `timeout` bounds every call.

@@ -15,7 +15,7 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
-use super::connect::{EngineError, connect, timed};
+use super::connect::{EngineError, connect, engine_clock, timed};
 use super::inventory::{inspect_app_container, list_app_containers};
 use crate::config::{Config, Host};
 use crate::domain::{FleetUpdate, labels};
@@ -36,7 +36,7 @@ pub struct WatchConfig {
 impl WatchConfig {
     pub fn from_config(config: &Config) -> Self {
         Self {
-            timeout: Duration::from_secs(config.settings.docker_timeout_secs.max(1)),
+            timeout: config.settings.docker_timeout(),
             backoff_min: Duration::from_millis(500),
             backoff_max: Duration::from_secs(8),
             liveness_interval: Duration::from_secs(5),
@@ -188,13 +188,10 @@ async fn engine_now(
     endpoint: &str,
     timeout: Duration,
 ) -> Result<i64, EngineError> {
-    let info = timed(endpoint, "info", timeout, docker.info()).await?;
-    Ok(info
-        .system_time
-        .as_deref()
-        .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
-        .map(|t| t.timestamp())
-        .unwrap_or_else(|| chrono::Utc::now().timestamp()))
+    Ok(engine_clock(docker, endpoint, timeout)
+        .await?
+        .unwrap_or_else(chrono::Utc::now)
+        .timestamp())
 }
 
 async fn session(

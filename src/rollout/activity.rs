@@ -4,8 +4,6 @@
 //! nothing; and the releases as the journal and the fleet's ledger know them.
 //! Must not import ratatui or app/ui.
 
-use std::time::Duration;
-
 use serde::Serialize;
 
 use super::journal::{Journal, ReleaseSummary};
@@ -34,18 +32,11 @@ pub enum Activity {
 
 /// Connect to the environment's hosts (those that answer).
 async fn engines(config: &Config, project: &str, env: &str) -> Vec<Engine> {
-    let Some(p) = config.project(project) else {
-        return Vec::new();
-    };
-    let timeout = Duration::from_secs(config.settings.docker_timeout_secs.max(1));
-    futures::future::join_all(p.hosts_in(env).iter().filter_map(|name| {
-        let h = config.host(name)?;
-        Some(Engine::connect(name, &h.endpoint, timeout))
-    }))
-    .await
-    .into_iter()
-    .flatten()
-    .collect()
+    Engine::connect_env(config, project, env)
+        .await
+        .into_iter()
+        .filter_map(|(_, r)| r.ok())
+        .collect()
 }
 
 /// The releases of `project`/`env`: the journal's and the fleet ledger's,
@@ -56,14 +47,21 @@ pub async fn releases(
     project: &str,
     env: &str,
 ) -> Vec<ReleaseSummary> {
-    let engines = engines(config, project, env).await;
-    let entries = ledger::read(&engines, project, env).await;
-    ledger::with_journal(
-        journal.releases().unwrap_or_default(),
-        entries,
-        project,
-        env,
-    )
+    releases_on(&engines(config, project, env).await, journal, project, env).await
+}
+
+/// [`releases`], with the ledger read from `engines`.
+async fn releases_on(
+    engines: &[Engine],
+    journal: &Journal,
+    project: &str,
+    env: &str,
+) -> Vec<ReleaseSummary> {
+    let (entries, journal) = tokio::join!(
+        ledger::read(engines, project, env),
+        journal.releases_async()
+    );
+    ledger::with_journal(journal, entries, project, env)
 }
 
 /// What the lock alone says: a rollout running (without its release's
@@ -79,11 +77,13 @@ pub async fn lock_only(config: &Config, project: &str, env: &str) -> Activity {
     }
 }
 
-/// What goes on in `project`/`env` now.
+/// What goes on in `project`/`env` now. One connection to each host serves
+/// both the lock and the ledger.
 pub async fn activity(config: &Config, journal: &Journal, project: &str, env: &str) -> Activity {
+    let engines = engines(config, project, env).await;
     let (held, releases) = tokio::join!(
-        lock::status(config, project, env),
-        releases(config, journal, project, env)
+        lock::status_on(config, &engines, project, env),
+        releases_on(&engines, journal, project, env)
     );
     let newest = releases.into_iter().rev().find(|r| !r.refused());
     if let Ok(Some(l)) = held

@@ -70,19 +70,22 @@ pub async fn plan_warnings(
     let Some(p) = config.project(project) else {
         return warnings;
     };
-    let reach = futures::future::join_all(p.hosts_in(env).iter().map(|name| async move {
-        (
-            name.clone(),
-            crate::engine::Engine::connect_host(config, name).await,
-        )
-    }));
+    // One connection to each host: who answers, then the lock on those.
+    let reach_and_lock = async {
+        let reach = crate::engine::Engine::connect_env(config, project, env).await;
+        let engines: Vec<_> = reach
+            .iter()
+            .filter_map(|(_, r)| r.as_ref().ok().cloned())
+            .collect();
+        (reach, lock::status_on(config, &engines, project, env).await)
+    };
     let registry = async {
         match crate::registry::RegistryClient::for_project(config, p) {
             Ok(c) => Some(c.manifest_digest(version).await),
             Err(e) => Some(Err(e)),
         }
     };
-    let (reach, held, tag) = tokio::join!(reach, lock::status(config, project, env), registry);
+    let ((reach, held), tag) = tokio::join!(reach_and_lock, registry);
     let down: Vec<String> = reach
         .into_iter()
         .filter_map(|(n, r)| r.err().map(|e| format!("{n} ({})", e.short())))
@@ -123,7 +126,7 @@ pub async fn preview(
     e: &str,
     v: &str,
 ) -> Result<Plan, String> {
-    let history = journal.releases().unwrap_or_default();
+    let history = journal.releases_async().await;
     let mut plan = make_plan(config, p, e, v, &history).map_err(|e| e.to_string())?;
     plan.warnings = plan_warnings(config, p, e, v).await;
     Ok(plan)

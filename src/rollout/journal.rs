@@ -154,6 +154,29 @@ pub struct Record {
     pub kind: RecordKind,
 }
 
+impl Record {
+    /// `user` broke the lock that `holder` took for `holder_release`.
+    pub fn lock_broken(
+        project: &str,
+        env: &str,
+        user: String,
+        holder: &str,
+        holder_release: &str,
+    ) -> Self {
+        Self {
+            ts: Utc::now(),
+            release: holder_release.to_string(),
+            project: project.to_string(),
+            env: env.to_string(),
+            user,
+            kind: RecordKind::LockBroken {
+                holder: holder.to_string(),
+                holder_release: holder_release.to_string(),
+            },
+        }
+    }
+}
+
 /// A release as `history` shows it: its start joined with its end.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ReleaseSummary {
@@ -290,6 +313,15 @@ impl Journal {
     /// Releases, oldest first.
     pub fn releases(&self) -> Result<Vec<ReleaseSummary>, JournalError> {
         Ok(summarize(&self.records()?))
+    }
+
+    /// [`Journal::releases`] on a blocking thread (the file is read whole),
+    /// for async callers; an unreadable journal has none.
+    pub async fn releases_async(&self) -> Vec<ReleaseSummary> {
+        let journal = self.clone();
+        tokio::task::spawn_blocking(move || journal.releases().unwrap_or_default())
+            .await
+            .unwrap_or_default()
     }
 }
 

@@ -260,16 +260,16 @@ impl Copies {
         let name = naming::ledger(&self.project, &self.env);
         let (project, env) = (self.project.as_str(), self.env.as_str());
         change(&mut self.known);
-        let merged = &self.known;
+        let text = encode(&self.known);
+        let text = text.as_str();
         let results = futures::future::join_all(self.copies.iter_mut().map(|copy| {
             let name = name.clone();
             async move {
-                let text = encode(merged);
                 let eng = &copy.engine;
                 let write = async {
                     match &copy.id {
                         Some(id) => eng
-                            .write_files(id, &[(FILE, text.as_str())])
+                            .write_files(id, &[(FILE, text)])
                             .await
                             .map(|()| id.clone()),
                         None => {
@@ -278,13 +278,8 @@ impl Copies {
                                 ("shipdeck.ledger.project".to_string(), project.to_string()),
                                 ("shipdeck.ledger.env".to_string(), env.to_string()),
                             ]);
-                            eng.create_object(
-                                &name,
-                                labels,
-                                Default::default(),
-                                &[(FILE, text.as_str())],
-                            )
-                            .await
+                            eng.create_object(&name, labels, Default::default(), &[(FILE, text)])
+                                .await
                         }
                     }
                 };

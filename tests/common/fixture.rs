@@ -84,7 +84,12 @@ pub fn container(project: &str, env: &str, version: &str, role: Role) -> AppCont
 
 /// A deploy of `version` from v1 to `env`'s one host, an hour ago, that
 /// took 100 s and ended with `outcome`.
-pub fn summary(project: &str, env: &str, version: &str, outcome: Option<Outcome>) -> ReleaseSummary {
+pub fn summary(
+    project: &str,
+    env: &str,
+    version: &str,
+    outcome: Option<Outcome>,
+) -> ReleaseSummary {
     ReleaseSummary {
         release: format!("r-{env}-{version}"),
         project: project.into(),

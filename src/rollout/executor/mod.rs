@@ -280,6 +280,14 @@ impl Runner {
         let _ = self.events.send(e);
     }
 
+    fn lock_acquired(&self, l: &FleetLock) {
+        self.emit(RolloutEvent::LockAcquired {
+            host: l.info().host.clone(),
+            hosts: l.info().hosts.clone(),
+            owner: l.info().owner.clone(),
+        });
+    }
+
     /// Show the last lines of a failed container's log (bounded: a host
     /// that does not answer costs at most a few seconds).
     async fn host_log(&self, eng: &Engine, id: &str) {
@@ -444,40 +452,28 @@ impl Runner {
             Err(LockError::Held(_)) if req.lock_wait.is_some() => {
                 let waited = async {
                     let l = self.lock(&req, &release, req.lock_wait).await?;
-                    self.emit(RolloutEvent::LockAcquired {
-                        host: l.info().host.clone(),
-                        hosts: l.info().hosts.clone(),
-                        owner: l.info().owner.clone(),
-                    });
+                    self.lock_acquired(&l);
                     Ok::<_, LockError>(l)
                 };
                 let (l, pulled) = tokio::join!(waited, self.pull(&fleet, &pulls, &image, &project));
                 match l {
                     // The reads come once the lock is held.
-                    Ok(l) => (Ok(l), pulled, reads.await),
+                    Ok(l) => (l, pulled, reads.await),
                     Err(e) => return self.refused(&req, &release, t0, e),
                 }
             }
             Err(e) => return self.refused(&req, &release, t0, e),
             Ok(l) => {
-                self.emit(RolloutEvent::LockAcquired {
-                    host: l.info().host.clone(),
-                    hosts: l.info().hosts.clone(),
-                    owner: l.info().owner.clone(),
-                });
+                self.lock_acquired(&l);
                 let (pulled, read) =
                     tokio::join!(self.pull(&fleet, &pulls, &image, &project), reads);
-                (Ok::<_, LockError>(l), pulled, read)
+                (l, pulled, read)
             }
         };
         debug!(
             ms = t0.elapsed().as_millis() as u64,
             "step: locked and pulled"
         );
-        let lock = match lock {
-            Ok(l) => l,
-            Err(e) => return self.refused(&req, &release, t0, e),
-        };
         let read = UnderLock {
             fleet: read_now,
             history: self.history(&req, &release, from_fleet),

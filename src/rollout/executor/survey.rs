@@ -12,11 +12,7 @@ impl Runner {
         req: &Request,
         project: &Project,
     ) -> Result<Reach, RolloutError> {
-        let names = project.hosts_in(&req.env);
-        let results = join_all(names.iter().map(|name| async move {
-            (name.clone(), Engine::connect_host(&self.config, name).await)
-        }))
-        .await;
+        let results = Engine::connect_env(&self.config, &req.project, &req.env).await;
         let mut reach = Reach {
             engines: Vec::new(),
             unreachable: Vec::new(),

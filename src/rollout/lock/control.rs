@@ -18,6 +18,16 @@ pub async fn send_control(
     env: &str,
     control: Control,
 ) -> Result<Sent, LockError> {
+    Ok(send_control_on_scan(config, project, env, control).await?.0)
+}
+
+/// [`send_control`], with the engines that answered the scan.
+async fn send_control_on_scan(
+    config: &Config,
+    project: &str,
+    env: &str,
+    control: Control,
+) -> Result<(Sent, Vec<Engine>), LockError> {
     let target = Target::resolve(config, project, env)?;
     let scan = target.scan().await?;
     let Some(info) = scan.current().filter(|i| !i.expired) else {
@@ -56,14 +66,15 @@ pub async fn send_control(
         };
     }
     info!(holder = %info.owner, %control, seq, "control sent");
-    Ok(Sent {
+    let sent = Sent {
         info: LockInfo {
             control,
             control_seq: seq,
             ..info
         },
         seq,
-    })
+    };
+    Ok((sent, scan.reachable))
 }
 
 /// How a rollout answered a control word.
@@ -96,21 +107,33 @@ pub async fn await_ack(
     done: impl Fn(&HolderState) -> bool,
     seen: impl Fn(&HolderState),
 ) -> Result<Ack, LockError> {
+    let target = Target::resolve(config, project, env)?;
+    let engines = target.connect_all().await;
+    Ok(await_ack_on(&engines, &target, wait, done, seen).await)
+}
+
+/// [`await_ack`] on engines already connected. Only the holder's release
+/// and state matter here, so the lock hosts' clocks are not read.
+async fn await_ack_on(
+    engines: &[Engine],
+    target: &Target,
+    wait: &AckWait,
+    done: impl Fn(&HolderState) -> bool,
+    seen: impl Fn(&HolderState),
+) -> Ack {
     let AckWait {
         release,
         seq,
         limit,
     } = wait.clone();
     let release = release.as_str();
-    let target = Target::resolve(config, project, env)?;
-    let engines = target.connect_all().await;
     let deadline = Instant::now() + limit;
     let mut last: Option<HolderState> = None;
     loop {
-        let objects = read_all(&engines, &target).await;
+        let objects = read_all(engines, target, false).await;
         let ours: Vec<&LockObject> = objects.iter().filter(|o| o.release == release).collect();
         if !engines.is_empty() && ours.is_empty() {
-            return Ok(Ack::Finished);
+            return Ack::Finished;
         }
         let newest = ours
             .iter()
@@ -119,7 +142,7 @@ pub async fn await_ack(
             .max_by_key(|s| s.seq);
         if let Some(s) = newest {
             if done(&s) {
-                return Ok(Ack::State(s));
+                return Ack::State(s);
             }
             if last.as_ref() != Some(&s) {
                 seen(&s);
@@ -127,10 +150,10 @@ pub async fn await_ack(
             }
         }
         if Instant::now() >= deadline {
-            return Ok(match last {
+            return match last {
                 Some(s) => Ack::State(s),
                 None => Ack::Silent,
-            });
+            };
         }
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
@@ -166,7 +189,8 @@ pub async fn request(
         Control::Run => "resume",
         Control::Abort => "abort",
     };
-    let sent = send_control(config, p, e, control).await?;
+    let (sent, engines) = send_control_on_scan(config, p, e, control).await?;
+    let target = Target::resolve(config, p, e)?;
     let who = format!(
         "the rollout of {} (release {})",
         sent.info.owner, sent.info.release
@@ -181,26 +205,28 @@ pub async fn request(
         seq: sent.seq,
         limit,
     };
-    Ok(match await_ack(config, p, e, &wait, done, seen).await? {
-        Ack::State(s) if done(&s) => Answer::Done(format!("{p}/{e}: {} ({who})", s.detail)),
-        Ack::State(s) => Answer::NotDone(format!(
-            "{p}/{e}: {what} received by {who}, not done within {}s: {}",
-            limit.as_secs(),
-            s.detail
-        )),
-        Ack::Finished => Answer::NotDone(format!(
-            "{p}/{e}: {who} had already finished (its lock is gone); nothing to {what}"
-        )),
-        Ack::Silent => {
-            let beat = sent
-                .info
-                .heartbeat_at
-                .map(|t| format!("{}s ago", (chrono::Utc::now() - t).num_seconds().max(0)))
-                .unwrap_or_else(|| "never".into());
-            Answer::NotDone(format!(
-                "{p}/{e}: wrote {what} into the lock, but {who} did not answer within {}s (last heartbeat {beat}); it may be an older shipdeck, or stuck",
-                CONTROL_ACK.as_secs()
-            ))
-        }
-    })
+    Ok(
+        match await_ack_on(&engines, &target, &wait, done, seen).await {
+            Ack::State(s) if done(&s) => Answer::Done(format!("{p}/{e}: {} ({who})", s.detail)),
+            Ack::State(s) => Answer::NotDone(format!(
+                "{p}/{e}: {what} received by {who}, not done within {}s: {}",
+                limit.as_secs(),
+                s.detail
+            )),
+            Ack::Finished => Answer::NotDone(format!(
+                "{p}/{e}: {who} had already finished (its lock is gone); nothing to {what}"
+            )),
+            Ack::Silent => {
+                let beat = sent
+                    .info
+                    .heartbeat_at
+                    .map(|t| format!("{}s ago", (chrono::Utc::now() - t).num_seconds().max(0)))
+                    .unwrap_or_else(|| "never".into());
+                Answer::NotDone(format!(
+                    "{p}/{e}: wrote {what} into the lock, but {who} did not answer within {}s (last heartbeat {beat}); it may be an older shipdeck, or stuck",
+                    CONTROL_ACK.as_secs()
+                ))
+            }
+        },
+    )
 }

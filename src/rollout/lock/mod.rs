@@ -682,6 +682,21 @@ pub async fn status(
     Ok(scan.current())
 }
 
+/// [`status`] read from `engines`, the environment's hosts that answered
+/// (none answered: no lock seen).
+pub async fn status_on(
+    config: &Config,
+    engines: &[Engine],
+    project: &str,
+    env: &str,
+) -> Result<Option<LockInfo>, LockError> {
+    let target = Target::resolve(config, project, env)?;
+    let objects = read_all(engines, &target, true).await;
+    Ok(holders(project, env, target.needed(), objects.iter())
+        .into_iter()
+        .next())
+}
+
 /// Remove every lock object of `project`/`env`, whoever holds it; returns
 /// the lock that counted (the caller journals the break).
 #[tracing::instrument(skip(config))]

@@ -59,7 +59,7 @@ impl Target {
             project: project.to_string(),
             env: env.to_string(),
             hosts,
-            timeout: Duration::from_secs(config.settings.docker_timeout_secs.max(1)),
+            timeout: config.settings.docker_timeout(),
         })
     }
 
@@ -236,9 +236,11 @@ pub(super) fn holders<'a>(
     infos
 }
 
-/// Read the lock objects of `engines` (those that answer).
-pub(super) async fn read_all(engines: &[Engine], target: &Target) -> Vec<LockObject> {
-    futures::future::join_all(engines.iter().map(|e| read_lock(e, target, true)))
+/// Read the lock objects of `engines` (those that answer), with their
+/// holder's state. Without `clock`, the lock hosts' clocks are not asked
+/// (one `/info` per object less): no expiry is known then.
+pub(super) async fn read_all(engines: &[Engine], target: &Target, clock: bool) -> Vec<LockObject> {
+    futures::future::join_all(engines.iter().map(|e| read_lock_as(e, target, true, clock)))
         .await
         .into_iter()
         .filter_map(|r| r.ok().flatten())
@@ -253,6 +255,15 @@ pub(super) async fn read_lock(
     eng: &Engine,
     target: &Target,
     with_state: bool,
+) -> Result<Option<LockObject>, EngineError> {
+    read_lock_as(eng, target, with_state, true).await
+}
+
+async fn read_lock_as(
+    eng: &Engine,
+    target: &Target,
+    with_state: bool,
+    clock: bool,
 ) -> Result<Option<LockObject>, EngineError> {
     let Some(obj) = eng.find_object(&target.container_name()).await? else {
         return Ok(None);
@@ -275,7 +286,11 @@ pub(super) async fn read_lock(
         Default::default()
     };
     // Shift the lock host's clock onto ours; unknown skew: the lock lives.
-    let skew = eng.engine_time().await.map(|t| t - Utc::now());
+    let skew = if clock {
+        eng.engine_time().await.map(|t| t - Utc::now())
+    } else {
+        None
+    };
     let local = |t: DateTime<Utc>| t - skew.unwrap_or_default();
     let acquired_at = parse_time(&label(L_ACQUIRED))
         .map(local)

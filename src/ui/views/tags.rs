@@ -23,15 +23,6 @@ const COLUMNS: [Column; 6] = [
     Column::new("SIZE", 5, 10),
 ];
 
-fn size_text(bytes: u64) -> String {
-    const MIB: u64 = 1024 * 1024;
-    if bytes >= MIB {
-        format!("{:.1} MiB", bytes as f64 / MIB as f64)
-    } else {
-        format!("{} KiB", bytes.div_ceil(1024))
-    }
-}
-
 pub fn draw(state: &State, theme: &Theme, frame: &mut Frame, area: Rect, project: &str) {
     let screen = state.screen();
     let image = state
@@ -101,7 +92,12 @@ pub fn draw(state: &State, theme: &Theme, frame: &mut Frame, area: Rect, project
                         .map(|c| c.format("%Y-%m-%d %H:%M").to_string())
                         .unwrap_or("-".into()),
                 ),
-                TCell::plain(r.tag.size.map(size_text).unwrap_or("-".into())),
+                TCell::plain(
+                    r.tag
+                        .size
+                        .map(crate::rollout::events::human_bytes)
+                        .unwrap_or("-".into()),
+                ),
             ])
         })
         .collect();
