@@ -374,6 +374,26 @@ fn quitting_during_a_build_asks_for_a_second_q() {
     assert_eq!(update(&mut s, key(KeyCode::Char('q'))), vec![Effect::Quit]);
 }
 
+/// `:q` asks what `q` asks: it once quit at once, whatever ran.
+#[test]
+fn quitting_from_the_palette_asks_like_the_key() {
+    use shipdeck::app::state::BuildPane;
+    let mut s = state();
+    s.builds.insert("alpha".into(), BuildPane::new());
+    typed(&mut s, ":q");
+    assert!(update(&mut s, key(KeyCode::Enter)).is_empty());
+    assert!(
+        s.flash
+            .as_ref()
+            .is_some_and(|f| f.text.contains("build of alpha is running")),
+        "{:?}",
+        s.flash
+    );
+    let mut s = state();
+    typed(&mut s, ":quit");
+    assert_eq!(update(&mut s, key(KeyCode::Enter)), vec![Effect::Quit]);
+}
+
 #[test]
 fn keys_from_the_config_replace_the_defaults_in_keys_hints_and_help() {
     let text = format!("{CONFIG}\n[keys]\ndeploy = \"ctrl-e\"\nhelp = [\"F1\", \"?\"]\n")

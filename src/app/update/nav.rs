@@ -329,7 +329,7 @@ pub fn run_palette(state: &mut State, line: &str) -> Vec<Effect> {
             command(Command::Build)
         }
         "help" => command(Command::Help),
-        "q" => return vec![Effect::Quit],
+        "q" => command(Command::Quit),
         _ => None,
     };
     match run {
