@@ -1,6 +1,7 @@
-//! The console's loop: one `select!` over the terminal's events, the
-//! bounded action channel (taken in batches of up to 256 per turn), a 1 s
-//! tick and a frame tick that draws only when state changed.
+//! The console's loop: one biased `select!` over the terminal's events, a
+//! frame that is due, the bounded action channel (taken in batches of up to
+//! 256 per turn) and a 1 s tick. Input is drawn at once; background changes
+//! at most once per frame (16 ms), and nothing is drawn when nothing changed.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -62,6 +63,8 @@ pub async fn run(
     }
     let mut events = Some(EventStream::new());
     let mut tick = tokio::time::interval(Duration::from_secs(1));
+    // After a shell hand-over, one tick, not every one missed meanwhile.
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     // Frames are paced, not ticked: a change is drawn at once unless a
     // frame was drawn less than FRAME ago, then when FRAME has passed. An
     // idle console does not wake up to find nothing changed.
@@ -74,13 +77,19 @@ pub async fn run(
     let outcome = loop {
         let mut effects = Vec::new();
         let next_frame = last_draw + FRAME;
+        let mut input = false;
+        // Biased: the operator's input first, then a frame that is due, then
+        // background updates, so a key never waits behind a burst.
         tokio::select! {
+            biased;
             ev = next_event(&mut events) => match ev {
                 Some(Ok(Event::Key(key))) if key.kind != KeyEventKind::Release => {
                     latency.key();
+                    input = true;
                     effects = update(&mut state, Action::Key(key));
                 }
                 Some(Ok(Event::Resize(w, h))) => {
+                    input = true;
                     effects = update(&mut state, Action::Resize(w, h));
                 }
                 Some(Ok(Event::Mouse(m))) => {
@@ -91,6 +100,7 @@ pub async fn run(
                         _ => None,
                     };
                     if let Some(a) = a {
+                        input = true;
                         effects = update(&mut state, a);
                     }
                 }
@@ -98,6 +108,7 @@ pub async fn run(
                 Some(Err(e)) => break Err(anyhow::Error::new(e).context("reading the terminal failed")),
                 None => break Ok(()),
             },
+            _ = tokio::time::sleep_until(next_frame), if state.dirty => {}
             n = rx.recv_many(&mut batch, BATCH) => {
                 if n == 0 {
                     break Ok(());
@@ -111,12 +122,11 @@ pub async fn run(
             _ = tick.tick() => {
                 effects = update(&mut state, Action::Tick);
             }
-            _ = tokio::time::sleep_until(next_frame), if state.dirty => {}
         }
         // Input is drawn at once (after whatever it asked for); a burst of
         // background updates at most once per FRAME.
         let now = tokio::time::Instant::now();
-        if state.dirty && now >= last_draw + FRAME {
+        if state.dirty && (input || now >= last_draw + FRAME) {
             terminal
                 .draw(|f| ui::draw(&state, &theme, f))
                 .context("drawing failed")?;
