@@ -113,6 +113,14 @@ pub fn rollout_hosts(state: &State, project: &str, env: &str) -> Vec<String> {
         .unwrap_or_default()
 }
 
+/// Rows of the rollout view, filtered.
+pub fn rollout_rows(state: &State, project: &str, env: &str, filter: &str) -> Vec<String> {
+    rollout_hosts(state, project, env)
+        .into_iter()
+        .filter(|h| matches(filter, h))
+        .collect()
+}
+
 /// Rows of the history view: releases, newest first.
 pub fn history_rows(
     state: &State,
@@ -217,9 +225,39 @@ pub fn text_rows(state: &State, view: &View, filter: &str) -> Vec<String> {
     lines.into_iter().filter(|l| matches(filter, l)).collect()
 }
 
-/// How many rows the current view has (text views counted without copying).
+/// The names the projects, environments and hosts views list, in config
+/// order, filtered: their rows are these, whatever the fleet says.
+fn config_names<'a>(state: &'a State, view: &View, filter: &str) -> Option<Vec<&'a str>> {
+    let names: Vec<&str> = match view {
+        View::Projects => state
+            .config
+            .projects
+            .iter()
+            .map(|p| p.name.as_str())
+            .collect(),
+        View::Environments { .. } => state
+            .config
+            .environments
+            .iter()
+            .map(|e| e.name.as_str())
+            .collect(),
+        View::Hosts { project, env } => state
+            .config
+            .project(project)
+            .map(|p| p.hosts_in(env).iter().map(String::as_str).collect())
+            .unwrap_or_default(),
+        _ => return None,
+    };
+    Some(names.into_iter().filter(|n| matches(filter, n)).collect())
+}
+
+/// How many rows the current view has (counted without building the rows:
+/// this runs after every fleet update and rollout event).
 pub fn row_count(state: &State) -> usize {
     let screen = state.screen();
+    if let Some(names) = config_names(state, &screen.view, &screen.filter) {
+        return names.len();
+    }
     match &screen.view {
         View::Build { project } => state.builds.get(project).map_or(0, |b| {
             b.lines
@@ -235,18 +273,20 @@ pub fn row_count(state: &State) -> usize {
 pub fn row_names(state: &State) -> Vec<String> {
     let screen = state.screen();
     match &screen.view {
-        View::Projects => project_rows(state, &screen.filter)
-            .into_iter()
-            .map(|r| r.name)
-            .collect(),
-        View::Environments { project } => env_rows(state, project, &screen.filter)
-            .into_iter()
-            .map(|r| r.env)
-            .collect(),
-        View::Hosts { project, env } => host_rows(state, project, env, &screen.filter)
-            .into_iter()
-            .map(|r| r.host)
-            .collect(),
+        // Sorted hosts are in the fleet's order, not the config's.
+        View::Hosts { project, env } if screen.sort != 0 => {
+            host_rows(state, project, env, &screen.filter)
+                .into_iter()
+                .map(|r| r.host)
+                .collect()
+        }
+        view @ (View::Projects | View::Environments { .. } | View::Hosts { .. }) => {
+            config_names(state, view, &screen.filter)
+                .unwrap_or_default()
+                .into_iter()
+                .map(str::to_string)
+                .collect()
+        }
         View::Tags { project } => tag_rows(state, project, &screen.filter)
             .into_iter()
             .map(|r| r.tag.tag)
@@ -255,10 +295,7 @@ pub fn row_names(state: &State) -> Vec<String> {
             text_rows(state, view, &screen.filter)
         }
         View::HostDetail { .. } => Vec::new(),
-        View::Rollout { project, env } => rollout_hosts(state, project, env)
-            .into_iter()
-            .filter(|h| matches(&screen.filter, h))
-            .collect(),
+        View::Rollout { project, env } => rollout_rows(state, project, env, &screen.filter),
         View::History { project, env } => history_rows(state, project, env, &screen.filter)
             .into_iter()
             .map(|r| r.release)

@@ -191,8 +191,11 @@ impl EffectRunner {
                                     &info.owner,
                                     &info.release,
                                 );
-                                let note = match journal.append(&rec) {
-                                    Ok(()) => String::new(),
+                                let appended =
+                                    tokio::task::spawn_blocking(move || journal.append(&rec)).await;
+                                let note = match appended {
+                                    Ok(Ok(())) => String::new(),
+                                    Ok(Err(e)) => format!(" (not journaled: {e})"),
                                     Err(e) => format!(" (not journaled: {e})"),
                                 };
                                 Ok(format!(

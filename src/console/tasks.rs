@@ -66,10 +66,6 @@ impl TaskRegistry {
         self.tasks.retain(|_, (h, _)| !h.is_finished());
     }
 
-    pub fn len(&self) -> usize {
-        self.tasks.len()
-    }
-
     pub fn is_empty(&self) -> bool {
         self.tasks.is_empty()
     }

@@ -39,8 +39,6 @@ pub struct HostProgress {
     pub secs: f64,
     /// When the health gate gives up, while it waits for health.
     pub gate_deadline: Option<DateTime<Utc>>,
-    /// When it entered its current phase.
-    pub phase_since: Option<DateTime<Utc>>,
     /// Timings of finished phases: (phase, seconds).
     pub timings: Vec<(HostPhase, f64)>,
     /// The last lines of the failed container's log, fetched by itself.
@@ -97,8 +95,6 @@ pub struct RolloutPane {
     pub needs_operator: Vec<String>,
     /// The health gate's whole wait, for the countdown.
     pub gate_secs: f64,
-    /// This console's own stop was asked for (quit, abort key).
-    pub stop_sent: bool,
 }
 
 impl RolloutPane {
@@ -120,7 +116,6 @@ impl RolloutPane {
             message: String::new(),
             needs_operator: Vec::new(),
             gate_secs,
-            stop_sent: false,
         }
     }
 
@@ -213,7 +208,6 @@ impl RolloutPane {
                 }
                 h.phase = Some(*phase);
                 h.secs = *secs;
-                h.phase_since = Some(now);
                 if detail.is_some() {
                     h.detail = detail.clone();
                 }
@@ -328,7 +322,6 @@ pub struct EnvReleases {
     pub rollout: Option<RolloutPane>,
     /// What the fleet said at the last poll (lock, unfinished release).
     pub activity: Option<Activity>,
-    pub activity_at: Option<DateTime<Utc>>,
     /// The releases (journal merged with the fleet's ledger), oldest first.
     pub history: Option<Result<Vec<ReleaseSummary>, String>>,
     /// A poll or a history read is in flight.

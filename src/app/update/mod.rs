@@ -14,7 +14,7 @@ use super::{Action, Effect};
 use crate::rollout::activity::Activity;
 
 pub use common::clamp_selection;
-pub use release::{kept_everywhere, phase_word, plan_lines};
+pub use release::phase_word;
 
 /// Apply one action. Returns the side effects the runner must carry out.
 pub fn update(state: &mut State, action: Action) -> Vec<Effect> {
@@ -92,11 +92,9 @@ pub fn update(state: &mut State, action: Action) -> Vec<Effect> {
             activity,
             full,
         } => {
-            let now = state.now;
             let ticks = state.ticks;
             let r = state.env_releases_mut(&project, &env);
             r.polling = false;
-            r.activity_at = Some(now);
             let activity = if full {
                 r.full_due = false;
                 r.full_at = ticks;

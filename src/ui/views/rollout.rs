@@ -30,7 +30,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Paragraph, Wrap};
 
 use crate::app::model::release::{HostProgress, RolloutPane, RolloutStatus, status_word};
-use crate::app::rows::rollout_hosts;
+use crate::app::rows::rollout_rows;
 use crate::domain::summary::duration_short;
 use crate::rollout::events::{HostPhase, short_digest};
 use crate::rollout::journal::Outcome;
@@ -113,10 +113,7 @@ fn phase_colour(theme: &Theme, h: &HostProgress) -> ratatui::style::Color {
 fn header(state: &State, theme: &Theme, p: &RolloutPane) -> Vec<Line<'static>> {
     let colour = status_colour(theme, p.status);
     let from = if p.from_versions.is_empty() {
-        p.plan
-            .as_ref()
-            .map(|_| "-".to_string())
-            .unwrap_or_else(|| "-".into())
+        "-".to_string()
     } else {
         p.from_versions.join(",")
     };
@@ -251,11 +248,11 @@ pub fn draw(state: &State, theme: &Theme, frame: &mut Frame, area: Rect, project
         .areas(area)
     };
     frame.render_widget(Paragraph::new(head).block(table::block(theme, title)), top);
-    let rows: Vec<TRow> = rollout_hosts(state, project, env)
+    let none = HostProgress::default();
+    let rows: Vec<TRow> = rollout_rows(state, project, env, &screen.filter)
         .into_iter()
-        .filter(|h| screen.filter.is_empty() || h.contains(&screen.filter))
         .map(|h| {
-            let hp = p.hosts.get(&h).cloned().unwrap_or_default();
+            let hp = p.hosts.get(&h).unwrap_or(&none);
             let mut timings: Vec<String> = hp
                 .timings
                 .iter()
@@ -272,9 +269,9 @@ pub fn draw(state: &State, theme: &Theme, frame: &mut Frame, area: Rect, project
             let row = TRow::new(vec![
                 TCell::new(h.clone(), Style::default().add_modifier(Modifier::BOLD)),
                 TCell::new(
-                    phase_text(state, p, &hp),
+                    phase_text(state, p, hp),
                     Style::default()
-                        .fg(phase_colour(theme, &hp))
+                        .fg(phase_colour(theme, hp))
                         .add_modifier(Modifier::BOLD),
                 ),
                 TCell::plain(if hp.phase.is_some() {

@@ -31,11 +31,7 @@ pub fn draw(state: &State, theme: &Theme, frame: &mut Frame, area: Rect, project
         .map(|p| p.image.clone())
         .unwrap_or_default();
     let title = format!(" {project} › tags ({image}) ");
-    let failed = match state.tags.get(project) {
-        Some(Loadable::Failed(e)) => Some(e.clone()),
-        _ => None,
-    };
-    if let Some(e) = failed {
+    if let Some(Loadable::Failed(e)) = state.tags.get(project) {
         let text = format!("{e}\n\npress t to try again");
         super::text::message(theme, frame, area, title, &text, true);
         return;

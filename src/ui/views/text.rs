@@ -8,9 +8,9 @@ use ratatui::style::{Modifier, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Paragraph, Wrap};
 
+use crate::app::State;
 use crate::app::rows::text_rows;
 use crate::app::state::{BuildStatus, Loadable};
-use crate::app::{State, View};
 use crate::theme::Theme;
 use crate::ui::widgets::table;
 
@@ -93,48 +93,73 @@ pub fn message(
     );
 }
 
+/// Draws the loading or error message of `value` unless it is ready; true
+/// when it is.
+fn ready<T>(
+    theme: &Theme,
+    frame: &mut Frame,
+    area: Rect,
+    title: &str,
+    value: Option<&Loadable<T>>,
+    loading: &str,
+) -> bool {
+    match value {
+        Some(Loadable::Ready(_)) => true,
+        Some(Loadable::Failed(e)) => {
+            message(theme, frame, area, title.to_string(), e, true);
+            false
+        }
+        None | Some(Loadable::Loading) => {
+            message(theme, frame, area, title.to_string(), loading, false);
+            false
+        }
+    }
+}
+
 pub fn draw_dockerfile(state: &State, theme: &Theme, frame: &mut Frame, area: Rect, project: &str) {
     let screen = state.screen();
     let title = format!(" {project} › dockerfile ");
-    match state.dockerfiles.get(project) {
-        None | Some(Loadable::Loading) => {
-            message(theme, frame, area, title, "rendering the template…", false)
-        }
-        Some(Loadable::Failed(e)) => message(theme, frame, area, title, e, true),
-        Some(Loadable::Ready(_)) => {
-            let lines = text_rows(state, &screen.view, &screen.filter);
-            let source = state
-                .config
-                .project(project)
-                .and_then(|p| p.build.as_ref())
-                .map(|b| match &b.dockerfile {
-                    crate::config::DockerfileSource::Template { name, .. } => {
-                        format!("template {name}")
-                    }
-                    crate::config::DockerfileSource::File(p) => p.display().to_string(),
-                })
-                .unwrap_or_default();
-            let title = if source.is_empty() {
-                format!(" {project} › dockerfile ({} lines) ", lines.len())
-            } else {
-                format!(" {project} › dockerfile ({source}, {} lines) ", lines.len())
-            };
-            let rows = lines
-                .into_iter()
-                .map(|l| dockerfile_line(theme, l))
-                .collect();
-            table::draw_lines(
-                theme,
-                frame,
-                area,
-                title,
-                "rendered with the project's vars; `b` builds it".into(),
-                rows,
-                screen.selected,
-                "no line matches",
-            );
-        }
+    if !ready(
+        theme,
+        frame,
+        area,
+        &title,
+        state.dockerfiles.get(project),
+        "rendering the template…",
+    ) {
+        return;
     }
+    let lines = text_rows(state, &screen.view, &screen.filter);
+    let source = state
+        .config
+        .project(project)
+        .and_then(|p| p.build.as_ref())
+        .map(|b| match &b.dockerfile {
+            crate::config::DockerfileSource::Template { name, .. } => {
+                format!("template {name}")
+            }
+            crate::config::DockerfileSource::File(p) => p.display().to_string(),
+        })
+        .unwrap_or_default();
+    let title = if source.is_empty() {
+        format!(" {project} › dockerfile ({} lines) ", lines.len())
+    } else {
+        format!(" {project} › dockerfile ({source}, {} lines) ", lines.len())
+    };
+    let rows = lines
+        .into_iter()
+        .map(|l| dockerfile_line(theme, l))
+        .collect();
+    table::draw_lines(
+        theme,
+        frame,
+        area,
+        title,
+        "rendered with the project's vars; `b` builds it".into(),
+        rows,
+        screen.selected,
+        "no line matches",
+    );
 }
 
 pub fn draw_build(state: &State, theme: &Theme, frame: &mut Frame, area: Rect, project: &str) {
@@ -160,10 +185,7 @@ pub fn draw_build(state: &State, theme: &Theme, frame: &mut Frame, area: Rect, p
         " {project} › build {} · {status} ",
         pane.version.as_deref().unwrap_or("")
     );
-    let view = View::Build {
-        project: project.to_string(),
-    };
-    let rows: Vec<Line<'static>> = text_rows(state, &view, &screen.filter)
+    let rows: Vec<Line<'static>> = text_rows(state, &screen.view, &screen.filter)
         .into_iter()
         .map(|l| build_line(theme, l))
         .collect();
@@ -189,26 +211,28 @@ pub fn draw_build(state: &State, theme: &Theme, frame: &mut Frame, area: Rect, p
 pub fn draw_release(state: &State, theme: &Theme, frame: &mut Frame, area: Rect, release: &str) {
     let screen = state.screen();
     let title = format!(" release {release} ");
-    match state.release_events.get(release) {
-        None | Some(Loadable::Loading) => {
-            message(theme, frame, area, title, "reading the journal…", false)
-        }
-        Some(Loadable::Failed(e)) => message(theme, frame, area, title, e, true),
-        Some(Loadable::Ready(_)) => {
-            let rows = text_rows(state, &screen.view, &screen.filter)
-                .into_iter()
-                .map(Line::from)
-                .collect();
-            table::draw_lines(
-                theme,
-                frame,
-                area,
-                title,
-                "the journal's records of this release, oldest first".into(),
-                rows,
-                screen.selected,
-                "no line matches",
-            );
-        }
+    if !ready(
+        theme,
+        frame,
+        area,
+        &title,
+        state.release_events.get(release),
+        "reading the journal…",
+    ) {
+        return;
     }
+    let rows = text_rows(state, &screen.view, &screen.filter)
+        .into_iter()
+        .map(Line::from)
+        .collect();
+    table::draw_lines(
+        theme,
+        frame,
+        area,
+        title,
+        "the journal's records of this release, oldest first".into(),
+        rows,
+        screen.selected,
+        "no line matches",
+    );
 }

@@ -44,15 +44,10 @@ pub fn quit_after_rollouts(state: &mut State) -> Vec<Effect> {
     });
     running
         .into_iter()
-        .map(|(project, env)| {
-            if let Some(p) = state.env_releases_mut(&project, &env).rollout.as_mut() {
-                p.stop_sent = true;
-            }
-            Effect::StopRollout {
-                project,
-                env,
-                abort: false,
-            }
+        .map(|(project, env)| Effect::StopRollout {
+            project,
+            env,
+            abort: false,
         })
         .collect()
 }
