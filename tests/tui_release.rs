@@ -73,6 +73,23 @@ fn config(
     path
 }
 
+/// A clean start: v1 deployed headless on `hosts`, then the config with
+/// `env` protected (`confirm = true`) that the console runs with.
+async fn v1_then_protected(
+    project: &str,
+    env: &str,
+    hosts: &[usize],
+    port: u16,
+) -> (tempfile::TempDir, PathBuf) {
+    clean(project, env, hosts).await;
+    let tmp = tempfile::tempdir().unwrap();
+    let plain = config(tmp.path(), project, env, hosts, port, false, None);
+    let (code, _, out) = rollout_json(&["deploy", project, env, "v1"], &plain, tmp.path());
+    assert_eq!(code, 0, "{out}");
+    let cfg = config(tmp.path(), project, env, hosts, port, true, None);
+    (tmp, cfg)
+}
+
 /// Open the console on `env`'s hosts view.
 fn open_env(tui: &Tmux, project: &str, env: &str) {
     tui.wait_for(&["projects", project], Duration::from_secs(15));
@@ -118,13 +135,7 @@ fn deploy_from_keyboard(tui: &Tmux, project: &str, env: &str, version: &str) {
 async fn deploy_v2_from_the_keyboard_then_one_key_rollback_to_v1() {
     let (p, e, port) = ("it-tui-rel", "prod", 18601);
     let hosts = [3, 4, 5];
-    clean(p, e, &hosts).await;
-    let tmp = tempfile::tempdir().unwrap();
-    // v1 first, headless (before prod is protected).
-    let plain = config(tmp.path(), p, e, &hosts, port, false, None);
-    let (code, _, out) = rollout_json(&["deploy", p, e, "v1"], &plain, tmp.path());
-    assert_eq!(code, 0, "{out}");
-    let cfg = config(tmp.path(), p, e, &hosts, port, true, None);
+    let (tmp, cfg) = v1_then_protected(p, e, &hosts, port).await;
 
     let tui = Tmux::start(&cfg, tmp.path(), "rel");
     open_env(&tui, p, e);
@@ -170,12 +181,7 @@ async fn deploy_v2_from_the_keyboard_then_one_key_rollback_to_v1() {
 async fn a_bad_version_fails_on_screen_with_its_probe_and_log_and_the_fleet_stays_on_v1() {
     let (p, e, port) = ("it-tui-bad", "prod", 18602);
     let hosts = [6, 7];
-    clean(p, e, &hosts).await;
-    let tmp = tempfile::tempdir().unwrap();
-    let plain = config(tmp.path(), p, e, &hosts, port, false, None);
-    let (code, _, out) = rollout_json(&["deploy", p, e, "v1"], &plain, tmp.path());
-    assert_eq!(code, 0, "{out}");
-    let cfg = config(tmp.path(), p, e, &hosts, port, true, None);
+    let (tmp, cfg) = v1_then_protected(p, e, &hosts, port).await;
 
     let tui = Tmux::start(&cfg, tmp.path(), "bad");
     open_env(&tui, p, e);

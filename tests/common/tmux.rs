@@ -34,28 +34,39 @@ impl Tmux {
     ) -> Self {
         let session = format!("shipdeck-it-{}-{tag}", std::process::id());
         let rows = rows.to_string();
-        let status = Command::new("tmux")
-            .args([
-                "new-session",
-                "-d",
-                "-s",
-                &session,
-                "-x",
-                "150",
-                "-y",
-                &rows,
-                "--",
-            ])
-            .arg("env")
-            .arg(format!("XDG_STATE_HOME={}", state_dir.display()))
-            .arg(env!("CARGO_BIN_EXE_shipdeck"))
-            .arg("--config")
-            .arg(config)
-            .args(args)
-            .status()
-            .expect("tmux is installed (apt-get install tmux)");
-        assert!(status.success(), "tmux new-session failed");
-        Self { session }
+        // Tests start consoles side by side: when no tmux server runs yet,
+        // two clients can race to start one and one of them fails ("server
+        // exited unexpectedly"). Try again (bounded) unless the session is
+        // there after all.
+        let mut errors = Vec::new();
+        for attempt in 0..5 {
+            let out = Command::new("tmux")
+                .args([
+                    "new-session",
+                    "-d",
+                    "-s",
+                    &session,
+                    "-x",
+                    "150",
+                    "-y",
+                    &rows,
+                    "--",
+                ])
+                .arg("env")
+                .arg(format!("XDG_STATE_HOME={}", state_dir.display()))
+                .arg(env!("CARGO_BIN_EXE_shipdeck"))
+                .arg("--config")
+                .arg(config)
+                .args(args)
+                .output()
+                .expect("tmux is installed (apt-get install tmux)");
+            if out.status.success() || session_exists(&session) {
+                return Self { session };
+            }
+            errors.push(String::from_utf8_lossy(&out.stderr).trim().to_string());
+            std::thread::sleep(Duration::from_millis(200 * (attempt + 1)));
+        }
+        panic!("tmux new-session {session} failed 5 times: {errors:?}");
     }
 
     pub fn keys(&self, keys: &[&str]) {
@@ -91,11 +102,7 @@ impl Tmux {
     }
 
     pub fn alive(&self) -> bool {
-        Command::new("tmux")
-            .args(["has-session", "-t", &self.session])
-            .output()
-            .map(|o| o.status.success())
-            .unwrap_or(false)
+        session_exists(&self.session)
     }
 }
 
@@ -130,6 +137,14 @@ impl Tmux {
             std::thread::sleep(Duration::from_millis(100));
         }
     }
+}
+
+fn session_exists(session: &str) -> bool {
+    Command::new("tmux")
+        .args(["has-session", "-t", session])
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false)
 }
 
 /// The line of the screen that mentions `needle`.
