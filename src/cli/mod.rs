@@ -5,6 +5,7 @@
 
 pub mod build;
 pub mod info;
+pub mod logs;
 pub mod registry;
 pub mod rollout;
 pub mod status;

@@ -9,6 +9,7 @@ pub mod connect;
 pub mod console_ops;
 pub mod container;
 pub mod inventory;
+pub mod logs;
 pub mod objects;
 pub mod ops;
 pub mod watch;

@@ -1,0 +1,278 @@
+//! Log streams: one container's log through the Docker API, as lines with
+//! their engine timestamps, stderr told apart from stdout, overlong lines
+//! cut with a marker. Every line goes into a bounded channel with
+//! `try_send`: a reader that cannot keep up gets a count of the lines it
+//! missed (a `Dropped` event as soon as there is room again) instead of
+//! stalling the engine's stream.
+
+use bollard::container::LogOutput;
+use bollard::query_parameters::LogsOptions;
+use chrono::{DateTime, Utc};
+use futures::StreamExt;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use super::Engine;
+use super::connect::EngineError;
+
+/// Longest line kept; the rest is cut and marked with [`CUT_MARK`].
+pub const LINE_MAX: usize = 4000;
+/// What ends a line that was cut.
+pub const CUT_MARK: &str = " …[cut]";
+
+/// One line of a container's log.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct LogLine {
+    pub host: String,
+    pub container: String,
+    /// The engine's timestamp of the line.
+    pub ts: Option<DateTime<Utc>>,
+    pub stderr: bool,
+    pub text: String,
+}
+
+/// What a stream reports.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LogEvent {
+    Line(LogLine),
+    /// Lines of `host` the reader did not take in time.
+    Dropped {
+        host: String,
+        lines: u64,
+    },
+    /// The stream of `host` ended (the container stopped, or without
+    /// `follow` the log was read to its end), or failed.
+    Ended {
+        host: String,
+        error: Option<String>,
+    },
+}
+
+/// Which part of the log, and whether to follow it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct LogRange {
+    /// Only lines from this Unix time on.
+    pub since: Option<i64>,
+    /// Only the last `tail` lines (before following).
+    pub tail: Option<usize>,
+    pub follow: bool,
+}
+
+/// Split a line that starts with the engine's RFC 3339 timestamp.
+fn split_timestamp(line: &str) -> (Option<DateTime<Utc>>, &str) {
+    match line.split_once(' ') {
+        Some((ts, rest)) => match DateTime::parse_from_rfc3339(ts) {
+            Ok(t) => (Some(t.with_timezone(&Utc)), rest),
+            Err(_) => (None, line),
+        },
+        None => (
+            DateTime::parse_from_rfc3339(line)
+                .ok()
+                .map(|t| t.with_timezone(&Utc)),
+            "",
+        ),
+    }
+}
+
+/// `line` cut to [`LINE_MAX`] characters, marked when cut.
+fn cut(line: &str) -> String {
+    match line.char_indices().nth(LINE_MAX) {
+        Some((at, _)) => format!("{}{CUT_MARK}", &line[..at]),
+        None => line.to_string(),
+    }
+}
+
+/// Sends into a bounded channel without waiting; counts what did not fit.
+struct Sender {
+    tx: mpsc::Sender<LogEvent>,
+    host: String,
+    dropped: u64,
+}
+
+impl Sender {
+    /// False once the reader is gone.
+    fn send(&mut self, ev: LogEvent) -> bool {
+        if self.dropped > 0 {
+            let note = LogEvent::Dropped {
+                host: self.host.clone(),
+                lines: self.dropped,
+            };
+            match self.tx.try_send(note) {
+                Ok(()) => self.dropped = 0,
+                Err(mpsc::error::TrySendError::Full(_)) => {
+                    self.dropped += 1;
+                    return true;
+                }
+                Err(mpsc::error::TrySendError::Closed(_)) => return false,
+            }
+        }
+        match self.tx.try_send(ev) {
+            Ok(()) => true,
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                self.dropped += 1;
+                true
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => false,
+        }
+    }
+}
+
+impl Engine {
+    /// Stream the log of container `id` (shown as `name`) into `tx` until it
+    /// ends, the reader goes away or `cancel` fires. The end is always
+    /// reported (waiting for room: it is one event), after any count of
+    /// dropped lines.
+    pub async fn stream_logs(
+        &self,
+        id: &str,
+        name: &str,
+        range: LogRange,
+        tx: mpsc::Sender<LogEvent>,
+        cancel: CancellationToken,
+    ) {
+        let opts = LogsOptions {
+            stdout: true,
+            stderr: true,
+            timestamps: true,
+            follow: range.follow,
+            since: range
+                .since
+                .map_or(0, |s| s.clamp(0, i32::MAX as i64) as i32),
+            tail: range
+                .tail
+                .map_or_else(|| "all".to_string(), |n| n.to_string()),
+            ..Default::default()
+        };
+        let mut out = Sender {
+            tx: tx.clone(),
+            host: self.host.clone(),
+            dropped: 0,
+        };
+        let mut stream = self.docker.logs(id, Some(opts));
+        // A chunk may end mid-line: the rest waits for the next chunk.
+        let mut partial: [String; 2] = Default::default();
+        let error = loop {
+            let item = tokio::select! {
+                _ = cancel.cancelled() => break None,
+                item = stream.next() => item,
+            };
+            let (stderr, bytes) = match item {
+                None => break None,
+                Some(Err(e)) => {
+                    break Some(EngineError::from_bollard(&self.endpoint, "logs", &e).to_string());
+                }
+                Some(Ok(LogOutput::StdErr { message })) => (true, message),
+                Some(Ok(LogOutput::StdOut { message } | LogOutput::Console { message })) => {
+                    (false, message)
+                }
+                Some(Ok(LogOutput::StdIn { .. })) => continue,
+            };
+            let buf = &mut partial[usize::from(stderr)];
+            buf.push_str(&String::from_utf8_lossy(&bytes));
+            let mut gone = false;
+            while let Some(end) = buf.find('\n') {
+                let line: String = buf.drain(..=end).collect();
+                let (ts, text) = split_timestamp(line.trim_end_matches(['\n', '\r']));
+                let ev = LogEvent::Line(LogLine {
+                    host: self.host.clone(),
+                    container: name.to_string(),
+                    ts,
+                    stderr,
+                    text: cut(text),
+                });
+                if !out.send(ev) {
+                    gone = true;
+                    break;
+                }
+            }
+            if gone {
+                return;
+            }
+        };
+        for (stderr, rest) in partial.iter().enumerate() {
+            if !rest.is_empty() {
+                let (ts, text) = split_timestamp(rest);
+                out.send(LogEvent::Line(LogLine {
+                    host: self.host.clone(),
+                    container: name.to_string(),
+                    ts,
+                    stderr: stderr == 1,
+                    text: cut(text),
+                }));
+            }
+        }
+        if out.dropped > 0 {
+            let _ = tx
+                .send(LogEvent::Dropped {
+                    host: self.host.clone(),
+                    lines: out.dropped,
+                })
+                .await;
+        }
+        let _ = tx
+            .send(LogEvent::Ended {
+                host: self.host.clone(),
+                error,
+            })
+            .await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timestamps_are_split_off() {
+        let (ts, text) = split_timestamp("2026-12-01T10:00:00.123456789Z hello world");
+        assert_eq!(text, "hello world");
+        assert_eq!(ts.map(|t| t.timestamp_subsec_nanos()), Some(123_456_789));
+        assert_eq!(split_timestamp("no stamp here"), (None, "no stamp here"));
+    }
+
+    #[test]
+    fn long_lines_are_cut_with_a_marker() {
+        let long = "é".repeat(LINE_MAX + 10);
+        let c = cut(&long);
+        assert!(c.ends_with(CUT_MARK));
+        assert_eq!(c.chars().count(), LINE_MAX + CUT_MARK.chars().count());
+        assert_eq!(cut("short"), "short");
+    }
+
+    #[tokio::test]
+    async fn a_full_channel_counts_dropped_lines_and_reports_them_when_there_is_room() {
+        let (tx, mut rx) = mpsc::channel(2);
+        let mut s = Sender {
+            tx,
+            host: "h1".into(),
+            dropped: 0,
+        };
+        let line = |n: usize| {
+            LogEvent::Line(LogLine {
+                host: "h1".into(),
+                container: "c".into(),
+                ts: None,
+                stderr: false,
+                text: n.to_string(),
+            })
+        };
+        for n in 0..5 {
+            assert!(s.send(line(n)));
+        }
+        assert_eq!(s.dropped, 3);
+        assert_eq!(rx.recv().await, Some(line(0)));
+        assert_eq!(rx.recv().await, Some(line(1)));
+        // Room again: the count goes first, then the next line.
+        assert!(s.send(line(5)));
+        assert_eq!(
+            rx.recv().await,
+            Some(LogEvent::Dropped {
+                host: "h1".into(),
+                lines: 3
+            })
+        );
+        assert_eq!(rx.recv().await, Some(line(5)));
+        drop(rx);
+        assert!(!s.send(line(6)));
+    }
+}

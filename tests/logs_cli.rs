@@ -1,0 +1,136 @@
+//! `shipdeck logs`: the serving containers of an environment's hosts in one
+//! stream, on the sandbox. A line written into one chosen host's container
+//! is found with `--grep` under that host's prefix, stderr is told apart,
+//! and `-f` shows a line written after it started.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use bollard::exec::{CreateExecOptions, StartExecResults};
+use common::*;
+use futures::StreamExt;
+
+/// Write `line` to the stdout (or stderr) of the serving container of
+/// `project`/`env` on host `n`, as its own process 1 would: it lands in the
+/// container's log.
+async fn write_to_log(n: usize, project: &str, env: &str, line: &str, stderr: bool) {
+    let d = docker(n).await;
+    let ctr = on_host(n, project, env)
+        .await
+        .into_iter()
+        .find(|c| c.state.as_ref().is_some_and(|s| s.to_string() == "running"))
+        .unwrap_or_else(|| panic!("no running container of {project}/{env} on h{n:02}"));
+    let fd = if stderr { 2 } else { 1 };
+    let exec = d
+        .create_exec(
+            ctr.id.as_deref().unwrap(),
+            CreateExecOptions::<String> {
+                attach_stdout: Some(true),
+                attach_stderr: Some(true),
+                cmd: Some(vec![
+                    "sh".into(),
+                    "-c".into(),
+                    format!("echo {line} > /proc/1/fd/{fd}"),
+                ]),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    if let StartExecResults::Attached { mut output, .. } =
+        d.start_exec(&exec.id, None).await.unwrap()
+    {
+        let drain = async { while output.next().await.is_some() {} };
+        tokio::time::timeout(Duration::from_secs(20), drain)
+            .await
+            .expect("the exec ended");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn logs_of_an_environment_come_from_every_host_with_its_prefix() {
+    let (p, e, port) = ("it-logs", "dev", 18630);
+    let hosts = [1, 5, 8];
+    clean(p, e, &hosts).await;
+    let tmp = tempfile::tempdir().unwrap();
+    let cfg = write_config(tmp.path(), p, &[(e, &hosts)], port);
+    let (code, _, out) = rollout_json(&["deploy", p, e, "v1"], &cfg, tmp.path());
+    assert_eq!(code, 0, "{out}");
+
+    let marker = unique("marker-h05");
+    write_to_log(5, p, e, &marker, false).await;
+    write_to_log(5, p, e, &format!("{marker}-err"), true).await;
+
+    // Every host's start line, each under its own prefix.
+    let all = shipdeck(&["logs", p, e], &cfg, tmp.path());
+    let text = String::from_utf8_lossy(&all.stdout);
+    assert_eq!(all.status.code(), Some(0), "{all:?}");
+    for h in hosts {
+        let prefix = format!("h{h:02} | ");
+        assert!(
+            text.lines()
+                .any(|l| l.starts_with(&prefix) && l.contains("listening on")),
+            "no start line of h{h:02}:\n{text}"
+        );
+    }
+
+    // --grep: the marker, on h05 only; stderr marked with `!`.
+    let found = shipdeck(&["logs", p, e, "--grep", &marker], &cfg, tmp.path());
+    let text = String::from_utf8_lossy(&found.stdout);
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(
+        lines,
+        vec![format!("h05 | {marker}"), format!("h05 ! {marker}-err")],
+        "{found:?}"
+    );
+
+    // Named hosts only; a host outside the environment is refused.
+    let one = shipdeck(&["logs", p, e, "h08", "--grep", &marker], &cfg, tmp.path());
+    assert_eq!(one.status.code(), Some(0));
+    assert!(one.stdout.is_empty(), "{one:?}");
+    let bad = shipdeck(&["logs", p, e, "h02"], &cfg, tmp.path());
+    assert_eq!(bad.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&bad.stderr);
+    assert!(
+        err.contains("host \"h02\" does not run it-logs in dev"),
+        "{err}"
+    );
+
+    // -f: a line written after the stream started shows up, with its host.
+    let mut child = Command::new(env!("CARGO_BIN_EXE_shipdeck"))
+        .arg("--config")
+        .arg(&cfg)
+        .args(["logs", p, e, "-f", "--tail", "0"])
+        .env("XDG_STATE_HOME", tmp.path())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let late = unique("late-h08");
+    // The stream may take a moment to attach: write until the line shows.
+    let mut seen = None;
+    for _ in 0..10 {
+        write_to_log(8, p, e, &late, false).await;
+        if let Ok(l) = rx.recv_timeout(Duration::from_secs(2)) {
+            seen = Some(l);
+            break;
+        }
+    }
+    child.kill().unwrap(); // our own child, by its handle
+    let _ = child.wait();
+    assert_eq!(seen, Some(format!("h08 | {late}")));
+    clean(p, e, &hosts).await;
+}
