@@ -134,3 +134,110 @@ async fn logs_of_an_environment_come_from_every_host_with_its_prefix() {
     assert_eq!(seen, Some(format!("h08 | {late}")));
     clean(p, e, &hosts).await;
 }
+
+/// Run `script` in the serving container of `project`/`env` on host `n`
+/// without waiting for it (a detached exec).
+async fn run_in_background(n: usize, project: &str, env: &str, script: &str) {
+    let d = docker(n).await;
+    let ctr = on_host(n, project, env)
+        .await
+        .into_iter()
+        .find(|c| c.state.as_ref().is_some_and(|s| s.to_string() == "running"))
+        .unwrap_or_else(|| panic!("no running container of {project}/{env} on h{n:02}"));
+    let exec = d
+        .create_exec(
+            ctr.id.as_deref().unwrap(),
+            CreateExecOptions::<String> {
+                cmd: Some(vec!["sh".into(), "-c".into(), script.into()]),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    d.start_exec(
+        &exec.id,
+        Some(bollard::exec::StartExecOptions {
+            detach: true,
+            ..Default::default()
+        }),
+    )
+    .await
+    .unwrap();
+}
+
+/// The fault: the engine of a followed host restarts (its container lives
+/// on). The stream says it was read again, and the numbered lines the
+/// container writes meanwhile come through once each, none missing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_followed_log_survives_a_daemon_restart_without_a_lost_or_repeated_line() {
+    let (p, e, port) = ("it-logs-rst", "dev", 18631);
+    let hosts = [3];
+    clean(p, e, &hosts).await;
+    let tmp = tempfile::tempdir().unwrap();
+    let cfg = write_config(tmp.path(), p, &[(e, &hosts)], port);
+    let (code, _, out) = rollout_json(&["deploy", p, e, "v1"], &cfg, tmp.path());
+    assert_eq!(code, 0, "{out}");
+
+    // 400 numbered lines, 20 a second: they outlast the restart.
+    let tag = unique("seq");
+    let last = 400;
+    run_in_background(
+        3,
+        p,
+        e,
+        &format!(
+            "i=0; while [ $i -lt {last} ]; do i=$((i+1)); echo {tag}-$i > /proc/1/fd/1; sleep 0.05; done"
+        ),
+    )
+    .await;
+    let errfile = tmp.path().join("logs.stderr");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_shipdeck"))
+        .arg("--config")
+        .arg(&cfg)
+        .args(["logs", p, e, "-f", "--grep", &tag])
+        .env("XDG_STATE_HOME", tmp.path())
+        .stdout(Stdio::piped())
+        .stderr(std::fs::File::create(&errfile).unwrap())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let mut numbers = Vec::new();
+    let mut take = |limit: Duration, until: usize| {
+        let end = std::time::Instant::now() + limit;
+        while numbers.last().copied().unwrap_or(0) < until {
+            let left = end.saturating_duration_since(std::time::Instant::now());
+            let Ok(line) = rx.recv_timeout(left) else {
+                break;
+            };
+            let n: usize = line
+                .rsplit('-')
+                .next()
+                .and_then(|n| n.parse().ok())
+                .unwrap_or_else(|| panic!("not a numbered line: {line:?}"));
+            assert!(line.starts_with("h03 | "), "{line}");
+            numbers.push(n);
+        }
+    };
+    take(Duration::from_secs(20), 20);
+    sandbox(&["restart-host", "h03"]);
+    take(Duration::from_secs(90), last);
+    child.kill().unwrap(); // our own child, by its handle
+    let _ = child.wait();
+    let err = std::fs::read_to_string(&errfile).unwrap_or_default();
+    assert!(
+        err.contains("h03: the log stream broke and was read again"),
+        "no reconnect note: {err}"
+    );
+    // From --tail all: every line from 1 to the last, once each, in order.
+    let want: Vec<usize> = (1..=last).collect();
+    assert_eq!(numbers, want, "stderr: {err}");
+    clean(p, e, &hosts).await;
+}

@@ -133,6 +133,19 @@ pub async fn logs(config: &Config, args: &LogsArgs, out: &mut dyn Write) -> i32 
                 }
             }
             LogEvent::Line(l) => lines.push(l),
+            LogEvent::Reconnected { host, secs } => {
+                if args.json {
+                    let v = serde_json::json!({"host": host, "event": "reconnected", "secs": secs});
+                    if writeln!(out, "{v}").is_err() {
+                        cancel.cancel();
+                        break;
+                    }
+                } else {
+                    eprintln!(
+                        "note: {host}: the log stream broke and was read again after {secs:.1}s, from its last line (none repeated)"
+                    );
+                }
+            }
             LogEvent::Dropped { host, lines } => {
                 eprintln!("warning: {host}: {lines} line(s) dropped (the output fell behind)");
             }

@@ -32,13 +32,19 @@ pub struct LogLine {
 }
 
 /// What a stream reports.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum LogEvent {
     Line(LogLine),
     /// Lines of `host` the reader did not take in time.
     Dropped {
         host: String,
         lines: u64,
+    },
+    /// A followed stream broke (the engine went away) and is read again
+    /// from the last line seen, `secs` after it broke; no line is repeated.
+    Reconnected {
+        host: String,
+        secs: f64,
     },
     /// The stream of `host` ended (the container stopped, or without
     /// `follow` the log was read to its end), or failed.
@@ -119,7 +125,10 @@ impl Sender {
 
 impl Engine {
     /// Stream the log of container `id` (shown as `name`) into `tx` until it
-    /// ends, the reader goes away or `cancel` fires. The end is always
+    /// ends, the reader goes away or `cancel` fires. A followed stream that
+    /// breaks while its container still runs (an engine restarted) is read
+    /// again from the second of the last line seen, lines up to that line
+    /// skipped, with a `Reconnected` event at the seam. The end is always
     /// reported (waiting for room: it is one event), after any count of
     /// dropped lines.
     pub async fn stream_logs(
@@ -130,77 +139,65 @@ impl Engine {
         tx: mpsc::Sender<LogEvent>,
         cancel: CancellationToken,
     ) {
-        let opts = LogsOptions {
-            stdout: true,
-            stderr: true,
-            timestamps: true,
-            follow: range.follow,
-            since: range
-                .since
-                .map_or(0, |s| s.clamp(0, i32::MAX as i64) as i32),
-            tail: range
-                .tail
-                .map_or_else(|| "all".to_string(), |n| n.to_string()),
-            ..Default::default()
-        };
         let mut out = Sender {
             tx: tx.clone(),
             host: self.host.clone(),
             dropped: 0,
         };
-        let mut stream = self.docker.logs(id, Some(opts));
-        // A chunk may end mid-line: the rest waits for the next chunk.
-        let mut partial: [String; 2] = Default::default();
+        let mut last: Option<DateTime<Utc>> = None;
+        let mut range = range;
         let error = loop {
-            let item = tokio::select! {
-                _ = cancel.cancelled() => break None,
-                item = stream.next() => item,
+            let started = std::time::Instant::now();
+            let pass = self
+                .read_logs(id, name, range, last, &mut out, &cancel)
+                .await;
+            let error = match pass {
+                Pass::Gone => return,
+                Pass::Cancelled => break None,
+                Pass::Ended { error, last: l } => {
+                    last = l.or(last);
+                    error
+                }
             };
-            let (stderr, bytes) = match item {
-                None => break None,
-                Some(Err(e)) => {
-                    break Some(EngineError::from_bollard(&self.endpoint, "logs", &e).to_string());
-                }
-                Some(Ok(LogOutput::StdErr { message })) => (true, message),
-                Some(Ok(LogOutput::StdOut { message } | LogOutput::Console { message })) => {
-                    (false, message)
-                }
-                Some(Ok(LogOutput::StdIn { .. })) => continue,
-            };
-            let buf = &mut partial[usize::from(stderr)];
-            buf.push_str(&String::from_utf8_lossy(&bytes));
-            let mut gone = false;
-            while let Some(end) = buf.find('\n') {
-                let line: String = buf.drain(..=end).collect();
-                let (ts, text) = split_timestamp(line.trim_end_matches(['\n', '\r']));
-                let ev = LogEvent::Line(LogLine {
-                    host: self.host.clone(),
-                    container: name.to_string(),
-                    ts,
-                    stderr,
-                    text: cut(text),
-                });
-                if !out.send(ev) {
-                    gone = true;
-                    break;
-                }
+            if !range.follow {
+                break error;
             }
-            if gone {
+            // Followed: did the container stop, or did the engine go away?
+            let broke = std::time::Instant::now();
+            let again = loop {
+                match self.container_status(id).await {
+                    Ok(Some(st)) if st.running => break true,
+                    Ok(_) => break false,
+                    Err(_) => {}
+                }
+                tokio::select! {
+                    _ = cancel.cancelled() => break false,
+                    _ = tokio::time::sleep(RETRY) => {}
+                }
+            };
+            if !again {
+                // The container stopped (its log is complete), or the
+                // reader stopped waiting.
+                break None;
+            }
+            // A stream that keeps ending at once is not read in a tight loop.
+            if started.elapsed() < RETRY {
+                tokio::time::sleep(RETRY).await;
+            }
+            if !out.send(LogEvent::Reconnected {
+                host: self.host.clone(),
+                secs: broke.elapsed().as_secs_f64(),
+            }) {
                 return;
             }
+            // From the second of the last line seen (the engine counts in
+            // whole seconds); what was shown already is skipped.
+            range = LogRange {
+                since: last.map(|t| t.timestamp()).or(range.since),
+                tail: if last.is_some() { None } else { range.tail },
+                follow: true,
+            };
         };
-        for (stderr, rest) in partial.iter().enumerate() {
-            if !rest.is_empty() {
-                let (ts, text) = split_timestamp(rest);
-                out.send(LogEvent::Line(LogLine {
-                    host: self.host.clone(),
-                    container: name.to_string(),
-                    ts,
-                    stderr: stderr == 1,
-                    text: cut(text),
-                }));
-            }
-        }
         if out.dropped > 0 {
             let _ = tx
                 .send(LogEvent::Dropped {
@@ -216,7 +213,100 @@ impl Engine {
             })
             .await;
     }
+
+    /// One read of the log; lines at or before `after` are skipped.
+    async fn read_logs(
+        &self,
+        id: &str,
+        name: &str,
+        range: LogRange,
+        after: Option<DateTime<Utc>>,
+        out: &mut Sender,
+        cancel: &CancellationToken,
+    ) -> Pass {
+        let opts = LogsOptions {
+            stdout: true,
+            stderr: true,
+            timestamps: true,
+            follow: range.follow,
+            since: range
+                .since
+                .map_or(0, |s| s.clamp(0, i32::MAX as i64) as i32),
+            tail: range
+                .tail
+                .map_or_else(|| "all".to_string(), |n| n.to_string()),
+            ..Default::default()
+        };
+        let mut last = None;
+        let mut stream = self.docker.logs(id, Some(opts));
+        // A chunk may end mid-line: the rest waits for the next chunk.
+        let mut partial: [String; 2] = Default::default();
+        let mut emit = |stderr: bool, line: &str, last: &mut Option<DateTime<Utc>>| -> bool {
+            let (ts, text) = split_timestamp(line);
+            if let (Some(t), Some(a)) = (ts, after)
+                && t <= a
+            {
+                return true;
+            }
+            if ts.is_some() {
+                *last = ts;
+            }
+            out.send(LogEvent::Line(LogLine {
+                host: self.host.clone(),
+                container: name.to_string(),
+                ts,
+                stderr,
+                text: cut(text),
+            }))
+        };
+        let error = loop {
+            let item = tokio::select! {
+                _ = cancel.cancelled() => return Pass::Cancelled,
+                item = stream.next() => item,
+            };
+            let (stderr, bytes) = match item {
+                None => break None,
+                Some(Err(e)) => {
+                    break Some(EngineError::from_bollard(&self.endpoint, "logs", &e).to_string());
+                }
+                Some(Ok(LogOutput::StdErr { message })) => (true, message),
+                Some(Ok(LogOutput::StdOut { message } | LogOutput::Console { message })) => {
+                    (false, message)
+                }
+                Some(Ok(LogOutput::StdIn { .. })) => continue,
+            };
+            let buf = &mut partial[usize::from(stderr)];
+            buf.push_str(&String::from_utf8_lossy(&bytes));
+            while let Some(end) = buf.find('\n') {
+                let line: String = buf.drain(..=end).collect();
+                if !emit(stderr, line.trim_end_matches(['\n', '\r']), &mut last) {
+                    return Pass::Gone;
+                }
+            }
+        };
+        for (i, rest) in partial.iter().enumerate() {
+            if !rest.is_empty() && !emit(i == 1, rest, &mut last) {
+                return Pass::Gone;
+            }
+        }
+        Pass::Ended { error, last }
+    }
 }
+
+/// How one read of a log ended.
+enum Pass {
+    /// The reader went away.
+    Gone,
+    Cancelled,
+    /// The stream ended (an error, if it broke); the last line's time.
+    Ended {
+        error: Option<String>,
+        last: Option<DateTime<Utc>>,
+    },
+}
+
+/// How often a broken follow asks whether its engine is back.
+const RETRY: std::time::Duration = std::time::Duration::from_secs(1);
 
 #[cfg(test)]
 mod tests {
