@@ -77,27 +77,7 @@ enum Cmd {
     /// The serving containers' logs of every host of an environment (or of
     /// the HOSTs named) in one stream, `host | line` (`host ! line` for
     /// stderr). Exit 3 if a host could not be read.
-    Logs {
-        project: String,
-        env: String,
-        /// Only these hosts of the environment.
-        hosts: Vec<String>,
-        /// Keep following the logs until Ctrl-C.
-        #[arg(short, long)]
-        follow: bool,
-        /// Only lines of the last D (e.g. 30s, 5m, 1h).
-        #[arg(long, value_name = "D")]
-        since: Option<String>,
-        /// Only the last N lines of each container (before following).
-        #[arg(long, value_name = "N")]
-        tail: Option<usize>,
-        /// Only lines that match this regular expression.
-        #[arg(long, value_name = "RE")]
-        grep: Option<String>,
-        /// One JSON object a line.
-        #[arg(long)]
-        json: bool,
-    },
+    Logs(cli::logs::LogsArgs),
     /// Validate the inventory file and exit (0 valid, 2 invalid).
     Check,
     /// Show the batches, gates and predicted duration of a deploy.
@@ -448,52 +428,11 @@ fn main() -> ExitCode {
             },
             &mut std::io::stdout().lock(),
         ))),
-        Some(Cmd::Logs {
-            project,
-            env,
-            hosts,
-            follow,
-            since,
-            tail,
-            grep,
-            json,
-        }) => {
-            let since = match since.as_deref().map(humantime::parse_duration).transpose() {
-                Ok(d) => d,
-                Err(e) => {
-                    eprintln!(
-                        "error: --since {:?}: {e}; give a duration such as 30s, 5m or 1h",
-                        since.unwrap_or_default()
-                    );
-                    return ExitCode::from(2);
-                }
-            };
-            let grep = match grep.as_deref().map(regex::Regex::new).transpose() {
-                Ok(r) => r,
-                Err(e) => {
-                    eprintln!(
-                        "error: --grep {:?} is not a regular expression: {e}",
-                        grep.unwrap_or_default()
-                    );
-                    return ExitCode::from(2);
-                }
-            };
-            let args = cli::logs::LogsArgs {
-                project,
-                env,
-                hosts,
-                follow,
-                since,
-                tail,
-                grep,
-                json,
-            };
-            code(runtime.block_on(cli::logs::logs(
-                &config,
-                &args,
-                &mut std::io::stdout().lock(),
-            )))
-        }
+        Some(Cmd::Logs(args)) => code(runtime.block_on(cli::logs::logs(
+            &config,
+            &args,
+            &mut std::io::stdout().lock(),
+        ))),
         Some(Cmd::Plan {
             project,
             env,

@@ -14,20 +14,56 @@ use bollard::exec::{CreateExecOptions, StartExecResults};
 use common::*;
 use futures::StreamExt;
 
-/// Write `line` to the stdout (or stderr) of the serving container of
-/// `project`/`env` on host `n`, as its own process 1 would: it lands in the
-/// container's log.
-async fn write_to_log(n: usize, project: &str, env: &str, line: &str, stderr: bool) {
-    let d = docker(n).await;
+/// A client for host `n` and the id of its running container of
+/// `project`/`env`.
+async fn serving(n: usize, project: &str, env: &str) -> (bollard::Docker, String) {
     let ctr = on_host(n, project, env)
         .await
         .into_iter()
         .find(|c| c.state.as_ref().is_some_and(|s| s.to_string() == "running"))
         .unwrap_or_else(|| panic!("no running container of {project}/{env} on h{n:02}"));
+    (docker(n).await, ctr.id.unwrap())
+}
+
+/// `shipdeck logs ARGS` as a child (stderr to `stderr`), and its stdout
+/// lines as they come.
+fn spawn_logs(
+    cfg: &std::path::Path,
+    state: &std::path::Path,
+    args: &[&str],
+    stderr: Stdio,
+) -> (std::process::Child, std::sync::mpsc::Receiver<String>) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_shipdeck"))
+        .arg("--config")
+        .arg(cfg)
+        .arg("logs")
+        .args(args)
+        .env("XDG_STATE_HOME", state)
+        .stdout(Stdio::piped())
+        .stderr(stderr)
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    (child, rx)
+}
+
+/// Write `line` to the stdout (or stderr) of the serving container of
+/// `project`/`env` on host `n`, as its own process 1 would: it lands in the
+/// container's log.
+async fn write_to_log(n: usize, project: &str, env: &str, line: &str, stderr: bool) {
+    let (d, id) = serving(n, project, env).await;
     let fd = if stderr { 2 } else { 1 };
     let exec = d
         .create_exec(
-            ctr.id.as_deref().unwrap(),
+            &id,
             CreateExecOptions::<String> {
                 attach_stdout: Some(true),
                 attach_stderr: Some(true),
@@ -101,24 +137,12 @@ async fn logs_of_an_environment_come_from_every_host_with_its_prefix() {
     );
 
     // -f: a line written after the stream started shows up, with its host.
-    let mut child = Command::new(env!("CARGO_BIN_EXE_shipdeck"))
-        .arg("--config")
-        .arg(&cfg)
-        .args(["logs", p, e, "-f", "--tail", "0"])
-        .env("XDG_STATE_HOME", tmp.path())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
+    let (mut child, rx) = spawn_logs(
+        &cfg,
+        tmp.path(),
+        &[p, e, "-f", "--tail", "0"],
+        Stdio::null(),
+    );
     let late = unique("late-h08");
     // The stream may take a moment to attach: write until the line shows.
     let mut seen = None;
@@ -138,15 +162,10 @@ async fn logs_of_an_environment_come_from_every_host_with_its_prefix() {
 /// Run `script` in the serving container of `project`/`env` on host `n`
 /// without waiting for it (a detached exec).
 async fn run_in_background(n: usize, project: &str, env: &str, script: &str) {
-    let d = docker(n).await;
-    let ctr = on_host(n, project, env)
-        .await
-        .into_iter()
-        .find(|c| c.state.as_ref().is_some_and(|s| s.to_string() == "running"))
-        .unwrap_or_else(|| panic!("no running container of {project}/{env} on h{n:02}"));
+    let (d, id) = serving(n, project, env).await;
     let exec = d
         .create_exec(
-            ctr.id.as_deref().unwrap(),
+            &id,
             CreateExecOptions::<String> {
                 cmd: Some(vec!["sh".into(), "-c".into(), script.into()]),
                 ..Default::default()
@@ -191,24 +210,12 @@ async fn a_followed_log_survives_a_daemon_restart_without_a_lost_or_repeated_lin
     )
     .await;
     let errfile = tmp.path().join("logs.stderr");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_shipdeck"))
-        .arg("--config")
-        .arg(&cfg)
-        .args(["logs", p, e, "-f", "--grep", &tag])
-        .env("XDG_STATE_HOME", tmp.path())
-        .stdout(Stdio::piped())
-        .stderr(std::fs::File::create(&errfile).unwrap())
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
+    let (mut child, rx) = spawn_logs(
+        &cfg,
+        tmp.path(),
+        &[p, e, "-f", "--grep", &tag],
+        std::fs::File::create(&errfile).unwrap().into(),
+    );
     let mut numbers = Vec::new();
     let mut take = |limit: Duration, until: usize| {
         let end = std::time::Instant::now() + limit;

@@ -5,7 +5,6 @@
 //! timestamps; with `-f` they are printed as they come until Ctrl-C.
 
 use std::io::{IsTerminal, Write};
-use std::time::Duration;
 
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -19,18 +18,28 @@ use crate::engine::logs::{LogEvent, LogLine, LogRange};
 /// Lines buffered between the hosts' streams and the printer.
 const CHANNEL: usize = 4096;
 
-/// What `logs` was asked for.
-#[derive(Debug, Clone)]
+/// What `logs` was asked for (its command line: a bad `--since` or
+/// `--grep` is refused by the parser, exit 2, with the value quoted).
+#[derive(Debug, Clone, clap::Args)]
 pub struct LogsArgs {
     pub project: String,
     pub env: String,
-    /// Only these hosts (of the environment); all when empty.
+    /// Only these hosts of the environment (all when none is named).
     pub hosts: Vec<String>,
+    /// Keep following the logs until Ctrl-C.
+    #[arg(short, long)]
     pub follow: bool,
-    /// Only lines of the last `since`.
-    pub since: Option<Duration>,
+    /// Only lines of the last D (e.g. 30s, 5m, 1h).
+    #[arg(long, value_name = "D")]
+    pub since: Option<humantime::Duration>,
+    /// Only the last N lines of each container (before following).
+    #[arg(long, value_name = "N")]
     pub tail: Option<usize>,
+    /// Only lines that match this regular expression.
+    #[arg(long, value_name = "RE")]
     pub grep: Option<regex::Regex>,
+    /// One JSON object a line.
+    #[arg(long)]
     pub json: bool,
 }
 
@@ -62,7 +71,7 @@ pub async fn logs(config: &Config, args: &LogsArgs, out: &mut dyn Write) -> i32 
     let wanted = |h: &str| args.hosts.is_empty() || args.hosts.iter().any(|w| w == h);
     let since = args
         .since
-        .and_then(|d| chrono::TimeDelta::from_std(d).ok())
+        .and_then(|d| chrono::TimeDelta::from_std(*d).ok())
         .map(|d| (chrono::Utc::now() - d).timestamp());
     let range = LogRange {
         since,
@@ -76,26 +85,28 @@ pub async fn logs(config: &Config, args: &LogsArgs, out: &mut dyn Write) -> i32 
     let mut streams = Vec::new();
     let hosts: Vec<String> = in_env.iter().filter(|h| wanted(h)).cloned().collect();
     let width = hosts.iter().map(String::len).max().unwrap_or(0);
-    for (host, engine) in Engine::connect_env(config, p, e).await {
-        if !wanted(&host) {
-            continue;
-        }
-        let engine = match engine {
-            Ok(engine) => engine,
+    // Every host at once: connect, and list its containers.
+    let reads = futures::future::join_all(hosts.iter().map(|host| async move {
+        let listed = match Engine::connect_host(config, host).await {
+            Ok(engine) => engine.app_containers(p, e).await.map(|cs| (engine, cs)),
+            Err(err) => Err(err),
+        };
+        (host, listed)
+    }))
+    .await;
+    for (host, listed) in reads {
+        let (engine, containers) = match listed {
+            Ok(read) => read,
             Err(err) => {
                 failed += 1;
                 eprintln!("warning: {host}: {}; its lines are missing", err.short());
                 continue;
             }
         };
-        let serving: Vec<_> = match engine.app_containers(p, e).await {
-            Ok(cs) => cs.into_iter().filter(|c| c.role == Role::Serving).collect(),
-            Err(err) => {
-                failed += 1;
-                eprintln!("warning: {host}: {}; its lines are missing", err.short());
-                continue;
-            }
-        };
+        let serving: Vec<_> = containers
+            .into_iter()
+            .filter(|c| c.role == Role::Serving)
+            .collect();
         if serving.is_empty() {
             eprintln!("note: {host}: no serving container of {p} in {e}");
         }

@@ -45,10 +45,7 @@ impl Engine {
                     LogOutput::StdIn { .. } => continue,
                 };
                 for l in String::from_utf8_lossy(&bytes).lines() {
-                    let mut cut: String = l.chars().take(LINE_MAX).collect();
-                    if cut.len() < l.len() {
-                        cut.push('…');
-                    }
+                    let cut = super::logs::cut_to(l, LINE_MAX, "…");
                     lines.push(format!("{prefix}{cut}"));
                 }
             }

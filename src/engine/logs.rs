@@ -82,20 +82,25 @@ fn split_timestamp(line: &str) -> (Option<DateTime<Utc>>, &str) {
 
 /// `line` cut to [`LINE_MAX`] characters, marked when cut.
 fn cut(line: &str) -> String {
-    match line.char_indices().nth(LINE_MAX) {
-        Some((at, _)) => format!("{}{CUT_MARK}", &line[..at]),
+    cut_to(line, LINE_MAX, CUT_MARK)
+}
+
+/// `line` cut to `max` characters, `mark` appended when cut.
+pub(super) fn cut_to(line: &str, max: usize, mark: &str) -> String {
+    match line.char_indices().nth(max) {
+        Some((at, _)) => format!("{}{mark}", &line[..at]),
         None => line.to_string(),
     }
 }
 
 /// Sends into a bounded channel without waiting; counts what did not fit.
-struct Sender {
+struct Lossy {
     tx: mpsc::Sender<LogEvent>,
     host: String,
     dropped: u64,
 }
 
-impl Sender {
+impl Lossy {
     /// False once the reader is gone.
     fn send(&mut self, ev: LogEvent) -> bool {
         if self.dropped > 0 {
@@ -139,7 +144,7 @@ impl Engine {
         tx: mpsc::Sender<LogEvent>,
         cancel: CancellationToken,
     ) {
-        let mut out = Sender {
+        let mut out = Lossy {
             tx: tx.clone(),
             host: self.host.clone(),
             dropped: 0,
@@ -221,7 +226,7 @@ impl Engine {
         name: &str,
         range: LogRange,
         after: Option<DateTime<Utc>>,
-        out: &mut Sender,
+        out: &mut Lossy,
         cancel: &CancellationToken,
     ) -> Pass {
         let opts = LogsOptions {
@@ -332,7 +337,7 @@ mod tests {
     #[tokio::test]
     async fn a_full_channel_counts_dropped_lines_and_reports_them_when_there_is_room() {
         let (tx, mut rx) = mpsc::channel(2);
-        let mut s = Sender {
+        let mut s = Lossy {
             tx,
             host: "h1".into(),
             dropped: 0,
