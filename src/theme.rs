@@ -142,6 +142,28 @@ theme_struct! {
     error,
     /// Warnings.
     warning,
+    /// Log lines written to stderr.
+    log_stderr,
+    /// The console's own lines in a log (dropped lines, a reconnect).
+    log_marker,
+    /// A search hit in a log.
+    search_match,
+    /// The search hit `n` / `N` stand on.
+    search_current,
+    /// Hosts' prefixes in a log: each host gets one of these six, always
+    /// the same one for the same name.
+    host_1,
+    host_2,
+    host_3,
+    host_4,
+    host_5,
+    host_6,
+    /// CPU / memory sparkline below 70 %.
+    usage_ok,
+    /// … from 70 % to 90 %.
+    usage_warn,
+    /// … above 90 %.
+    usage_high,
 }
 
 impl Default for Theme {
@@ -152,6 +174,33 @@ impl Default for Theme {
 }
 
 impl Theme {
+    /// The colour of a host's prefix in a log: the same for the same name
+    /// in every session (a hash of the name, not its place in a list).
+    pub fn host_colour(&self, host: &str) -> Color {
+        let h = host.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+            (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
+        });
+        [
+            self.host_1,
+            self.host_2,
+            self.host_3,
+            self.host_4,
+            self.host_5,
+            self.host_6,
+        ][(h % 6) as usize]
+    }
+
+    /// The colour of a usage (CPU or memory) in percent.
+    pub fn usage_colour(&self, pct: f64) -> Color {
+        if pct >= 90.0 {
+            self.usage_high
+        } else if pct >= 70.0 {
+            self.usage_warn
+        } else {
+            self.usage_ok
+        }
+    }
+
     /// The accent of an environment: its configured `accent` when set and
     /// parseable, else `env_prod` for environments that need confirmation, else
     /// `env_default`. A monochrome theme never returns a configured accent.

@@ -15,6 +15,7 @@ const FULL: &str = r##"
 theme = "high-contrast"
 docker_timeout_secs = 9
 templates = "tpl"
+log_buffer = 48
 
 [[environments]]
 name = "dev"
@@ -134,6 +135,7 @@ fn every_key_maps_into_the_model() {
             theme: "high-contrast".into(),
             docker_timeout_secs: 9,
             templates: dir.path().join("tpl"),
+            log_buffer_mib: 48,
         }
     );
 

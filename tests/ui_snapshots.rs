@@ -403,7 +403,8 @@ fn mid_rollout() -> State {
     }
     let fx = update(&mut s, enter());
     assert!(
-        matches!(fx.as_slice(), [Effect::StartRelease { env, .. }] if env == "prod"),
+        // The hosts view's stats stop as the rollout view opens.
+        matches!(fx.as_slice(), [Effect::StartRelease { env, .. }, Effect::WatchStats { containers }] if env == "prod" && containers.is_empty()),
         "{fx:?}"
     );
     assert_eq!(
@@ -743,12 +744,18 @@ fn history_view_with_a_failed_and_a_rolled_back_release() {
     let mut s = state();
     hosts_of(&mut s, "storefront", "prod");
     let fx = update(&mut s, key('H'));
+    // The hosts view's stats stop with it.
     assert_eq!(
         fx,
-        vec![Effect::LoadHistory {
-            project: "storefront".into(),
-            env: "prod".into()
-        }]
+        vec![
+            Effect::LoadHistory {
+                project: "storefront".into(),
+                env: "prod".into()
+            },
+            Effect::WatchStats {
+                containers: Vec::new()
+            }
+        ]
     );
     let mut failed = release("r-20261119-1", "v2", Some(Outcome::Failed), 2);
     failed.message = "web-02 failed its health gate".into();

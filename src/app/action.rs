@@ -101,6 +101,16 @@ pub enum Action {
     /// A one-off operation finished (control, lock break, container action):
     /// its message for the status line.
     Done { result: Result<String, String> },
+    /// Lines (and markers) of the log stream numbered `generation`.
+    Logs {
+        generation: u64,
+        events: Vec<crate::engine::logs::LogEvent>,
+    },
+    /// A reading of a watched container's CPU and memory.
+    Stats {
+        id: String,
+        sample: super::stats::Sample,
+    },
 }
 
 /// A container operation from the hosts view.
@@ -194,6 +204,28 @@ pub enum Effect {
     RemoveProject { project: String, env: String },
     /// Unreachable hosts try again now.
     Reconnect,
+    /// Follow the logs of `targets` (answers: `Action::Logs`), replacing
+    /// the stream before it.
+    StreamLogs {
+        generation: u64,
+        targets: super::logs::LogTargets,
+        range: crate::engine::logs::LogRange,
+    },
+    /// Stop the log stream (its view closed).
+    StopLogs,
+    /// Write `text` (what the logs view shows) to `path`.
+    SaveLogs {
+        path: std::path::PathBuf,
+        text: String,
+    },
+    /// Read `range` of the targets' logs again from the hosts into `path`.
+    FetchLogs {
+        targets: super::logs::LogTargets,
+        range: crate::engine::logs::LogRange,
+        path: std::path::PathBuf,
+    },
+    /// Read the stats of exactly these containers: (host, id).
+    WatchStats { containers: Vec<(String, String)> },
     /// Clear and redraw the whole screen.
     Redraw,
 }

@@ -71,6 +71,25 @@ pub enum Command {
     Redraw,
     /// Hosts that wait for their next connection attempt try now.
     Reconnect,
+    /// The logs of the environment (every host), of the host in view or
+    /// selected, or of a failed rollout's host.
+    Logs,
+    /// Search the log (a regular expression; `n` / `N` move between hits).
+    Search,
+    SearchNext,
+    SearchPrev,
+    /// Show or hide each line's timestamp.
+    Timestamps,
+    /// Wrap long lines, or cut them at the edge.
+    Wrap,
+    /// Write what the log shows to a file.
+    SaveLogs,
+    /// The log alone on the screen.
+    Fullscreen,
+    /// The next since / tail preset (tail 100, 1m, 5m, 15m, 1h, all).
+    Since,
+    /// The environment's health timeline with its rollouts.
+    HealthTimeline,
 }
 
 /// One row of the command table.
@@ -126,6 +145,16 @@ commands! {
     Build, "build", "build", "build + push the project's image (asks its version)", true;
     Ship, "ship", "ship", "build, push and deploy to this environment", true;
     Reconnect, "reconnect", "reconnect", "unreachable hosts: try again now", false;
+    Logs, "logs", "logs", "logs: the environment's hosts in one stream (a host: its container)", false;
+    HealthTimeline, "health", "health", "the environment's health timeline with its rollouts", false;
+    Search, "search", "search", "search the log (regex; n / N: next / previous hit)", false;
+    SearchNext, "search-next", "next", "next search hit", false;
+    SearchPrev, "search-prev", "prev", "previous search hit", false;
+    Timestamps, "timestamps", "time", "log: show / hide timestamps", false;
+    Wrap, "wrap", "wrap", "log: wrap long lines", false;
+    SaveLogs, "save-logs", "save", "log: write what is shown to a file (:save 15m PATH: fetch again)", false;
+    Fullscreen, "fullscreen", "fullscreen", "log: the whole screen", false;
+    Since, "since", "since", "log: next since preset (tail 100, 1m, 5m, 15m, 1h, all)", false;
     Redraw, "redraw", "redraw", "redraw the screen", false;
     Palette, "palette", "palette", "command palette (:deploy v2, :env prod, :q …)", false;
     Help, "help", "help", "this help", false;

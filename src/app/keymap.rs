@@ -141,6 +141,16 @@ impl Default for Keymap {
             (Key::plain(K::Char('O')), Sort),
             (Key::ctrl('l'), Redraw),
             (Key::ctrl('r'), Reconnect),
+            (Key::plain(K::Char('L')), Logs),
+            (Key::plain(K::Char('e')), HealthTimeline),
+            (Key::plain(K::Char('f')), Search),
+            (Key::plain(K::Char('n')), SearchNext),
+            (Key::plain(K::Char('N')), SearchPrev),
+            (Key::plain(K::Char('c')), Timestamps),
+            (Key::plain(K::Char('w')), Wrap),
+            (Key::plain(K::Char('W')), SaveLogs),
+            (Key::plain(K::Char('F')), Fullscreen),
+            (Key::plain(K::Char('p')), Since),
         ];
         Self {
             map: pairs.to_vec(),

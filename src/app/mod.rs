@@ -5,11 +5,14 @@
 pub mod action;
 pub mod command;
 pub mod keymap;
+pub mod logs;
 pub mod model;
 pub mod palette;
 pub mod policy;
 pub mod rows;
 pub mod state;
+pub mod stats;
+pub mod timeline;
 pub mod update;
 
 pub use action::{Action, ContainerVerb, Effect};

@@ -104,6 +104,30 @@ pub const VERBS: &[Verb] = &[
         help: "remove the project from the environment in view (typed)",
     },
     Verb {
+        words: &["logs", "log"],
+        arg: Arg::None,
+        needs_arg: false,
+        help: "logs of the environment in view (:logs HOST: one host)",
+    },
+    Verb {
+        words: &["save"],
+        arg: Arg::None,
+        needs_arg: false,
+        help: "write the log shown to a file (:save PATH; :save 15m PATH: fetch 15 min again)",
+    },
+    Verb {
+        words: &["since"],
+        arg: Arg::None,
+        needs_arg: true,
+        help: "read the log again from a preset: tail, 1m, 5m, 15m, 1h, all",
+    },
+    Verb {
+        words: &["health"],
+        arg: Arg::None,
+        needs_arg: false,
+        help: "the environment's health timeline",
+    },
+    Verb {
         words: &["dockerfile", "df"],
         arg: Arg::Project,
         needs_arg: false,

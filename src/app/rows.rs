@@ -241,7 +241,7 @@ fn config_names<'a>(state: &'a State, view: &View, filter: &str) -> Option<Vec<&
             .iter()
             .map(|e| e.name.as_str())
             .collect(),
-        View::Hosts { project, env } => state
+        View::Hosts { project, env } | View::Health { project, env } => state
             .config
             .project(project)
             .map(|p| p.hosts_in(env).iter().map(String::as_str).collect())
@@ -280,13 +280,14 @@ pub fn row_names(state: &State) -> Vec<String> {
                 .map(|r| r.host)
                 .collect()
         }
-        view @ (View::Projects | View::Environments { .. } | View::Hosts { .. }) => {
-            config_names(state, view, &screen.filter)
-                .unwrap_or_default()
-                .into_iter()
-                .map(str::to_string)
-                .collect()
-        }
+        view @ (View::Projects
+        | View::Environments { .. }
+        | View::Hosts { .. }
+        | View::Health { .. }) => config_names(state, view, &screen.filter)
+            .unwrap_or_default()
+            .into_iter()
+            .map(str::to_string)
+            .collect(),
         View::Tags { project } => tag_rows(state, project, &screen.filter)
             .into_iter()
             .map(|r| r.tag.tag)
@@ -294,7 +295,7 @@ pub fn row_names(state: &State) -> Vec<String> {
         view @ (View::Dockerfile { .. } | View::Build { .. } | View::Release { .. }) => {
             text_rows(state, view, &screen.filter)
         }
-        View::HostDetail { .. } => Vec::new(),
+        View::HostDetail { .. } | View::Logs { .. } => Vec::new(),
         View::Rollout { project, env } => rollout_rows(state, project, env, &screen.filter),
         View::History { project, env } => history_rows(state, project, env, &screen.filter)
             .into_iter()

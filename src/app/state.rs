@@ -60,6 +60,17 @@ pub enum View {
         env: String,
         release: String,
     },
+    /// Logs of the environment's hosts in one stream, or of one host.
+    Logs {
+        project: String,
+        env: String,
+        host: Option<String>,
+    },
+    /// The environment's health, host by host over time, with its rollouts.
+    Health {
+        project: String,
+        env: String,
+    },
 }
 
 impl View {
@@ -80,6 +91,17 @@ impl View {
                 env,
                 release,
             } => format!("{project} › {env} › release {release}"),
+            View::Logs {
+                project,
+                env,
+                host: None,
+            } => format!("{project} › {env} › logs"),
+            View::Logs {
+                project,
+                env,
+                host: Some(h),
+            } => format!("{project} › {env} › {h} › logs"),
+            View::Health { project, env } => format!("{project} › {env} › health"),
         }
     }
 
@@ -90,7 +112,9 @@ impl View {
             | View::HostDetail { env, .. }
             | View::Rollout { env, .. }
             | View::History { env, .. }
-            | View::Release { env, .. } => Some(env),
+            | View::Release { env, .. }
+            | View::Logs { env, .. }
+            | View::Health { env, .. } => Some(env),
             _ => None,
         }
     }
@@ -107,7 +131,9 @@ impl View {
             | View::HostDetail { project, .. }
             | View::Rollout { project, .. }
             | View::History { project, .. }
-            | View::Release { project, .. } => Some(project),
+            | View::Release { project, .. }
+            | View::Logs { project, .. }
+            | View::Health { project, .. } => Some(project),
         }
     }
 }
@@ -209,6 +235,8 @@ pub enum Mode {
     Filter(Input),
     /// Typing a `:` command.
     Palette(Input),
+    /// Typing a search of the log (`f`).
+    Search(Input),
     /// `?` overlay.
     Help,
     /// A destructive effect waits for its confirmation (typed for a
@@ -264,6 +292,15 @@ pub struct State {
     pub quitting: bool,
     /// Ticks (seconds) since the start: polls are spaced by them.
     pub ticks: u64,
+    /// The open logs view's buffer (one at a time; its stream stops when
+    /// the view closes).
+    pub logs: Option<super::logs::LogPane>,
+    /// Numbers the log streams, so a replaced stream's late lines are dropped.
+    pub log_generation: u64,
+    /// Health transitions and rollout marks, for the health timeline.
+    pub timeline: super::timeline::Timeline,
+    /// CPU and memory of the containers in view (Docker stats).
+    pub stats: super::stats::Stats,
     /// Terminal size.
     pub width: u16,
     pub height: u16,
@@ -303,6 +340,10 @@ impl State {
             host_events: BTreeMap::new(),
             quitting: false,
             ticks: 0,
+            logs: None,
+            log_generation: 0,
+            timeline: Default::default(),
+            stats: Default::default(),
             width: 80,
             height: 24,
         }

@@ -168,6 +168,7 @@ pub async fn logs(config: &Config, args: &LogsArgs, out: &mut dyn Write) -> i32 
                 eprintln!("warning: {host}: the log stream failed: {err}");
             }
             LogEvent::Ended { .. } => {}
+            LogEvent::Note { host, text } => eprintln!("note: {host}: {text}"),
         }
     }
     // Merged by time; a line without a timestamp keeps its place per host.

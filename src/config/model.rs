@@ -33,9 +33,17 @@ pub struct Settings {
     /// Directory of the Dockerfile templates (`NAME.Dockerfile`); default
     /// `templates/` next to the config file.
     pub templates: PathBuf,
+    /// MiB of log lines the console's logs view keeps (the oldest go
+    /// first, counted on screen); default 32.
+    pub log_buffer_mib: u64,
 }
 
 impl Settings {
+    /// The logs view's budget in bytes.
+    pub fn log_budget(&self) -> usize {
+        usize::try_from(self.log_buffer_mib.max(1) << 20).unwrap_or(usize::MAX)
+    }
+
     /// The bound of every Docker API call (`docker_timeout_secs`, checked
     /// to be 1..=3600 at load).
     pub fn docker_timeout(&self) -> std::time::Duration {
@@ -49,6 +57,7 @@ impl Default for Settings {
             theme: "default".into(),
             docker_timeout_secs: 5,
             templates: PathBuf::from("templates"),
+            log_buffer_mib: crate::app::logs::DEFAULT_BUDGET_MIB,
         }
     }
 }

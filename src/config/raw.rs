@@ -39,6 +39,7 @@ pub(crate) struct RawSettings {
     pub theme: Option<Str>,
     pub docker_timeout_secs: Option<Int>,
     pub templates: Option<Str>,
+    pub log_buffer: Option<Int>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -35,6 +35,8 @@ pub struct EffectRunner {
     pub tasks: TaskRegistry,
     pub watchers: FleetWatchers,
     rollouts: HashMap<(String, String), RolloutTokens>,
+    /// Containers whose stats are read: id → host.
+    stats: HashMap<String, String>,
 }
 
 impl EffectRunner {
@@ -52,6 +54,7 @@ impl EffectRunner {
             tasks,
             watchers,
             rollouts: HashMap::new(),
+            stats: HashMap::new(),
         }
     }
 
@@ -70,6 +73,52 @@ impl EffectRunner {
         match effect {
             Effect::Quit | Effect::Redraw | Effect::Shell { .. } => {}
             Effect::Reconnect => self.watchers.reconnect_now(),
+            Effect::StreamLogs {
+                generation,
+                targets,
+                range,
+            } => self.tasks.spawn(TaskId::Logs, move |cancel| {
+                super::logs::stream(config, targets, range, generation, tx, cancel)
+            }),
+            Effect::StopLogs => self.tasks.cancel(&TaskId::Logs),
+            Effect::SaveLogs { path, text } => {
+                self.tasks.spawn(TaskId::SaveLogs, move |_| async move {
+                    let lines = text.lines().count();
+                    let result = super::logs::write_file(path, text)
+                        .await
+                        .map(|p| format!("{lines} lines written to {p}"));
+                    let _ = tx.send(Action::Done { result }).await;
+                });
+            }
+            Effect::FetchLogs {
+                targets,
+                range,
+                path,
+            } => {
+                self.tasks.spawn(TaskId::SaveLogs, move |_| async move {
+                    let result = super::logs::fetch_to_file(config, targets, range, path).await;
+                    let _ = tx.send(Action::Done { result }).await;
+                });
+            }
+            Effect::WatchStats { containers } => {
+                let wanted: HashMap<String, String> =
+                    containers.into_iter().map(|(h, id)| (id, h)).collect();
+                for id in self.stats.keys() {
+                    if !wanted.contains_key(id) {
+                        self.tasks.cancel(&TaskId::Stats(id.clone()));
+                    }
+                }
+                for (id, host) in &wanted {
+                    if !self.stats.contains_key(id) {
+                        let (config, tx, host, id2) =
+                            (config.clone(), tx.clone(), host.clone(), id.clone());
+                        self.tasks.spawn(TaskId::Stats(id.clone()), move |cancel| {
+                            super::logs::stats(config, host, id2, tx, cancel)
+                        });
+                    }
+                }
+                self.stats = wanted;
+            }
             Effect::LoadDockerfile { project } => {
                 self.tasks
                     .spawn(TaskId::Dockerfile(project.clone()), move |_| async move {

@@ -8,6 +8,7 @@ mod bridge;
 mod effects;
 mod event_loop;
 mod latency;
+mod logs;
 mod shell;
 pub mod tasks;
 

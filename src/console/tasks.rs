@@ -22,6 +22,9 @@ pub enum TaskId {
     Activity(String, String),
     History(String, String),
     ReleaseEvents(String),
+    Logs,
+    SaveLogs,
+    Stats(String),
     Container(String, String),
     RemoveProject(String, String),
 }
@@ -59,6 +62,13 @@ impl TaskRegistry {
     /// Whether task `id` still runs.
     pub fn running(&self, id: &TaskId) -> bool {
         self.tasks.get(id).is_some_and(|(h, _)| !h.is_finished())
+    }
+
+    /// Tell task `id` to stop (through its token).
+    pub fn cancel(&mut self, id: &TaskId) {
+        if let Some((_, t)) = self.tasks.remove(id) {
+            t.cancel();
+        }
     }
 
     /// Forget the tasks that ended.

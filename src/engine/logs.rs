@@ -52,6 +52,12 @@ pub enum LogEvent {
         host: String,
         error: Option<String>,
     },
+    /// Something the reader should know about a stream (which container it
+    /// follows now, why a host has none).
+    Note {
+        host: String,
+        text: String,
+    },
 }
 
 /// Which part of the log, and whether to follow it.

@@ -12,6 +12,7 @@ pub mod inventory;
 pub mod logs;
 pub mod objects;
 pub mod ops;
+pub mod stats;
 pub mod watch;
 
 pub use connect::{EngineError, connect};

@@ -14,6 +14,23 @@ use crate::theme::Theme;
 /// Draw the whole console.
 pub fn draw(state: &State, theme: &Theme, frame: &mut Frame) {
     let area = frame.area();
+    // A fullscreen log: the lines alone, the footer only while typing.
+    if matches!(state.screen().view, View::Logs { .. })
+        && state.logs.as_ref().is_some_and(|p| p.fullscreen)
+    {
+        let typing = !matches!(state.mode, crate::app::Mode::Normal);
+        let [body, footer] =
+            Layout::vertical([Constraint::Min(1), Constraint::Length(u16::from(typing))])
+                .areas(area);
+        views::logs::draw(state, theme, frame, body);
+        if typing {
+            widgets::footer::draw(state, theme, frame, footer);
+        }
+        if let crate::app::Mode::Help = state.mode {
+            views::help::draw(state, theme, frame, area);
+        }
+        return;
+    }
     // A message longer than the line gets the lines it needs (up to 3),
     // so it is never cut mid-word.
     let footer_lines = state
@@ -54,6 +71,10 @@ pub fn draw(state: &State, theme: &Theme, frame: &mut Frame) {
         }
         View::Release { release, .. } => {
             views::text::draw_release(state, theme, frame, body, release)
+        }
+        View::Logs { .. } => views::logs::draw(state, theme, frame, body),
+        View::Health { project, env } => {
+            views::health::draw(state, theme, frame, body, project, env)
         }
     }
     widgets::footer::draw(state, theme, frame, footer);

@@ -5,9 +5,9 @@
 use crossterm::event::{Event, KeyCode, KeyEvent};
 use tui_input::backend::crossterm::EventHandler;
 
-use super::super::state::{Mode, State};
+use super::super::state::{Mode, State, View};
 use super::super::{Command, Effect};
-use super::{common, nav, release};
+use super::{common, logs, nav, release};
 
 pub fn on_key(state: &mut State, key: KeyEvent) -> Vec<Effect> {
     state.dirty = true;
@@ -37,13 +37,35 @@ pub fn on_key(state: &mut State, key: KeyEvent) -> Vec<Effect> {
             match key.code {
                 KeyCode::Esc => {
                     state.mode = Mode::Normal;
-                    common::set_filter(state, String::new());
+                    if matches!(state.screen().view, View::Logs { .. }) {
+                        logs::set_filter(state, "");
+                    } else {
+                        common::set_filter(state, String::new());
+                    }
                 }
                 KeyCode::Enter => state.mode = Mode::Normal,
                 _ => {
                     input.handle_event(&Event::Key(key));
                     let text = input.value().to_string();
-                    common::set_filter(state, text);
+                    if matches!(state.screen().view, View::Logs { .. }) {
+                        logs::set_filter(state, &text);
+                    } else {
+                        common::set_filter(state, text);
+                    }
+                }
+            }
+            Vec::new()
+        }
+        Mode::Search(input) => {
+            match key.code {
+                KeyCode::Esc => state.mode = Mode::Normal,
+                KeyCode::Enter => {
+                    let text = input.value().trim().to_string();
+                    state.mode = Mode::Normal;
+                    logs::set_search(state, &text);
+                }
+                _ => {
+                    input.handle_event(&Event::Key(key));
                 }
             }
             Vec::new()

@@ -5,8 +5,10 @@
 
 mod common;
 mod keys;
+mod logs;
 mod nav;
 mod release;
+mod timeline;
 
 use super::model::release::{RolloutPane, RolloutStatus};
 use super::state::{BuildStatus, Flash, Loadable, State, View};
@@ -25,6 +27,7 @@ pub fn update(state: &mut State, action: Action) -> Vec<Effect> {
         Action::Click { row } => nav::click(state, row),
         Action::Scroll(d) => nav::scroll(state, d),
         Action::Fleet(u) => {
+            timeline::on_fleet(state, &u);
             note_host_event(state, &u);
             if state.fleet.apply(u) {
                 clamp_selection(state);
@@ -80,7 +83,10 @@ pub fn update(state: &mut State, action: Action) -> Vec<Effect> {
             project,
             env,
             event,
-        } => release::on_rollout_event(state, &project, &env, &event),
+        } => {
+            timeline::on_rollout(state, &project, &env, &event);
+            release::on_rollout_event(state, &project, &env, &event)
+        }
         Action::RolloutDone {
             project,
             env,
@@ -138,8 +144,21 @@ pub fn update(state: &mut State, action: Action) -> Vec<Effect> {
             state.dirty = true;
             Vec::new()
         }
+        Action::Logs { generation, events } => {
+            logs::on_events(state, generation, events);
+            Vec::new()
+        }
+        Action::Stats { id, sample } => {
+            if state.stats.watching.iter().any(|(_, w)| *w == id) {
+                state.stats.push(&id, sample);
+                state.dirty = true;
+            }
+            Vec::new()
+        }
     };
-    guard(state, effects)
+    let mut effects = guard(state, effects);
+    logs::reconcile(state, &mut effects);
+    effects
 }
 
 /// Host events the host detail keeps (per host).

@@ -8,13 +8,16 @@ use super::super::rows::{row_count, row_names};
 use super::super::state::{BuildStatus, Flash, Loadable, Mode, Screen, State, View};
 use super::super::{Command, Effect};
 use super::common::{clamp_selection, flash_error, load_tags, open, set_filter, target_project};
-use super::release;
+use super::{logs, release};
 
 pub fn on_command(state: &mut State, command: Command) -> Vec<Effect> {
     state.dirty = true;
     if let Some(why) = state.refusal(command) {
         flash_error(state, why);
         return Vec::new();
+    }
+    if let Some(effects) = logs::on_command(state, command) {
+        return effects;
     }
     let n = row_count(state);
     let page = (state.page_rows / 2).max(1);
@@ -51,6 +54,33 @@ pub fn on_command(state: &mut State, command: Command) -> Vec<Effect> {
                 error: false,
             });
             return vec![Effect::Reconnect];
+        }
+        Command::Logs => return logs::open_logs(state, None),
+        Command::HealthTimeline => {
+            if let Some((project, env)) = super::common::target_env(state) {
+                open(state, View::Health { project, env });
+            }
+        }
+        Command::Search
+        | Command::SearchNext
+        | Command::SearchPrev
+        | Command::Timestamps
+        | Command::Wrap
+        | Command::SaveLogs
+        | Command::Fullscreen
+        | Command::Since => {
+            flash_error(
+                state,
+                format!(
+                    "{} works in a logs view: open one with {}",
+                    command.info().hint,
+                    state
+                        .keymap
+                        .keys_for(Command::Logs)
+                        .first()
+                        .map_or("L", String::as_str)
+                ),
+            );
         }
         Command::Dockerfile => return open_dockerfile(state, None),
         Command::Tags => return open_tags(state, None),
@@ -124,7 +154,7 @@ fn enter(state: &mut State) -> Vec<Effect> {
             project: project.clone(),
             env: name,
         },
-        View::Hosts { project, env } => View::HostDetail {
+        View::Hosts { project, env } | View::Health { project, env } => View::HostDetail {
             project: project.clone(),
             env: env.clone(),
             host: name,
@@ -320,6 +350,14 @@ pub fn run_palette(state: &mut State, line: &str) -> Vec<Effect> {
         "break-lock" => command(Command::BreakLock),
         "ship" => command(Command::Ship),
         "remove" => command(Command::RemoveProject),
+        "logs" => return logs::open_logs(state, arg),
+        "save" => {
+            let rest = line.split_once(char::is_whitespace).map(|(_, r)| r.trim());
+            let now = state.now;
+            return logs::save(state, rest, now);
+        }
+        "since" => return logs::since(state, arg.as_deref().unwrap_or("")),
+        "health" => command(Command::HealthTimeline),
         "dockerfile" => return open_dockerfile(state, arg),
         "tags" => return open_tags(state, arg),
         "build" => {

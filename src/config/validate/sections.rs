@@ -116,6 +116,13 @@ impl Validator<'_> {
             5,
             "seconds",
         ) as u64;
+        s.log_buffer_mib = self.int_in(
+            &raw.log_buffer,
+            "settings.log_buffer",
+            1..=1024,
+            crate::app::logs::DEFAULT_BUDGET_MIB as i64,
+            "MiB",
+        ) as u64;
         if let Some(t) = &raw.templates {
             // Checked when a build needs it (a deploy-only machine has no templates).
             let path = self.resolve_path(t.get_ref());

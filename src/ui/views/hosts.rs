@@ -20,7 +20,7 @@ use crate::ui::format::duration_short;
 use crate::ui::widgets::table::{self, Column, Spec, TCell, TRow};
 
 /// Columns of the hosts view; the detail and counters go first when narrow.
-pub const COLUMNS: [Column; 9] = [
+pub const COLUMNS: [Column; 11] = [
     Column::new("HOST", 0, 24),
     Column::new("STATE", 0, 22),
     Column::text("VERSION", 1, 8, 20),
@@ -29,8 +29,40 @@ pub const COLUMNS: [Column; 9] = [
     Column::new("UPTIME", 3, 7),
     Column::new("RESTARTS", 4, 8),
     Column::new("KEPT", 5, 4),
+    Column::new("CPU", 5, 14),
+    Column::new("MEM", 5, 15),
     Column::text("DETAIL", 6, 16, 90),
 ];
+
+/// Samples a sparkline shows.
+const SPARK: usize = 8;
+
+/// CPU and memory of a container: its sparkline and the last value,
+/// coloured by the share of one CPU / of the memory limit.
+fn usage_cells(state: &State, theme: &Theme, id: &str) -> (TCell, TCell) {
+    let Some(q) = state.stats.series.get(id).filter(|q| !q.is_empty()) else {
+        let muted = Style::default().fg(theme.muted);
+        return (TCell::new("-", muted), TCell::new("-", muted));
+    };
+    let last = q.back().copied().unwrap_or(crate::app::stats::Sample {
+        cpu: 0.0,
+        mem: 0,
+        limit: 0,
+    });
+    let cpu_line = crate::app::stats::sparkline(q.iter().map(|s| s.cpu), SPARK, 100.0);
+    let limit = last.limit.max(1) as f64;
+    let mem_line = crate::app::stats::sparkline(q.iter().map(|s| s.mem as f64), SPARK, 0.0);
+    let mem_pct = last.mem as f64 / limit * 100.0;
+    let cpu = TCell::new(
+        format!("{cpu_line} {:>3.0}%", last.cpu),
+        Style::default().fg(theme.usage_colour(last.cpu)),
+    );
+    let mem = TCell::new(
+        format!("{mem_line} {}", crate::ui::format::bytes_short(last.mem)),
+        Style::default().fg(theme.usage_colour(mem_pct)),
+    );
+    (cpu, mem)
+}
 
 /// The cells of one host row.
 pub fn row(state: &State, theme: &Theme, r: &HostSummary) -> TRow {
@@ -71,6 +103,8 @@ pub fn row(state: &State, theme: &Theme, r: &HostSummary) -> TRow {
             TCell::new("-", muted),
             TCell::new("-", muted),
             TCell::new(r.kept.to_string(), muted),
+            TCell::new("-", muted),
+            TCell::new("-", muted),
             detail,
         ]),
         (_, None) => TRow::new(vec![
@@ -82,9 +116,12 @@ pub fn row(state: &State, theme: &Theme, r: &HostSummary) -> TRow {
             TCell::new("-", muted),
             TCell::new("-", muted),
             TCell::new("-", muted),
+            TCell::new("-", muted),
+            TCell::new("-", muted),
             detail,
         ]),
         (_, Some(c)) => {
+            let (cpu, mem) = usage_cells(state, theme, &c.id);
             let health = health_text(c);
             let health_style = if c.state == ContainerState::Running {
                 health_style(theme, c.health)
@@ -111,6 +148,8 @@ pub fn row(state: &State, theme: &Theme, r: &HostSummary) -> TRow {
                     },
                 ),
                 TCell::new(r.kept.to_string(), muted),
+                cpu,
+                mem,
                 detail,
             ])
         }
@@ -121,7 +160,7 @@ pub fn row(state: &State, theme: &Theme, r: &HostSummary) -> TRow {
         for (i, c) in row.cells.iter_mut().enumerate() {
             // The host name, the engine word and the outage detail keep
             // their colours: they are live.
-            if matches!(i, 0 | 4 | 8) {
+            if matches!(i, 0 | 4 | 10) {
                 continue;
             }
             c.line.style = grey;

@@ -2,9 +2,11 @@
 
 pub mod detail;
 pub mod envs;
+pub mod health;
 pub mod help;
 pub mod history;
 pub mod hosts;
+pub mod logs;
 pub mod projects;
 pub mod rollout;
 pub mod tags;

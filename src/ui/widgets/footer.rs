@@ -38,6 +38,11 @@ pub fn hints(view: &View) -> &'static [Command] {
         View::Dockerfile { .. } => &[Back, Build, Tags, Filter, Help, Quit],
         View::Tags { .. } => &[Back, Tags, Build, Filter, Help, Quit],
         View::Build { .. } => &[Back, Bottom, Tags, Filter, Help, Quit],
+        View::Logs { .. } => &[
+            Filter, Search, SearchNext, Bottom, Timestamps, Wrap, Since, SaveLogs, Fullscreen,
+            Back, Help,
+        ],
+        View::Health { .. } => &[Logs, Enter, Rollout, History, Back, Help, Quit],
     }
 }
 
@@ -67,6 +72,7 @@ pub fn draw(state: &State, theme: &Theme, frame: &mut Frame, area: Rect) {
     let (prefix, input) = match &state.mode {
         Mode::Filter(i) => ("/", Some(i)),
         Mode::Palette(i) => (":", Some(i)),
+        Mode::Search(i) => ("search: ", Some(i)),
         _ => ("", None),
     };
     if let Some(input) = input {
@@ -75,7 +81,8 @@ pub fn draw(state: &State, theme: &Theme, frame: &mut Frame, area: Rect) {
             Span::styled(input.value().to_string(), base),
         ]);
         frame.render_widget(Paragraph::new(line).style(base), area);
-        let x = area.x + 1 + u16::try_from(input.visual_cursor()).unwrap_or(u16::MAX);
+        let x = area.x
+            + u16::try_from(prefix.chars().count() + input.visual_cursor()).unwrap_or(u16::MAX);
         frame.set_cursor_position(Position::new(x.min(area.right().saturating_sub(1)), area.y));
         return;
     }

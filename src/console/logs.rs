@@ -1,0 +1,339 @@
+//! The logs view's stream and the hosts view's stats, as console tasks.
+//!
+//! A log stream: one task per host finds the host's serving container of
+//! the project (and, after a failed rollout, the container that failed) and
+//! follows its log; when the container ends (a deploy replaced it) the task
+//! waits for the next serving one and follows that. Every stream sends into
+//! one bounded channel with `try_send` (the engine's `stream_logs`), so a
+//! console that falls behind gets counts of dropped lines, never a stalled
+//! engine or an unbounded queue. One forwarder takes the channel in batches
+//! and puts each batch on the console's action channel as one action.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use crate::app::Action;
+use crate::app::logs::LogTargets;
+use crate::config::Config;
+use crate::domain::{AppContainer, ContainerState, Role};
+use crate::engine::Engine;
+use crate::engine::logs::{LogEvent, LogRange};
+
+/// Lines between the hosts' streams and the forwarder.
+const CHANNEL: usize = 4096;
+/// Lines per action.
+const BATCH: usize = 1024;
+/// How often a host without a running serving container is asked again.
+const WAIT: Duration = Duration::from_secs(2);
+
+/// Follow `targets` until `cancel`; batches go to `tx` tagged `generation`.
+pub async fn stream(
+    config: Arc<Config>,
+    targets: LogTargets,
+    range: LogRange,
+    generation: u64,
+    tx: mpsc::Sender<Action>,
+    cancel: CancellationToken,
+) {
+    let (ltx, mut lrx) = mpsc::channel::<LogEvent>(CHANNEL);
+    for host in &targets.hosts {
+        tokio::spawn(follow_host(
+            config.clone(),
+            targets.clone(),
+            host.clone(),
+            range,
+            ltx.clone(),
+            cancel.clone(),
+        ));
+    }
+    drop(ltx);
+    let mut batch = Vec::with_capacity(BATCH);
+    loop {
+        let n = tokio::select! {
+            _ = cancel.cancelled() => return,
+            n = lrx.recv_many(&mut batch, BATCH) => n,
+        };
+        if n == 0 {
+            return;
+        }
+        let events = std::mem::replace(&mut batch, Vec::with_capacity(BATCH));
+        let sent = tokio::select! {
+            _ = cancel.cancelled() => return,
+            r = tx.send(Action::Logs { generation, events }) => r,
+        };
+        if sent.is_err() {
+            return;
+        }
+    }
+}
+
+/// What to read on a host: its serving container (running) and, when
+/// asked, the newest retired one (a failed rollout's container).
+fn pick(
+    mut cs: Vec<AppContainer>,
+    failed_too: bool,
+) -> (Option<AppContainer>, Option<AppContainer>) {
+    cs.sort_by_key(|c| std::cmp::Reverse(c.started_at));
+    let serving = cs
+        .iter()
+        .find(|c| c.role == Role::Serving && c.state == ContainerState::Running)
+        .cloned();
+    let failed = failed_too
+        .then(|| cs.iter().find(|c| c.role == Role::Retired).cloned())
+        .flatten();
+    (serving, failed)
+}
+
+fn note(host: &str, text: String) -> LogEvent {
+    LogEvent::Note {
+        host: host.to_string(),
+        text,
+    }
+}
+
+async fn follow_host(
+    config: Arc<Config>,
+    t: LogTargets,
+    host: String,
+    range: LogRange,
+    tx: mpsc::Sender<LogEvent>,
+    cancel: CancellationToken,
+) {
+    let engine = tokio::select! {
+        _ = cancel.cancelled() => return,
+        e = Engine::connect_host(&config, &host) => e,
+    };
+    let engine = match engine {
+        Ok(e) => e,
+        Err(e) => {
+            let _ = tx
+                .send(LogEvent::Ended {
+                    host,
+                    error: Some(e.short()),
+                })
+                .await;
+            return;
+        }
+    };
+    let mut range = range;
+    let mut last: Option<String> = None;
+    let mut ended: Option<i64> = None;
+    let mut first = true;
+    loop {
+        let listed = tokio::select! {
+            _ = cancel.cancelled() => return,
+            r = engine.app_containers_listed(&t.project, &t.env) => r,
+        };
+        let (serving, failed) = match listed {
+            Ok(cs) => pick(cs, first && t.failed_too),
+            Err(e) => {
+                let _ = tx
+                    .send(note(
+                        &host,
+                        format!("cannot list containers: {}", e.short()),
+                    ))
+                    .await;
+                (None, None)
+            }
+        };
+        if first && let Some(f) = failed {
+            // The failed container's log, whole, under its own label; it
+            // does not run, so this read ends by itself.
+            let mut e = engine.clone();
+            e.host = format!("{host} ({} failed)", f.version);
+            let (tx, cancel) = (tx.clone(), cancel.clone());
+            tokio::spawn(async move {
+                let all = LogRange {
+                    since: None,
+                    tail: Some(200),
+                    follow: false,
+                };
+                e.stream_logs(&f.id, &f.name, all, tx, cancel).await;
+            });
+        }
+        match serving {
+            Some(c) => {
+                if let Some(ended) = ended {
+                    // The same container again (restarted): from when its
+                    // stream ended, its earlier lines were shown; a new
+                    // one (a deploy replaced it): from its start.
+                    let same = last.as_deref() == Some(c.id.as_str());
+                    let what = if same {
+                        "the same container runs again"
+                    } else {
+                        "a new serving container"
+                    };
+                    let _ = tx
+                        .send(note(
+                            &host,
+                            format!("{what}: following {} ({})", c.name, c.version),
+                        ))
+                        .await;
+                    range = LogRange {
+                        since: same.then_some(ended),
+                        tail: None,
+                        follow: true,
+                    };
+                }
+                last = Some(c.id.clone());
+                engine
+                    .stream_logs(&c.id, &c.name, range, tx.clone(), cancel.clone())
+                    .await;
+                if !range.follow || cancel.is_cancelled() {
+                    return;
+                }
+                ended = Some(chrono::Utc::now().timestamp());
+            }
+            None if first => {
+                let _ = tx
+                    .send(note(
+                        &host,
+                        format!(
+                            "no running serving container of {} in {}: waiting for one",
+                            t.project, t.env
+                        ),
+                    ))
+                    .await;
+                if !range.follow {
+                    return;
+                }
+            }
+            None => {}
+        }
+        first = false;
+        tokio::select! {
+            _ = cancel.cancelled() => return,
+            _ = tokio::time::sleep(WAIT) => {}
+        }
+    }
+}
+
+/// Read `range` of `targets` again (not followed) and write it to `path`,
+/// merged by time, as the logs view saves: the message for the status line.
+pub async fn fetch_to_file(
+    config: Arc<Config>,
+    targets: LogTargets,
+    range: LogRange,
+    path: PathBuf,
+) -> Result<String, String> {
+    let range = LogRange {
+        follow: false,
+        ..range
+    };
+    let (tx, mut rx) = mpsc::channel(CHANNEL);
+    let cancel = CancellationToken::new();
+    let mut tasks = Vec::new();
+    for host in &targets.hosts {
+        let (config, t, host, tx, cancel) = (
+            config.clone(),
+            targets.clone(),
+            host.clone(),
+            tx.clone(),
+            cancel.clone(),
+        );
+        tasks.push(tokio::spawn(async move {
+            let e = match Engine::connect_host(&config, &host).await {
+                Ok(e) => e,
+                Err(e) => return Some(format!("{host}: {}", e.short())),
+            };
+            match e.app_containers_listed(&t.project, &t.env).await {
+                Ok(cs) => {
+                    if let (Some(c), _) = pick(cs, false) {
+                        // Waits for room: a file is not lossy.
+                        let (ctx, mut crx) = mpsc::channel(CHANNEL);
+                        let reader = tokio::spawn(async move {
+                            e.stream_logs(&c.id, &c.name, range, ctx, cancel).await;
+                        });
+                        while let Some(ev) = crx.recv().await {
+                            if tx.send(ev).await.is_err() {
+                                break;
+                            }
+                        }
+                        let _ = reader.await;
+                    }
+                    None
+                }
+                Err(e) => Some(format!("{host}: {}", e.short())),
+            }
+        }));
+    }
+    drop(tx);
+    let mut lines = Vec::new();
+    while let Some(ev) = rx.recv().await {
+        if let LogEvent::Line(l) = ev {
+            lines.push(l);
+        }
+    }
+    let mut failed = Vec::new();
+    for t in tasks {
+        if let Ok(Some(f)) = t.await {
+            failed.push(f);
+        }
+    }
+    lines.sort_by_key(|l| l.ts);
+    let width = targets.hosts.iter().map(String::len).max().unwrap_or(0);
+    let mut text = String::new();
+    for l in &lines {
+        let ts =
+            l.ts.map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
+                .unwrap_or_else(|| "-".into());
+        let sep = if l.stderr { '!' } else { '|' };
+        text.push_str(&format!("{ts} {:width$} {sep} {}\n", l.host, l.text));
+    }
+    let n = lines.len();
+    write_file(path, text).await.map(|p| {
+        let mut msg = format!("{n} lines read again from the hosts, written to {p}");
+        if !failed.is_empty() {
+            msg.push_str(&format!(" (missing: {})", failed.join("; ")));
+        }
+        msg
+    })
+}
+
+/// Write `text` to `path` (on a blocking thread): the path written, or
+/// what failed.
+pub async fn write_file(path: PathBuf, text: String) -> Result<String, String> {
+    tokio::task::spawn_blocking(move || {
+        let shown = std::path::absolute(&path)
+            .unwrap_or_else(|_| path.clone())
+            .display()
+            .to_string();
+        std::fs::write(&path, text)
+            .map(|()| shown.clone())
+            .map_err(|e| {
+                format!("saving the log to {shown} failed: {e}; give another path with :save PATH")
+            })
+    })
+    .await
+    .unwrap_or_else(|e| Err(format!("saving the log ended abnormally: {e}")))
+}
+
+/// Read container `id`'s stats on `host` until `cancel`, as `Action::Stats`.
+pub async fn stats(
+    config: Arc<Config>,
+    host: String,
+    id: String,
+    tx: mpsc::Sender<Action>,
+    cancel: CancellationToken,
+) {
+    let Ok(engine) = Engine::connect_host(&config, &host).await else {
+        return;
+    };
+    engine
+        .stream_stats(&id, cancel, |sample| {
+            // A reading that finds the channel full is skipped: the next
+            // one comes in a second.
+            !matches!(
+                tx.try_send(Action::Stats {
+                    id: id.clone(),
+                    sample,
+                }),
+                Err(mpsc::error::TrySendError::Closed(_))
+            )
+        })
+        .await;
+}
