@@ -855,3 +855,206 @@ fn a_long_message_wraps_instead_of_being_cut() {
     });
     insta::assert_snapshot!(render_sized(&s, 10));
 }
+
+/// storefront/prod's logs (every host) from the environments view, with
+/// `lines` streamed in; the stream's generation is the effect's.
+fn logs_of_prod(events: Vec<shipdeck::engine::logs::LogEvent>) -> State {
+    let mut s = state();
+    update(&mut s, Action::Command(Command::Enter)); // storefront
+    update(&mut s, Action::Command(Command::Bottom)); // prod
+    let fx = update(&mut s, key('L'));
+    let generation = match fx.as_slice() {
+        [Effect::StreamLogs {
+            generation,
+            targets,
+            range,
+        }] => {
+            assert_eq!(targets.hosts, vec!["web-01", "web-02", "web-03"]);
+            assert!(range.follow && range.tail == Some(100), "{range:?}");
+            *generation
+        }
+        other => panic!("{other:?}"),
+    };
+    update(&mut s, Action::Logs { generation, events });
+    s
+}
+
+fn log_line(host: &str, secs_ago: i64, stderr: bool, text: &str) -> shipdeck::engine::logs::LogEvent {
+    shipdeck::engine::logs::LogEvent::Line(shipdeck::engine::logs::LogLine {
+        host: host.into(),
+        container: format!("storefront-prod-{host}"),
+        ts: Some(at(secs_ago)),
+        stderr,
+        text: text.into(),
+    })
+}
+
+fn chatty_prod() -> Vec<shipdeck::engine::logs::LogEvent> {
+    use shipdeck::engine::logs::LogEvent;
+    vec![
+        log_line("web-01", 30, false, "GET /cart 200 12ms"),
+        log_line("web-02", 29, false, "GET /health 503 db down"),
+        log_line("web-02", 29, true, "ERROR datasource: connection to db-01:5432 refused"),
+        LogEvent::Dropped {
+            host: "web-01".into(),
+            lines: 1520,
+        },
+        log_line("web-01", 20, false, "GET /checkout 200 48ms"),
+        LogEvent::Reconnected {
+            host: "web-02".into(),
+            secs: 3.2,
+        },
+        log_line("web-02", 10, false, "GET /health 200 after db reconnect"),
+        log_line("web-01", 9, false, "POST /checkout 500 payment timeout"),
+        log_line("web-01", 5, false, "GET /cart 200 9ms"),
+    ]
+}
+
+#[test]
+fn logs_view_of_every_host_with_drop_and_reconnect_markers() {
+    let s = logs_of_prod(chatty_prod());
+    insta::assert_snapshot!(render_sized(&s, 16));
+}
+
+#[test]
+fn logs_view_with_a_filter_a_search_and_timestamps() {
+    let mut s = logs_of_prod(chatty_prod());
+    for c in "/!health".chars() {
+        update(&mut s, key(c));
+    }
+    update(&mut s, enter());
+    for c in "fGET".chars() {
+        update(&mut s, key(c));
+    }
+    update(&mut s, enter());
+    // `N`: the hit before the last one.
+    update(&mut s, key('N'));
+    update(&mut s, key('c'));
+    let pane = s.logs.as_ref().unwrap();
+    assert_eq!(pane.counter(), Some((2, 3)));
+    insta::assert_snapshot!(render_sized(&s, 16));
+}
+
+#[test]
+fn logs_view_wraps_a_long_line() {
+    let long = format!("WARN slow query: SELECT * FROM orders WHERE {} took 2.3s", "id IN (1, 2, 3) AND ".repeat(8));
+    let mut s = logs_of_prod(vec![
+        log_line("web-01", 10, false, "GET /cart 200 12ms"),
+        log_line("web-03", 8, false, &long),
+        log_line("web-01", 5, false, "GET /cart 200 9ms"),
+    ]);
+    update(&mut s, key('w'));
+    insta::assert_snapshot!(render_sized(&s, 12));
+}
+
+#[test]
+fn health_timeline_with_rollout_marks() {
+    use shipdeck::rollout::events::{HostPhase, RolloutEvent};
+    use shipdeck::rollout::journal::Action as ReleaseAction;
+    let mut s = state();
+    hosts_of(&mut s, "storefront", "prod");
+    let later = |m: i64| now() + chrono::Duration::minutes(m);
+    s.now = later(2);
+    let mut c = container("storefront", "prod", "v1", Health::Healthy, 42);
+    c.restarts = 3;
+    update(
+        &mut s,
+        Action::Fleet(FleetUpdate::Container {
+            host: "web-02".into(),
+            container: Box::new(c),
+        }),
+    );
+    s.now = later(3);
+    rollout_event(
+        &mut s,
+        RolloutEvent::Planned {
+            release: "r-20261121-2".into(),
+            action: ReleaseAction::Deploy,
+            plan: prod_plan(),
+        },
+    );
+    s.now = later(4);
+    let mut stopped = container("storefront", "prod", "v2", Health::Healthy, 3725);
+    stopped.state = ContainerState::Exited;
+    update(
+        &mut s,
+        Action::Fleet(FleetUpdate::Container {
+            host: "web-01".into(),
+            container: Box::new(stopped),
+        }),
+    );
+    s.now = later(5);
+    host_phase(
+        &mut s,
+        "web-01",
+        HostPhase::WaitingHealth,
+        20.0,
+        Some("GET http://10.0.0.11:8080/health → 200 OK"),
+    );
+    update(
+        &mut s,
+        Action::Fleet(FleetUpdate::Container {
+            host: "web-01".into(),
+            container: Box::new(container("storefront", "prod", "v3", Health::Healthy, 10)),
+        }),
+    );
+    host_phase(&mut s, "web-01", HostPhase::Healthy, 21.0, None);
+    s.now = later(8);
+    let fx = update(&mut s, key('e'));
+    assert_eq!(
+        s.screen().view,
+        shipdeck::app::View::Health {
+            project: "storefront".into(),
+            env: "prod".into()
+        }
+    );
+    assert!(fx.iter().all(|e| matches!(e, Effect::WatchStats { .. })), "{fx:?}");
+    insta::assert_snapshot!(render_sized(&s, 18));
+}
+
+#[test]
+fn hosts_view_with_cpu_and_memory_sparklines() {
+    let mut s = state();
+    hosts_of(&mut s, "storefront", "prod");
+    // Only the running serving containers on screen are read.
+    assert_eq!(
+        s.stats.watching,
+        vec![
+            ("web-01".to_string(), "storefront-prod-v2-3725".to_string()),
+            ("web-02".to_string(), "storefront-prod-v1-42".to_string()),
+        ]
+    );
+    let cpu = [3.0, 5.0, 8.0, 20.0, 35.0, 30.0, 12.0, 6.0];
+    for (i, c) in cpu.iter().enumerate() {
+        for (id, scale, mem) in [
+            ("storefront-prod-v2-3725", 1.0, 180u64 << 20),
+            ("storefront-prod-v1-42", 3.0, 470u64 << 20),
+        ] {
+            update(
+                &mut s,
+                Action::Stats {
+                    id: id.into(),
+                    sample: shipdeck::app::stats::Sample {
+                        cpu: c * scale,
+                        mem: mem + (i as u64) * (4 << 20),
+                        limit: 512 << 20,
+                    },
+                },
+            );
+        }
+    }
+    // A container not on screen is not kept.
+    update(
+        &mut s,
+        Action::Stats {
+            id: "elsewhere".into(),
+            sample: shipdeck::app::stats::Sample {
+                cpu: 1.0,
+                mem: 1,
+                limit: 2,
+            },
+        },
+    );
+    assert!(!s.stats.series.contains_key("elsewhere"));
+    insta::assert_snapshot!(render_sized(&s, 8));
+}

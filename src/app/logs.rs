@@ -275,9 +275,11 @@ impl LogPane {
 
     fn marker(&mut self, label: &str, now: DateTime<Utc>, text: String) {
         let source = self.source(label);
+        // In the lines' time (the engines' clocks), not the console's.
+        let ts = self.entries.back().and_then(|e| e.ts).or(Some(now));
         self.push(LogEntry {
             source,
-            ts: Some(now),
+            ts,
             kind: Kind::Marker,
             text,
         });

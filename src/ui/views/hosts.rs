@@ -51,7 +51,7 @@ fn usage_cells(state: &State, theme: &Theme, id: &str) -> (TCell, TCell) {
     });
     let cpu_line = crate::app::stats::sparkline(q.iter().map(|s| s.cpu), SPARK, 100.0);
     let limit = last.limit.max(1) as f64;
-    let mem_line = crate::app::stats::sparkline(q.iter().map(|s| s.mem as f64), SPARK, 0.0);
+    let mem_line = crate::app::stats::sparkline(q.iter().map(|s| s.mem as f64), SPARK, limit);
     let mem_pct = last.mem as f64 / limit * 100.0;
     let cpu = TCell::new(
         format!("{cpu_line} {:>3.0}%", last.cpu),

@@ -23,22 +23,31 @@ fn mib(bytes: usize) -> String {
     format!("{:.1}", bytes as f64 / f64::from(1u32 << 20))
 }
 
-/// The status line's parts.
+/// The status line: where the view stands and what it finds first, then
+/// what the buffer holds and lost.
 fn status(pane: &LogPane, theme: &Theme) -> Line<'static> {
     let muted = Style::default().fg(theme.muted);
+    let (word, colour) = if pane.follow {
+        ("following", theme.rollout_ok)
+    } else {
+        ("scrolled: G follows", theme.rollout_paused)
+    };
     let mut spans = vec![Span::styled(
-        format!(
-            "{} lines · buffer {} of {} MiB",
-            thousands(pane.received),
-            mib(pane.bytes()),
-            mib(pane.budget)
-        ),
-        muted,
+        word.to_string(),
+        Style::default().fg(colour).add_modifier(Modifier::BOLD),
     )];
-    if pane.evicted > 0 {
+    if let (Some(s), Some((x, y))) = (pane.search(), pane.counter()) {
         spans.push(Span::styled(
-            format!(" ({} older left)", thousands(pane.evicted)),
-            muted,
+            format!(" · search /{}/ {x}/{y}", s.text),
+            Style::default()
+                .fg(theme.search_current)
+                .add_modifier(Modifier::BOLD),
+        ));
+    }
+    if let Some(f) = pane.filter() {
+        spans.push(Span::styled(
+            format!(" · filter /{}/ {} shown", f.text, thousands(pane.shown_len() as u64)),
+            Style::default().fg(theme.filter_match),
         ));
     }
     if pane.dropped > 0 {
@@ -57,37 +66,22 @@ fn status(pane: &LogPane, theme: &Theme) -> Line<'static> {
     }
     spans.push(Span::styled(
         format!(
-            " · since {}",
-            PRESETS.get(pane.preset).copied().unwrap_or("all")
+            " · {} lines · buffer {} of {} MiB",
+            thousands(pane.received),
+            mib(pane.bytes()),
+            mib(pane.budget)
         ),
         muted,
     ));
-    if let Some(f) = pane.filter() {
+    if pane.evicted > 0 {
         spans.push(Span::styled(
-            format!(
-                " · filter /{}/ {} shown",
-                f.text,
-                thousands(pane.shown_len() as u64)
-            ),
-            Style::default().fg(theme.filter_match),
+            format!(" ({} older left)", thousands(pane.evicted)),
+            muted,
         ));
     }
-    if let (Some(s), Some((x, y))) = (pane.search(), pane.counter()) {
-        spans.push(Span::styled(
-            format!(" · search /{}/ {x}/{y}", s.text),
-            Style::default()
-                .fg(theme.search_current)
-                .add_modifier(Modifier::BOLD),
-        ));
-    }
-    let (word, colour) = if pane.follow {
-        ("following", theme.rollout_ok)
-    } else {
-        ("scrolled: G follows", theme.rollout_paused)
-    };
     spans.push(Span::styled(
-        format!(" · {word}"),
-        Style::default().fg(colour).add_modifier(Modifier::BOLD),
+        format!(" · since {}", PRESETS.get(pane.preset).copied().unwrap_or("all")),
+        muted,
     ));
     Line::from(spans)
 }
