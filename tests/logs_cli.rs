@@ -10,20 +10,7 @@ use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use bollard::exec::{CreateExecOptions, StartExecResults};
 use common::*;
-use futures::StreamExt;
-
-/// A client for host `n` and the id of its running container of
-/// `project`/`env`.
-async fn serving(n: usize, project: &str, env: &str) -> (bollard::Docker, String) {
-    let ctr = on_host(n, project, env)
-        .await
-        .into_iter()
-        .find(|c| c.state.as_ref().is_some_and(|s| s.to_string() == "running"))
-        .unwrap_or_else(|| panic!("no running container of {project}/{env} on h{n:02}"));
-    (docker(n).await, ctr.id.unwrap())
-}
 
 /// `shipdeck logs ARGS` as a child (stderr to `stderr`), and its stdout
 /// lines as they come.
@@ -53,38 +40,6 @@ fn spawn_logs(
         }
     });
     (child, rx)
-}
-
-/// Write `line` to the stdout (or stderr) of the serving container of
-/// `project`/`env` on host `n`, as its own process 1 would: it lands in the
-/// container's log.
-async fn write_to_log(n: usize, project: &str, env: &str, line: &str, stderr: bool) {
-    let (d, id) = serving(n, project, env).await;
-    let fd = if stderr { 2 } else { 1 };
-    let exec = d
-        .create_exec(
-            &id,
-            CreateExecOptions::<String> {
-                attach_stdout: Some(true),
-                attach_stderr: Some(true),
-                cmd: Some(vec![
-                    "sh".into(),
-                    "-c".into(),
-                    format!("echo {line} > /proc/1/fd/{fd}"),
-                ]),
-                ..Default::default()
-            },
-        )
-        .await
-        .unwrap();
-    if let StartExecResults::Attached { mut output, .. } =
-        d.start_exec(&exec.id, None).await.unwrap()
-    {
-        let drain = async { while output.next().await.is_some() {} };
-        tokio::time::timeout(Duration::from_secs(20), drain)
-            .await
-            .expect("the exec ended");
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -157,31 +112,6 @@ async fn logs_of_an_environment_come_from_every_host_with_its_prefix() {
     let _ = child.wait();
     assert_eq!(seen, Some(format!("h08 | {late}")));
     clean(p, e, &hosts).await;
-}
-
-/// Run `script` in the serving container of `project`/`env` on host `n`
-/// without waiting for it (a detached exec).
-async fn run_in_background(n: usize, project: &str, env: &str, script: &str) {
-    let (d, id) = serving(n, project, env).await;
-    let exec = d
-        .create_exec(
-            &id,
-            CreateExecOptions::<String> {
-                cmd: Some(vec!["sh".into(), "-c".into(), script.into()]),
-                ..Default::default()
-            },
-        )
-        .await
-        .unwrap();
-    d.start_exec(
-        &exec.id,
-        Some(bollard::exec::StartExecOptions {
-            detach: true,
-            ..Default::default()
-        }),
-    )
-    .await
-    .unwrap();
 }
 
 /// The fault: the engine of a followed host restarts (its container lives

@@ -205,6 +205,30 @@ async fn a_bad_version_fails_on_screen_with_its_probe_and_log_and_the_fleet_stay
     );
     assert_all_serve(&hosts, p, e, port, "v1").await;
 
+    // L from the failed rollout: the failing host's logs, the failed
+    // container's last lines first (it was taken down), then the restored
+    // v1 container's own log, followed.
+    tui.keys(&["L"]);
+    let s = tui.wait_for(
+        &[
+            "› h06 › logs",
+            "v3-bad failed here",
+            "h06 (v3-bad failed) │",
+            "the restored container's log follows",
+            "following",
+        ],
+        Duration::from_secs(20),
+    );
+    assert!(
+        line_of(&s, "h06 (v3-bad failed) │").contains("v3-bad (bad) listening"),
+        "{s}"
+    );
+    let s = tui.wait_for(&["demo/web v1"], Duration::from_secs(20));
+    assert!(line_of(&s, "demo/web v1").contains("│h06 "), "{s}");
+    assert!(!s.contains("h07"), "only h06's lines: {s}");
+    tui.keys(&["Escape"]);
+    tui.wait_for(&["✖ FAILED", "why h06 failed"], Duration::from_secs(10));
+
     tui.keys(&["H"]);
     let s = tui.wait_for(&["history (2)", "v3-bad"], Duration::from_secs(20));
     assert!(line_of(&s, "v3-bad").contains("failed"), "{s}");

@@ -864,11 +864,13 @@ fn logs_of_prod(events: Vec<shipdeck::engine::logs::LogEvent>) -> State {
     update(&mut s, Action::Command(Command::Bottom)); // prod
     let fx = update(&mut s, key('L'));
     let generation = match fx.as_slice() {
-        [Effect::StreamLogs {
-            generation,
-            targets,
-            range,
-        }] => {
+        [
+            Effect::StreamLogs {
+                generation,
+                targets,
+                range,
+            },
+        ] => {
             assert_eq!(targets.hosts, vec!["web-01", "web-02", "web-03"]);
             assert!(range.follow && range.tail == Some(100), "{range:?}");
             *generation
@@ -879,7 +881,12 @@ fn logs_of_prod(events: Vec<shipdeck::engine::logs::LogEvent>) -> State {
     s
 }
 
-fn log_line(host: &str, secs_ago: i64, stderr: bool, text: &str) -> shipdeck::engine::logs::LogEvent {
+fn log_line(
+    host: &str,
+    secs_ago: i64,
+    stderr: bool,
+    text: &str,
+) -> shipdeck::engine::logs::LogEvent {
     shipdeck::engine::logs::LogEvent::Line(shipdeck::engine::logs::LogLine {
         host: host.into(),
         container: format!("storefront-prod-{host}"),
@@ -894,7 +901,12 @@ fn chatty_prod() -> Vec<shipdeck::engine::logs::LogEvent> {
     vec![
         log_line("web-01", 30, false, "GET /cart 200 12ms"),
         log_line("web-02", 29, false, "GET /health 503 db down"),
-        log_line("web-02", 29, true, "ERROR datasource: connection to db-01:5432 refused"),
+        log_line(
+            "web-02",
+            29,
+            true,
+            "ERROR datasource: connection to db-01:5432 refused",
+        ),
         LogEvent::Dropped {
             host: "web-01".into(),
             lines: 1520,
@@ -937,7 +949,10 @@ fn logs_view_with_a_filter_a_search_and_timestamps() {
 
 #[test]
 fn logs_view_wraps_a_long_line() {
-    let long = format!("WARN slow query: SELECT * FROM orders WHERE {} took 2.3s", "id IN (1, 2, 3) AND ".repeat(8));
+    let long = format!(
+        "WARN slow query: SELECT * FROM orders WHERE {} took 2.3s",
+        "id IN (1, 2, 3) AND ".repeat(8)
+    );
     let mut s = logs_of_prod(vec![
         log_line("web-01", 10, false, "GET /cart 200 12ms"),
         log_line("web-03", 8, false, &long),
@@ -1008,7 +1023,10 @@ fn health_timeline_with_rollout_marks() {
             env: "prod".into()
         }
     );
-    assert!(fx.iter().all(|e| matches!(e, Effect::WatchStats { .. })), "{fx:?}");
+    assert!(
+        fx.iter().all(|e| matches!(e, Effect::WatchStats { .. })),
+        "{fx:?}"
+    );
     insta::assert_snapshot!(render_sized(&s, 18));
 }
 

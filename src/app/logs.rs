@@ -17,8 +17,9 @@ use crate::engine::logs::{LogEvent, LogRange};
 
 /// The default of `[settings] log_buffer`, in MiB.
 pub const DEFAULT_BUDGET_MIB: u64 = 32;
-/// What an entry costs besides its text (the struct, the deque's slot).
-const OVERHEAD: usize = std::mem::size_of::<LogEntry>() + 8;
+/// What an entry costs besides its text: its slot in the deque and the
+/// allocator's header and rounding of the text's own allocation.
+const OVERHEAD: usize = std::mem::size_of::<LogEntry>() + 24;
 
 /// What a line is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -100,9 +101,6 @@ pub struct LogTargets {
     pub project: String,
     pub env: String,
     pub hosts: Vec<String>,
-    /// Also the newest retired container of each host (the one that just
-    /// failed its health gate), labelled `host (version, failed)`.
-    pub failed_too: bool,
 }
 
 /// The preset's range, followed, relative to `now`.
@@ -576,7 +574,6 @@ mod tests {
             project: "shop".into(),
             env: "prod".into(),
             hosts: vec!["h1".into(), "h2".into()],
-            failed_too: false,
         }
     }
 

@@ -37,6 +37,8 @@ pub struct EffectRunner {
     rollouts: HashMap<(String, String), RolloutTokens>,
     /// Containers whose stats are read: id → host.
     stats: HashMap<String, String>,
+    /// Log batches the loop may still take (see `logs::BATCHES_IN_FLIGHT`).
+    pub log_credit: Arc<tokio::sync::Semaphore>,
 }
 
 impl EffectRunner {
@@ -55,6 +57,7 @@ impl EffectRunner {
             watchers,
             rollouts: HashMap::new(),
             stats: HashMap::new(),
+            log_credit: Arc::new(tokio::sync::Semaphore::new(super::logs::BATCHES_IN_FLIGHT)),
         }
     }
 
@@ -77,9 +80,12 @@ impl EffectRunner {
                 generation,
                 targets,
                 range,
-            } => self.tasks.spawn(TaskId::Logs, move |cancel| {
-                super::logs::stream(config, targets, range, generation, tx, cancel)
-            }),
+            } => {
+                let credit = self.log_credit.clone();
+                self.tasks.spawn(TaskId::Logs, move |cancel| {
+                    super::logs::stream(config, targets, range, generation, (tx, credit), cancel)
+                });
+            }
             Effect::StopLogs => self.tasks.cancel(&TaskId::Logs),
             Effect::SaveLogs { path, text } => {
                 self.tasks.spawn(TaskId::SaveLogs, move |_| async move {

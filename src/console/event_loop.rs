@@ -116,6 +116,9 @@ pub async fn run(
                 // A burst (fleet updates, build output) is taken in one go:
                 // one redraw for all of it.
                 for a in batch.drain(..) {
+                    if let Action::Logs { .. } = a {
+                        fx.log_credit.add_permits(1);
+                    }
                     effects.extend(update(&mut state, a));
                 }
             }

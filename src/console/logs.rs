@@ -13,7 +13,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::mpsc;
+use tokio::sync::{Semaphore, mpsc};
 use tokio_util::sync::CancellationToken;
 
 use crate::app::Action;
@@ -30,13 +30,19 @@ const BATCH: usize = 1024;
 /// How often a host without a running serving container is asked again.
 const WAIT: Duration = Duration::from_secs(2);
 
-/// Follow `targets` until `cancel`; batches go to `tx` tagged `generation`.
+/// Batches of log lines on the console's action channel at a time: the
+/// loop gives one back with each batch it takes (`credit`), so what waits
+/// there is bounded in lines, not only in actions.
+pub const BATCHES_IN_FLIGHT: usize = 4;
+
+/// Follow `targets` until `cancel`; batches go to `tx` tagged `generation`,
+/// each one taking a permit of `credit`.
 pub async fn stream(
     config: Arc<Config>,
     targets: LogTargets,
     range: LogRange,
     generation: u64,
-    tx: mpsc::Sender<Action>,
+    (tx, credit): (mpsc::Sender<Action>, Arc<Semaphore>),
     cancel: CancellationToken,
 ) {
     let (ltx, mut lrx) = mpsc::channel::<LogEvent>(CHANNEL);
@@ -60,6 +66,13 @@ pub async fn stream(
         if n == 0 {
             return;
         }
+        // While the console has not taken the batches before, the channel
+        // fills and the streams count what they drop.
+        let permit = tokio::select! {
+            _ = cancel.cancelled() => return,
+            p = credit.clone().acquire_owned() => p,
+        };
+        let Ok(permit) = permit else { return };
         let events = std::mem::replace(&mut batch, Vec::with_capacity(BATCH));
         let sent = tokio::select! {
             _ = cancel.cancelled() => return,
@@ -68,24 +81,16 @@ pub async fn stream(
         if sent.is_err() {
             return;
         }
+        // Given back by the loop when it takes the batch.
+        permit.forget();
     }
 }
 
-/// What to read on a host: its serving container (running) and, when
-/// asked, the newest retired one (a failed rollout's container).
-fn pick(
-    mut cs: Vec<AppContainer>,
-    failed_too: bool,
-) -> (Option<AppContainer>, Option<AppContainer>) {
+/// What to read on a host: its newest running serving container.
+fn pick(mut cs: Vec<AppContainer>) -> Option<AppContainer> {
     cs.sort_by_key(|c| std::cmp::Reverse(c.started_at));
-    let serving = cs
-        .iter()
+    cs.into_iter()
         .find(|c| c.role == Role::Serving && c.state == ContainerState::Running)
-        .cloned();
-    let failed = failed_too
-        .then(|| cs.iter().find(|c| c.role == Role::Retired).cloned())
-        .flatten();
-    (serving, failed)
 }
 
 fn note(host: &str, text: String) -> LogEvent {
@@ -128,8 +133,8 @@ async fn follow_host(
             _ = cancel.cancelled() => return,
             r = engine.app_containers_listed(&t.project, &t.env) => r,
         };
-        let (serving, failed) = match listed {
-            Ok(cs) => pick(cs, first && t.failed_too),
+        let serving = match listed {
+            Ok(cs) => pick(cs),
             Err(e) => {
                 let _ = tx
                     .send(note(
@@ -137,24 +142,9 @@ async fn follow_host(
                         format!("cannot list containers: {}", e.short()),
                     ))
                     .await;
-                (None, None)
+                None
             }
         };
-        if first && let Some(f) = failed {
-            // The failed container's log, whole, under its own label; it
-            // does not run, so this read ends by itself.
-            let mut e = engine.clone();
-            e.host = format!("{host} ({} failed)", f.version);
-            let (tx, cancel) = (tx.clone(), cancel.clone());
-            tokio::spawn(async move {
-                let all = LogRange {
-                    since: None,
-                    tail: Some(200),
-                    follow: false,
-                };
-                e.stream_logs(&f.id, &f.name, all, tx, cancel).await;
-            });
-        }
         match serving {
             Some(c) => {
                 if let Some(ended) = ended {
@@ -242,7 +232,7 @@ pub async fn fetch_to_file(
             };
             match e.app_containers_listed(&t.project, &t.env).await {
                 Ok(cs) => {
-                    if let (Some(c), _) = pick(cs, false) {
+                    if let Some(c) = pick(cs) {
                         // Waits for room: a file is not lossy.
                         let (ctx, mut crx) = mpsc::channel(CHANNEL);
                         let reader = tokio::spawn(async move {

@@ -107,6 +107,21 @@ struct Lossy {
 }
 
 impl Lossy {
+    /// Report the count of dropped lines if there is room now (a stream
+    /// that went quiet after a burst does not keep its count to itself).
+    fn flush(&mut self) {
+        if self.dropped == 0 {
+            return;
+        }
+        let note = LogEvent::Dropped {
+            host: self.host.clone(),
+            lines: self.dropped,
+        };
+        if self.tx.try_send(note).is_ok() {
+            self.dropped = 0;
+        }
+    }
+
     /// False once the reader is gone.
     fn send(&mut self, ev: LogEvent) -> bool {
         if self.dropped > 0 {
@@ -252,28 +267,34 @@ impl Engine {
         let mut stream = self.docker.logs(id, Some(opts));
         // A chunk may end mid-line: the rest waits for the next chunk.
         let mut partial: [String; 2] = Default::default();
-        let mut emit = |stderr: bool, line: &str, last: &mut Option<DateTime<Utc>>| -> bool {
-            let (ts, text) = split_timestamp(line);
-            if let (Some(t), Some(a)) = (ts, after)
-                && t <= a
-            {
-                return true;
-            }
-            if ts.is_some() {
-                *last = ts;
-            }
-            out.send(LogEvent::Line(LogLine {
-                host: self.host.clone(),
-                container: name.to_string(),
-                ts,
-                stderr,
-                text: cut(text),
-            }))
-        };
+        let emit =
+            |out: &mut Lossy, stderr: bool, line: &str, last: &mut Option<DateTime<Utc>>| -> bool {
+                let (ts, text) = split_timestamp(line);
+                if let (Some(t), Some(a)) = (ts, after)
+                    && t <= a
+                {
+                    return true;
+                }
+                if ts.is_some() {
+                    *last = ts;
+                }
+                out.send(LogEvent::Line(LogLine {
+                    host: self.host.clone(),
+                    container: name.to_string(),
+                    ts,
+                    stderr,
+                    text: cut(text),
+                }))
+            };
         let error = loop {
             let item = tokio::select! {
                 _ = cancel.cancelled() => return Pass::Cancelled,
                 item = stream.next() => item,
+                // Quiet after a burst: the count of dropped lines goes out.
+                _ = tokio::time::sleep(FLUSH), if out.dropped > 0 => {
+                    out.flush();
+                    continue;
+                }
             };
             let (stderr, bytes) = match item {
                 None => break None,
@@ -290,13 +311,13 @@ impl Engine {
             buf.push_str(&String::from_utf8_lossy(&bytes));
             while let Some(end) = buf.find('\n') {
                 let line: String = buf.drain(..=end).collect();
-                if !emit(stderr, line.trim_end_matches(['\n', '\r']), &mut last) {
+                if !emit(out, stderr, line.trim_end_matches(['\n', '\r']), &mut last) {
                     return Pass::Gone;
                 }
             }
         };
         for (i, rest) in partial.iter().enumerate() {
-            if !rest.is_empty() && !emit(i == 1, rest, &mut last) {
+            if !rest.is_empty() && !emit(out, i == 1, rest, &mut last) {
                 return Pass::Gone;
             }
         }
@@ -315,6 +336,9 @@ enum Pass {
         last: Option<DateTime<Utc>>,
     },
 }
+
+/// How soon a quiet stream reports the lines it dropped.
+const FLUSH: std::time::Duration = std::time::Duration::from_millis(200);
 
 /// How often a broken follow asks whether its engine is back.
 const RETRY: std::time::Duration = std::time::Duration::from_secs(1);

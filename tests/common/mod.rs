@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use bollard::Docker;
+use bollard::exec::{CreateExecOptions, StartExecResults};
 use bollard::models::{ContainerCreateBody, HostConfig};
 use bollard::query_parameters::{
     CreateContainerOptions, CreateImageOptions, ListContainersOptions, RemoveContainerOptions,
@@ -850,4 +851,74 @@ pub async fn push_as(n: usize, from_tag: &str, to_repo: &str, tag: &str) -> Stri
         .await
         .expect("push timed out");
     digest
+}
+
+// Writing into a container's log, as its own process 1 would.
+
+/// A client for host `n` and the id of its running container of
+/// `project`/`env`.
+pub async fn serving(n: usize, project: &str, env: &str) -> (bollard::Docker, String) {
+    let ctr = on_host(n, project, env)
+        .await
+        .into_iter()
+        .find(|c| c.state.as_ref().is_some_and(|s| s.to_string() == "running"))
+        .unwrap_or_else(|| panic!("no running container of {project}/{env} on h{n:02}"));
+    (docker(n).await, ctr.id.unwrap())
+}
+
+/// Write `line` to the stdout (or stderr) of the serving container of
+/// `project`/`env` on host `n`, as its own process 1 would: it lands in the
+/// container's log.
+pub async fn write_to_log(n: usize, project: &str, env: &str, line: &str, stderr: bool) {
+    let (d, id) = serving(n, project, env).await;
+    let fd = if stderr { 2 } else { 1 };
+    let exec = d
+        .create_exec(
+            &id,
+            CreateExecOptions::<String> {
+                attach_stdout: Some(true),
+                attach_stderr: Some(true),
+                cmd: Some(vec![
+                    "sh".into(),
+                    "-c".into(),
+                    format!("echo {line} > /proc/1/fd/{fd}"),
+                ]),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    if let StartExecResults::Attached { mut output, .. } =
+        d.start_exec(&exec.id, None).await.unwrap()
+    {
+        let drain = async { while output.next().await.is_some() {} };
+        tokio::time::timeout(Duration::from_secs(20), drain)
+            .await
+            .expect("the exec ended");
+    }
+}
+
+/// Run `script` in the serving container of `project`/`env` on host `n`
+/// without waiting for it (a detached exec).
+pub async fn run_in_background(n: usize, project: &str, env: &str, script: &str) {
+    let (d, id) = serving(n, project, env).await;
+    let exec = d
+        .create_exec(
+            &id,
+            CreateExecOptions::<String> {
+                cmd: Some(vec!["sh".into(), "-c".into(), script.into()]),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    d.start_exec(
+        &exec.id,
+        Some(bollard::exec::StartExecOptions {
+            detach: true,
+            ..Default::default()
+        }),
+    )
+    .await
+    .unwrap();
 }

@@ -101,6 +101,16 @@ impl Tmux {
         }
     }
 
+    /// The console's process id (tmux's pane runs it through `env`, which
+    /// execs it).
+    pub fn pid(&self) -> u32 {
+        let out = Command::new("tmux")
+            .args(["display-message", "-p", "-t", &self.session, "#{pane_pid}"])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).trim().parse().unwrap()
+    }
+
     pub fn alive(&self) -> bool {
         session_exists(&self.session)
     }

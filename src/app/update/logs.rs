@@ -23,23 +23,21 @@ pub fn open_logs(state: &mut State, host: Option<String>) -> Vec<Effect> {
         return Vec::new();
     };
     let selected = row_names(state).get(state.screen().selected).cloned();
-    let (host, failed_too) = match (&view, host) {
-        (_, Some(h)) => (Some(h), false),
-        (View::Hosts { .. }, None) => (selected, false),
-        (View::HostDetail { host, .. }, None) => (Some(host.clone()), false),
-        (View::Rollout { .. }, None) => {
-            // A failed rollout: its (first) failed host, with the container
-            // that failed; else the selected host.
-            let failed = state
-                .env_releases(&project, &env)
-                .and_then(|r| r.rollout.as_ref())
-                .and_then(|p| p.failed_hosts().into_iter().next());
-            match failed {
-                Some(h) => (Some(h), true),
-                None => (selected, false),
-            }
-        }
-        _ => (None, false),
+    let failed = state
+        .env_releases(&project, &env)
+        .and_then(|r| r.rollout.as_ref())
+        .and_then(|p| p.failed_hosts().into_iter().next());
+    let (host, failed) = match (&view, host) {
+        (_, Some(h)) if h == ALL => (None, None),
+        (_, Some(h)) => (Some(h), None),
+        (View::Hosts { .. } | View::Health { .. }, None) => (selected, None),
+        (View::HostDetail { host, .. }, None) => (Some(host.clone()), None),
+        // A failed rollout: its (first) failed host; else the selected one.
+        (View::Rollout { .. }, None) => match failed {
+            Some(h) => (Some(h.clone()), Some(h)),
+            None => (selected, None),
+        },
+        _ => (None, None),
     };
     let in_env = state
         .config
@@ -69,10 +67,79 @@ pub fn open_logs(state: &mut State, host: Option<String>) -> Vec<Effect> {
         project: project.clone(),
         env: env.clone(),
         hosts: host.clone().map_or(in_env, |h| vec![h]),
-        failed_too,
     };
-    open(state, View::Logs { project, env, host });
-    start(state, targets, None)
+    open(
+        state,
+        View::Logs {
+            project: project.clone(),
+            env: env.clone(),
+            host,
+        },
+    );
+    let effects = start(state, targets, None);
+    if let Some(h) = failed {
+        failed_container_lines(state, &project, &env, &h);
+    }
+    effects
+}
+
+/// `:logs` with no host: every host, whatever row is selected.
+pub const ALL: &str = "*";
+
+/// The failed container of a rollout was removed when its host was
+/// restored: what the rollout read of its log goes first in the view,
+/// under its own label, before the restored container's lines.
+fn failed_container_lines(state: &mut State, project: &str, env: &str, host: &str) {
+    let now = state.now;
+    let Some(p) = state
+        .env_releases(project, env)
+        .and_then(|r| r.rollout.as_ref())
+    else {
+        return;
+    };
+    let version = p.version.clone();
+    let h = p.hosts.get(host).cloned().unwrap_or_default();
+    let Some(pane) = state.logs.as_mut() else {
+        return;
+    };
+    let label = format!("{host} ({version} failed)");
+    let mut events = vec![LogEvent::Note {
+        host: host.to_string(),
+        text: format!(
+            "{version} failed here{}; its container was taken down, its last lines as the rollout read them:",
+            h.failure
+                .as_deref()
+                .and_then(|f| f.lines().next())
+                .map(|f| format!(" ({f})"))
+                .unwrap_or_default()
+        ),
+    }];
+    match &h.log_tail {
+        Some(Ok(lines)) => events.extend(lines.iter().map(|l| {
+            LogEvent::Line(crate::engine::logs::LogLine {
+                host: label.clone(),
+                container: String::new(),
+                ts: None,
+                stderr: false,
+                text: l.clone(),
+            })
+        })),
+        Some(Err(e)) => events.push(LogEvent::Note {
+            host: label.clone(),
+            text: format!("its log could not be read: {e}"),
+        }),
+        None => events.push(LogEvent::Note {
+            host: label.clone(),
+            text: "no log lines were read".into(),
+        }),
+    }
+    events.push(LogEvent::Note {
+        host: host.to_string(),
+        text: "the restored container's log follows".into(),
+    });
+    for ev in events {
+        pane.apply(ev, now);
+    }
 }
 
 /// A new stream of `targets` (the toggles, filter and search of `keep`

@@ -350,7 +350,10 @@ pub fn run_palette(state: &mut State, line: &str) -> Vec<Effect> {
         "break-lock" => command(Command::BreakLock),
         "ship" => command(Command::Ship),
         "remove" => command(Command::RemoveProject),
-        "logs" => return logs::open_logs(state, arg),
+        "logs" => {
+            let host = arg.unwrap_or_else(|| logs::ALL.to_string());
+            return logs::open_logs(state, Some(host));
+        }
         "save" => {
             let rest = line.split_once(char::is_whitespace).map(|(_, r)| r.trim());
             let now = state.now;

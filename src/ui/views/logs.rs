@@ -46,7 +46,11 @@ fn status(pane: &LogPane, theme: &Theme) -> Line<'static> {
     }
     if let Some(f) = pane.filter() {
         spans.push(Span::styled(
-            format!(" · filter /{}/ {} shown", f.text, thousands(pane.shown_len() as u64)),
+            format!(
+                " · filter /{}/ {} shown",
+                f.text,
+                thousands(pane.shown_len() as u64)
+            ),
             Style::default().fg(theme.filter_match),
         ));
     }
@@ -80,7 +84,10 @@ fn status(pane: &LogPane, theme: &Theme) -> Line<'static> {
         ));
     }
     spans.push(Span::styled(
-        format!(" · since {}", PRESETS.get(pane.preset).copied().unwrap_or("all")),
+        format!(
+            " · since {}",
+            PRESETS.get(pane.preset).copied().unwrap_or("all")
+        ),
         muted,
     ));
     Line::from(spans)
