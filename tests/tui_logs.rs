@@ -105,6 +105,16 @@ async fn a_line_on_one_host_of_eight_is_found_by_search_under_its_prefix() {
     tui.keys(&["n"]);
     tui.wait_for(&[&format!("search /{marker}/ 1/1")], Duration::from_secs(5));
     tui.quit();
+    // The same through the headless command.
+    let found = shipdeck(&["logs", p, e, "--grep", &marker], &cfg, tmp.path());
+    assert_eq!(found.status.code(), Some(0), "{found:?}");
+    assert_eq!(
+        String::from_utf8_lossy(&found.stdout)
+            .lines()
+            .collect::<Vec<_>>(),
+        vec![format!("h05 | {marker}")],
+        "{found:?}"
+    );
     clean(p, e, &hosts).await;
 }
 
@@ -150,8 +160,8 @@ async fn the_hosts_view_opens_one_containers_log_and_esc_closes_it() {
     clean(p, e, &hosts).await;
 }
 
-/// The fault: the engine of the host whose log is followed restarts (its
-/// container lives on, writing numbered lines). The view marks the
+/// The fault: the engine of the host whose log is followed is killed and
+/// started again (its container lives on, writing numbered lines). The view marks the
 /// reconnect; the file it saves has every line once, in order.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_engine_restarted_under_a_followed_log_loses_and_repeats_no_line() {
@@ -183,11 +193,12 @@ async fn an_engine_restarted_under_a_followed_log_loses_and_repeats_no_line() {
     )
     .await;
     tui.wait_for(&[&format!("{tag}-20")], Duration::from_secs(20));
-    sandbox(&["restart-host", "h04"]);
-    tui.wait_for(
-        &["1 reconnect(s)", "h04 reconnected after"],
-        Duration::from_secs(90),
-    );
+    // Killed (SIGKILL), down for a moment, started again; the container
+    // lives on (live-restore) and keeps writing.
+    sandbox(&["stop-host", "h04"]);
+    std::thread::sleep(Duration::from_secs(2));
+    sandbox(&["start-host", "h04"]);
+    tui.wait_for(&["1 reconnect(s)"], Duration::from_secs(90));
     tui.wait_for(&[&format!("{tag}-{last}")], Duration::from_secs(60));
     let saved = tmp.path().join("saved.log");
     palette(&tui, &format!("save {}", saved.display()));
@@ -207,6 +218,13 @@ async fn an_engine_restarted_under_a_followed_log_loses_and_repeats_no_line() {
             .any(|l| l.contains(" # ") && l.contains("h04 reconnected after")),
         "the marker is saved too: {text}"
     );
+    // On screen: the numbered lines filtered out (`!` inverts), the
+    // marker stays (markers pass every filter).
+    tui.keys(&["/"]);
+    tui.type_text(&format!("!{tag}"));
+    tui.keys(&["Enter"]);
+    let s = tui.wait_for(&["h04 reconnected after", "none repeated"], Duration::from_secs(10));
+    assert!(!s.contains(&format!("{tag}-1")), "{s}");
     tui.quit();
     clean(p, e, &hosts).await;
 }

@@ -95,12 +95,28 @@ impl Matcher {
 /// Since / tail presets (`p` cycles through them).
 pub const PRESETS: [&str; 6] = ["tail 100", "1m", "5m", "15m", "1h", "all"];
 
-/// What the pane reads: an environment's hosts (all, or the ones named).
+/// What the pane reads: an environment's hosts (all, or the ones named),
+/// or (`scope: None`) every project's serving containers on the hosts.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LogTargets {
-    pub project: String,
-    pub env: String,
+    /// The project and environment.
+    pub scope: Option<(String, String)>,
     pub hosts: Vec<String>,
+}
+
+impl LogTargets {
+    /// For file names: `shop-prod`, `shop-prod-h03`, `h03`.
+    pub fn slug(&self) -> String {
+        let host = match self.hosts.as_slice() {
+            [one] => Some(one.as_str()),
+            _ => None,
+        };
+        match (&self.scope, host) {
+            (Some((p, e)), Some(h)) => format!("{p}-{e}-{h}"),
+            (Some((p, e)), None) => format!("{p}-{e}"),
+            (None, h) => h.unwrap_or("hosts").to_string(),
+        }
+    }
 }
 
 /// The preset's range, followed, relative to `now`.
@@ -571,8 +587,7 @@ mod tests {
 
     fn targets() -> LogTargets {
         LogTargets {
-            project: "shop".into(),
-            env: "prod".into(),
+            scope: Some(("shop".into(), "prod".into())),
             hosts: vec!["h1".into(), "h2".into()],
         }
     }

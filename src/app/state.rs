@@ -60,10 +60,11 @@ pub enum View {
         env: String,
         release: String,
     },
-    /// Logs of the environment's hosts in one stream, or of one host.
+    /// Logs of the environment's hosts in one stream, or of one host;
+    /// without a project, of every project's serving container on `host`.
     Logs {
-        project: String,
-        env: String,
+        project: Option<String>,
+        env: Option<String>,
         host: Option<String>,
     },
     /// The environment's health, host by host over time, with its rollouts.
@@ -92,15 +93,16 @@ impl View {
                 release,
             } => format!("{project} › {env} › release {release}"),
             View::Logs {
-                project,
-                env,
-                host: None,
-            } => format!("{project} › {env} › logs"),
-            View::Logs {
-                project,
-                env,
-                host: Some(h),
-            } => format!("{project} › {env} › {h} › logs"),
+                project: Some(project),
+                env: Some(env),
+                host,
+            } => match host {
+                Some(h) => format!("{project} › {env} › {h} › logs"),
+                None => format!("{project} › {env} › logs"),
+            },
+            View::Logs { host, .. } => {
+                format!("{} › logs of every project", host.as_deref().unwrap_or("?"))
+            }
             View::Health { project, env } => format!("{project} › {env} › health"),
         }
     }
@@ -113,8 +115,8 @@ impl View {
             | View::Rollout { env, .. }
             | View::History { env, .. }
             | View::Release { env, .. }
-            | View::Logs { env, .. }
             | View::Health { env, .. } => Some(env),
+            View::Logs { env, .. } => env.as_deref(),
             _ => None,
         }
     }
@@ -123,6 +125,7 @@ impl View {
     pub fn project(&self) -> Option<&str> {
         match self {
             View::Projects => None,
+            View::Logs { project, .. } => project.as_deref(),
             View::Environments { project }
             | View::Hosts { project, .. }
             | View::Dockerfile { project }
@@ -132,7 +135,6 @@ impl View {
             | View::Rollout { project, .. }
             | View::History { project, .. }
             | View::Release { project, .. }
-            | View::Logs { project, .. }
             | View::Health { project, .. } => Some(project),
         }
     }

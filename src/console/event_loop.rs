@@ -27,6 +27,9 @@ use crate::ui;
 
 /// The shortest time between two frames (drawn only when something changed).
 const FRAME: Duration = Duration::from_millis(16);
+/// … when only log lines came in since the last frame: a log that scrolls
+/// 20 times a second reads the same, at a third of the drawing.
+const LOG_FRAME: Duration = Duration::from_millis(50);
 /// Actions taken from the channel per turn of the loop.
 const BATCH: usize = 256;
 
@@ -73,10 +76,12 @@ pub async fn run(
         .unwrap_or_else(tokio::time::Instant::now);
     let mut batch: Vec<Action> = Vec::with_capacity(BATCH);
     let mut latency = LatencyLog::from_env();
+    // Only log lines changed the state since the last frame.
+    let mut logs_only = false;
 
     let outcome = loop {
         let mut effects = Vec::new();
-        let next_frame = last_draw + FRAME;
+        let next_frame = last_draw + if logs_only { LOG_FRAME } else { FRAME };
         let mut input = false;
         // Biased: the operator's input first, then a frame that is due, then
         // background updates, so a key never waits behind a burst.
@@ -115,12 +120,17 @@ pub async fn run(
                 }
                 // A burst (fleet updates, build output) is taken in one go:
                 // one redraw for all of it.
+                let was_dirty = state.dirty;
+                let mut other = false;
                 for a in batch.drain(..) {
                     if let Action::Logs { .. } = a {
                         fx.log_credit.add_permits(1);
+                    } else {
+                        other = true;
                     }
                     effects.extend(update(&mut state, a));
                 }
+                logs_only = if was_dirty { logs_only && !other } else { !other };
             }
             _ = tick.tick() => {
                 effects = update(&mut state, Action::Tick);
@@ -129,11 +139,20 @@ pub async fn run(
         // Input is drawn at once (after whatever it asked for); a burst of
         // background updates at most once per FRAME.
         let now = tokio::time::Instant::now();
-        if state.dirty && (input || now >= last_draw + FRAME) {
+        if !input && !state.dirty {
+            logs_only = false;
+        }
+        let gap = if logs_only && !input {
+            LOG_FRAME
+        } else {
+            FRAME
+        };
+        if state.dirty && (input || now >= last_draw + gap) {
             terminal
                 .draw(|f| ui::draw(&state, &theme, f))
                 .context("drawing failed")?;
             state.dirty = false;
+            logs_only = false;
             last_draw = tokio::time::Instant::now();
             latency.drawn(last_draw - now);
         }

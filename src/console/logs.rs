@@ -27,6 +27,8 @@ use crate::engine::logs::{LogEvent, LogRange};
 const CHANNEL: usize = 4096;
 /// Lines per action.
 const BATCH: usize = 1024;
+/// How long the first line of a batch waits for others.
+const COALESCE: Duration = Duration::from_millis(20);
 /// How often a host without a running serving container is asked again.
 const WAIT: Duration = Duration::from_secs(2);
 
@@ -65,6 +67,20 @@ pub async fn stream(
         };
         if n == 0 {
             return;
+        }
+        // A trickle is gathered for a moment: one action (one wake-up of
+        // the loop, one update) per COALESCE, not one per line.
+        if batch.len() < BATCH {
+            tokio::select! {
+                _ = cancel.cancelled() => return,
+                _ = tokio::time::sleep(COALESCE) => {}
+            }
+            while batch.len() < BATCH {
+                match lrx.try_recv() {
+                    Ok(ev) => batch.push(ev),
+                    Err(_) => break,
+                }
+            }
         }
         // While the console has not taken the batches before, the channel
         // fills and the streams count what they drop.
@@ -124,6 +140,9 @@ async fn follow_host(
             return;
         }
     };
+    let Some((project, env)) = &t.scope else {
+        return every_project(engine, range, tx, cancel).await;
+    };
     let mut range = range;
     let mut last: Option<String> = None;
     let mut ended: Option<i64> = None;
@@ -131,7 +150,7 @@ async fn follow_host(
     loop {
         let listed = tokio::select! {
             _ = cancel.cancelled() => return,
-            r = engine.app_containers_listed(&t.project, &t.env) => r,
+            r = engine.app_containers_listed(project, env) => r,
         };
         let serving = match listed {
             Ok(cs) => pick(cs),
@@ -184,7 +203,7 @@ async fn follow_host(
                         &host,
                         format!(
                             "no running serving container of {} in {}: waiting for one",
-                            t.project, t.env
+                            project, env
                         ),
                     ))
                     .await;
@@ -200,6 +219,75 @@ async fn follow_host(
             _ = tokio::time::sleep(WAIT) => {}
         }
     }
+}
+
+/// The running serving containers of `scope` on the engine's host, each
+/// with the label its lines go under (the host; with every project, the
+/// host and the container's project/env).
+async fn serving_now(
+    engine: &Engine,
+    scope: &Option<(String, String)>,
+) -> Result<Vec<(String, AppContainer)>, crate::engine::connect::EngineError> {
+    match scope {
+        Some((p, e)) => Ok(pick(engine.app_containers_listed(p, e).await?)
+            .map(|c| (engine.host.clone(), c))
+            .into_iter()
+            .collect()),
+        None => {
+            let cs = crate::engine::inventory::list_app_containers(
+                &engine.docker,
+                &engine.endpoint,
+                engine.timeout,
+            )
+            .await?;
+            Ok(cs
+                .into_iter()
+                .filter(|c| c.role == Role::Serving && c.state == ContainerState::Running)
+                .map(|c| (format!("{} {}/{}", engine.host, c.project, c.env), c))
+                .collect())
+        }
+    }
+}
+
+/// Every project's serving container on the host, each under its own
+/// label, followed until it ends.
+async fn every_project(
+    engine: Engine,
+    range: LogRange,
+    tx: mpsc::Sender<LogEvent>,
+    cancel: CancellationToken,
+) {
+    let found = tokio::select! {
+        _ = cancel.cancelled() => return,
+        r = serving_now(&engine, &None) => r,
+    };
+    let cs = match found {
+        Ok(cs) => cs,
+        Err(e) => {
+            let _ = tx
+                .send(LogEvent::Ended {
+                    host: engine.host.clone(),
+                    error: Some(e.short()),
+                })
+                .await;
+            return;
+        }
+    };
+    if cs.is_empty() {
+        let _ = tx
+            .send(note(
+                &engine.host,
+                "no running serving container of any project".into(),
+            ))
+            .await;
+    }
+    let reads = cs.into_iter().map(|(label, c)| {
+        let mut e = engine.clone();
+        e.host = label;
+        let (tx, cancel) = (tx.clone(), cancel.clone());
+        async move { e.stream_logs(&c.id, &c.name, range, tx, cancel).await }
+    });
+    futures::future::join_all(reads).await;
 }
 
 /// Read `range` of `targets` again (not followed) and write it to `path`,
@@ -230,11 +318,14 @@ pub async fn fetch_to_file(
                 Ok(e) => e,
                 Err(e) => return Some(format!("{host}: {}", e.short())),
             };
-            match e.app_containers_listed(&t.project, &t.env).await {
+            match serving_now(&e, &t.scope).await {
                 Ok(cs) => {
-                    if let Some(c) = pick(cs) {
+                    for (label, c) in cs {
+                        let mut e = e.clone();
+                        e.host = label;
                         // Waits for room: a file is not lossy.
                         let (ctx, mut crx) = mpsc::channel(CHANNEL);
+                        let cancel = cancel.clone();
                         let reader = tokio::spawn(async move {
                             e.stream_logs(&c.id, &c.name, range, ctx, cancel).await;
                         });
@@ -265,7 +356,7 @@ pub async fn fetch_to_file(
         }
     }
     lines.sort_by_key(|l| l.ts);
-    let width = targets.hosts.iter().map(String::len).max().unwrap_or(0);
+    let width = lines.iter().map(|l| l.host.len()).max().unwrap_or(0);
     let mut text = String::new();
     for l in &lines {
         let ts =

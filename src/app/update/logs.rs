@@ -19,6 +19,9 @@ pub fn open_logs(state: &mut State, host: Option<String>) -> Vec<Effect> {
     if let View::Logs { .. } = view {
         return Vec::new();
     }
+    if let Some(h) = host.as_deref().and_then(|h| h.strip_prefix('@')) {
+        return open_host(state, h);
+    }
     let Some((project, env)) = target_env(state) else {
         return Vec::new();
     };
@@ -64,15 +67,14 @@ pub fn open_logs(state: &mut State, host: Option<String>) -> Vec<Effect> {
         return Vec::new();
     }
     let targets = LogTargets {
-        project: project.clone(),
-        env: env.clone(),
+        scope: Some((project.clone(), env.clone())),
         hosts: host.clone().map_or(in_env, |h| vec![h]),
     };
     open(
         state,
         View::Logs {
-            project: project.clone(),
-            env: env.clone(),
+            project: Some(project.clone()),
+            env: Some(env.clone()),
             host,
         },
     );
@@ -81,6 +83,34 @@ pub fn open_logs(state: &mut State, host: Option<String>) -> Vec<Effect> {
         failed_container_lines(state, &project, &env, &h);
     }
     effects
+}
+
+/// `:logs @HOST`: every project's serving container on the host.
+fn open_host(state: &mut State, host: &str) -> Vec<Effect> {
+    if state.config.host(host).is_none() {
+        let known: Vec<&str> = state.config.hosts.iter().map(|h| h.name.as_str()).collect();
+        flash_error(
+            state,
+            format!(
+                "no host \"{host}\" in the inventory; known: {}",
+                known.join(", ")
+            ),
+        );
+        return Vec::new();
+    }
+    open(
+        state,
+        View::Logs {
+            project: None,
+            env: None,
+            host: Some(host.to_string()),
+        },
+    );
+    let targets = LogTargets {
+        scope: None,
+        hosts: vec![host.to_string()],
+    };
+    start(state, targets, None)
 }
 
 /// `:logs` with no host: every host, whatever row is selected.
@@ -283,18 +313,11 @@ pub fn save(state: &mut State, args: Option<&str>, now: DateTime<Utc>) -> Vec<Ef
     let t = &pane.targets;
     let path = match words.next() {
         Some(p) => std::path::PathBuf::from(p),
-        None => {
-            let host = match t.hosts.as_slice() {
-                [one] => format!("-{one}"),
-                _ => String::new(),
-            };
-            std::path::PathBuf::from(format!(
-                "shipdeck-logs-{}-{}{host}-{}.log",
-                t.project,
-                t.env,
-                now.format("%Y%m%d-%H%M%S")
-            ))
-        }
+        None => std::path::PathBuf::from(format!(
+            "shipdeck-logs-{}-{}.log",
+            t.slug(),
+            now.format("%Y%m%d-%H%M%S")
+        )),
     };
     match range {
         Some(range) => vec![Effect::FetchLogs {

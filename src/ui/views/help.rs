@@ -44,13 +44,23 @@ pub fn draw(state: &State, theme: &Theme, frame: &mut Frame, area: Rect) {
         }
         lines.push(Line::from(spans));
     }
-    lines.push(Line::from(""));
-    lines.push(Line::from(Span::styled(
-        format!("  palette: {}", crate::app::palette::summary()),
-        Style::default().fg(theme.muted),
-    )));
-    let width = area.width.min(96);
-    let height = u16::try_from(lines.len() + 4)
+    let palette_text = format!("  palette: {}", crate::app::palette::summary());
+    let palette_width = unicode_width::UnicodeWidthStr::width(palette_text.as_str());
+    let palette = Line::from(Span::styled(palette_text, Style::default().fg(theme.muted)));
+    // Two columns when one does not fit and the terminal is wide enough.
+    let two = lines.len() + 6 > usize::from(area.height) && area.width >= 150;
+    let width = if two {
+        area.width.min(200)
+    } else {
+        area.width.min(96)
+    };
+    let per_column = if two {
+        lines.len().div_ceil(2)
+    } else {
+        lines.len()
+    };
+    let palette_rows = palette_width.div_ceil(usize::from(width.saturating_sub(2)).max(1));
+    let height = u16::try_from(per_column + 3 + palette_rows)
         .unwrap_or(u16::MAX)
         .min(area.height);
     let [row] = Layout::vertical([Constraint::Length(height)])
@@ -60,15 +70,30 @@ pub fn draw(state: &State, theme: &Theme, frame: &mut Frame, area: Rect) {
         .flex(Flex::Center)
         .areas(row);
     frame.render_widget(Clear, popup);
+    let block = Block::default()
+        .borders(Borders::ALL)
+        .border_type(BorderType::Rounded)
+        .border_style(Style::default().fg(theme.border_focus))
+        .title(" help — any key closes ")
+        .style(Style::default().bg(theme.bg));
+    let inner = block.inner(popup);
+    frame.render_widget(block, popup);
+    let [keys_area, palette_area] = Layout::vertical([
+        Constraint::Min(1),
+        Constraint::Length(u16::try_from(palette_rows + 1).unwrap_or(4)),
+    ])
+    .areas(inner);
+    if two {
+        let right = lines.split_off(per_column);
+        let [a, b] = Layout::horizontal([Constraint::Percentage(50), Constraint::Percentage(50)])
+            .areas(keys_area);
+        frame.render_widget(Paragraph::new(lines), a);
+        frame.render_widget(Paragraph::new(right), b);
+    } else {
+        frame.render_widget(Paragraph::new(lines), keys_area);
+    }
     frame.render_widget(
-        Paragraph::new(lines).wrap(Wrap { trim: false }).block(
-            Block::default()
-                .borders(Borders::ALL)
-                .border_type(BorderType::Rounded)
-                .border_style(Style::default().fg(theme.border_focus))
-                .title(" help — any key closes ")
-                .style(Style::default().bg(theme.bg)),
-        ),
-        popup,
+        Paragraph::new(vec![Line::from(""), palette]).wrap(Wrap { trim: false }),
+        palette_area,
     );
 }
