@@ -18,15 +18,6 @@ use common::*;
 /// the one that reads all eight hosts.
 static FLEET: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
-/// Open the console on `env`'s hosts view.
-fn open_env(tui: &Tmux, project: &str, env: &str) {
-    tui.wait_for(&["projects", project], Duration::from_secs(15));
-    tui.keys(&[":"]);
-    tui.type_text(&format!("env {project}/{env}"));
-    tui.keys(&["Enter"]);
-    tui.wait_for(&[&format!("{env} › hosts")], Duration::from_secs(10));
-}
-
 /// `:CMD` in the palette.
 fn palette(tui: &Tmux, cmd: &str) {
     tui.keys(&[":"]);
@@ -78,7 +69,7 @@ async fn a_line_on_one_host_of_eight_is_found_by_search_under_its_prefix() {
     assert_eq!(code, 0, "{out}");
 
     let tui = Tmux::start(&cfg, tmp.path(), "all");
-    open_env(&tui, p, e);
+    tui.open_env(p, e);
     // `:logs`: every host of the environment in one stream.
     palette(&tui, "logs");
     let prefixes: Vec<String> = hosts.iter().map(|h| format!("h{h:02} │ ")).collect();
@@ -133,7 +124,7 @@ async fn the_hosts_view_opens_one_containers_log_and_esc_closes_it() {
     write_to_log(3, p, e, &on_h03, true).await;
 
     let tui = Tmux::start(&cfg, tmp.path(), "one");
-    open_env(&tui, p, e);
+    tui.open_env(p, e);
     tui.keys(&["j", "L"]);
     let s = tui.wait_for(
         &[&format!("{p} › {e} › h03 › logs · h03"), &on_h03],
@@ -175,7 +166,7 @@ async fn an_engine_restarted_under_a_followed_log_loses_and_repeats_no_line() {
     assert_eq!(code, 0, "{out}");
 
     let tui = Tmux::start(&cfg, tmp.path(), "rst");
-    open_env(&tui, p, e);
+    tui.open_env(p, e);
     tui.keys(&["L"]);
     tui.wait_for(
         &["h04 › logs", "following", "listening on"],
@@ -223,7 +214,10 @@ async fn an_engine_restarted_under_a_followed_log_loses_and_repeats_no_line() {
     tui.keys(&["/"]);
     tui.type_text(&format!("!{tag}"));
     tui.keys(&["Enter"]);
-    let s = tui.wait_for(&["h04 reconnected after", "none repeated"], Duration::from_secs(10));
+    let s = tui.wait_for(
+        &["h04 reconnected after", "none repeated"],
+        Duration::from_secs(10),
+    );
     assert!(!s.contains(&format!("{tag}-1")), "{s}");
     tui.quit();
     clean(p, e, &hosts).await;
@@ -252,7 +246,7 @@ async fn a_flood_is_counted_line_for_line_within_the_budget_and_keys_answer() {
     .unwrap();
 
     let tui = Tmux::start(&cfg, tmp.path(), "flood");
-    open_env(&tui, p, e);
+    tui.open_env(p, e);
     palette(&tui, "logs");
     let s = tui.wait_for(
         &["h06 │", "h07 │", "following", "of 2.0 MiB"],

@@ -90,15 +90,6 @@ async fn v1_then_protected(
     (tmp, cfg)
 }
 
-/// Open the console on `env`'s hosts view.
-fn open_env(tui: &Tmux, project: &str, env: &str) {
-    tui.wait_for(&["projects", project], Duration::from_secs(15));
-    tui.keys(&[":"]);
-    tui.type_text(&format!("env {project}/{env}"));
-    tui.keys(&["Enter"]);
-    tui.wait_for(&[&format!("{env} › hosts")], Duration::from_secs(10));
-}
-
 /// From the hosts view: D, pick `version` by typing it, see the plan, type
 /// the environment's name, and land in the rollout view.
 fn deploy_from_keyboard(tui: &Tmux, project: &str, env: &str, version: &str) {
@@ -138,7 +129,7 @@ async fn deploy_v2_from_the_keyboard_then_one_key_rollback_to_v1() {
     let (tmp, cfg) = v1_then_protected(p, e, &hosts, port).await;
 
     let tui = Tmux::start(&cfg, tmp.path(), "rel");
-    open_env(&tui, p, e);
+    tui.open_env(p, e);
     deploy_from_keyboard(&tui, p, e, "v2");
     let s = tui.wait_for(
         &["✔ SUCCEEDED", "deploy v1 → v2", "healthy 3/3"],
@@ -184,7 +175,7 @@ async fn a_bad_version_fails_on_screen_with_its_probe_and_log_and_the_fleet_stay
     let (tmp, cfg) = v1_then_protected(p, e, &hosts, port).await;
 
     let tui = Tmux::start(&cfg, tmp.path(), "bad");
-    open_env(&tui, p, e);
+    tui.open_env(p, e);
     deploy_from_keyboard(&tui, p, e, "v3-bad");
     // Without a key press: the failure, the probe's output, the log lines.
     let s = tui.wait_for(
@@ -252,8 +243,8 @@ async fn two_consoles_pause_resume_and_abort_one_rollout() {
     let state_b = tempfile::tempdir().unwrap();
     let a = Tmux::start(&cfg, tmp.path(), "two-a");
     let b = Tmux::start(&cfg, state_b.path(), "two-b");
-    open_env(&a, p, e);
-    open_env(&b, p, e);
+    a.open_env(p, e);
+    b.open_env(p, e);
     // A deploys (no typed confirmation: staging is not protected).
     a.keys(&["D"]);
     a.wait_for(
@@ -327,7 +318,7 @@ async fn quitting_during_a_rollout_asks_first_and_leaves_it_resumable() {
     assert_eq!(code, 0, "{out}");
 
     let tui = Tmux::start(&cfg, tmp.path(), "quit");
-    open_env(&tui, p, e);
+    tui.open_env(p, e);
     tui.keys(&[":"]);
     tui.type_text("deploy v2");
     tui.keys(&["Enter"]);

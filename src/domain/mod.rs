@@ -5,6 +5,7 @@ pub mod fleet;
 pub mod labels;
 pub mod naming;
 pub mod summary;
+pub mod text;
 
 pub use fleet::*;
 pub use naming::Role;

@@ -137,28 +137,9 @@ impl StepTracker {
 }
 
 /// `line` without terminal escape sequences (the classic builder colours a
-/// step's stderr red) and other control characters.
+/// step's stderr red) and other control characters; tabs stay.
 fn strip_ansi(line: &str) -> String {
-    let mut out = String::with_capacity(line.len());
-    let mut chars = line.chars().peekable();
-    while let Some(c) = chars.next() {
-        if c == '\u{1b}' {
-            // CSI: ESC [ parameters… final byte in @..~; other escapes: one char.
-            if chars.peek() == Some(&'[') {
-                chars.next();
-                for f in chars.by_ref() {
-                    if ('@'..='~').contains(&f) {
-                        break;
-                    }
-                }
-            } else {
-                chars.next();
-            }
-        } else if c == '\t' || !c.is_control() {
-            out.push(c);
-        }
-    }
-    out
+    crate::domain::text::printable(line, "\t").into_owned()
 }
 
 /// `Step 3/7 : RUN make` → (3, 7, "RUN make").

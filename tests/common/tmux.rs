@@ -134,6 +134,15 @@ impl Tmux {
         assert!(status.success());
     }
 
+    /// Open the console on `env`'s hosts view (through the palette).
+    pub fn open_env(&self, project: &str, env: &str) {
+        self.wait_for(&["projects", project], Duration::from_secs(15));
+        self.keys(&[":"]);
+        self.type_text(&format!("env {project}/{env}"));
+        self.keys(&["Enter"]);
+        self.wait_for(&[&format!("{env} › hosts")], Duration::from_secs(10));
+    }
+
     /// Quit with `q` and wait (bounded) for the console to exit.
     pub fn quit(&self) {
         self.keys(&["q"]);

@@ -96,32 +96,7 @@ fn status(pane: &LogPane, theme: &Theme) -> Line<'static> {
 /// Control characters and terminal escapes of a log line made harmless
 /// (a tab becomes spaces; an escape sequence goes).
 pub fn printable(text: &str) -> std::borrow::Cow<'_, str> {
-    if !text.chars().any(|c| c.is_control()) {
-        return std::borrow::Cow::Borrowed(text);
-    }
-    let mut out = String::with_capacity(text.len());
-    let mut chars = text.chars().peekable();
-    while let Some(c) = chars.next() {
-        match c {
-            '\t' => out.push_str("    "),
-            '\u{1b}' => {
-                // CSI: ESC [ params… final byte in @..~
-                if chars.peek() == Some(&'[') {
-                    chars.next();
-                    for d in chars.by_ref() {
-                        if ('@'..='~').contains(&d) {
-                            break;
-                        }
-                    }
-                } else {
-                    chars.next();
-                }
-            }
-            c if c.is_control() => {}
-            c => out.push(c),
-        }
-    }
-    std::borrow::Cow::Owned(out)
+    crate::domain::text::printable(text, "    ")
 }
 
 /// The pieces of one entry: time, host prefix, separator, text with the
