@@ -15,8 +15,6 @@ use regex::Regex;
 
 use crate::engine::logs::{LogEvent, LogRange};
 
-/// The default of `[settings] log_buffer`, in MiB.
-pub const DEFAULT_BUDGET_MIB: u64 = 32;
 /// What an entry costs besides its text: its slot in the deque and the
 /// allocator's header and rounding of the text's own allocation.
 const OVERHEAD: usize = std::mem::size_of::<LogEntry>() + 24;

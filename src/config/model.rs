@@ -23,6 +23,9 @@ pub struct Config {
     pub keys: Vec<super::keys::KeyBinding>,
 }
 
+/// The default of `[settings] log_buffer`, in MiB.
+pub const DEFAULT_LOG_BUFFER_MIB: u64 = 32;
+
 /// `[settings]`: console-wide preferences.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Settings {
@@ -57,7 +60,7 @@ impl Default for Settings {
             theme: "default".into(),
             docker_timeout_secs: 5,
             templates: PathBuf::from("templates"),
-            log_buffer_mib: crate::app::logs::DEFAULT_BUDGET_MIB,
+            log_buffer_mib: DEFAULT_LOG_BUFFER_MIB,
         }
     }
 }

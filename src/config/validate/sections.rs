@@ -120,7 +120,7 @@ impl Validator<'_> {
             &raw.log_buffer,
             "settings.log_buffer",
             1..=1024,
-            crate::app::logs::DEFAULT_BUDGET_MIB as i64,
+            crate::config::model::DEFAULT_LOG_BUFFER_MIB as i64,
             "MiB",
         ) as u64;
         if let Some(t) = &raw.templates {
