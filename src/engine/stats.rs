@@ -91,3 +91,54 @@ impl Engine {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use bollard::models::{ContainerCpuStats, ContainerCpuUsage, ContainerMemoryStats};
+
+    use super::*;
+
+    fn cpu(total: u64, system: u64) -> ContainerCpuStats {
+        ContainerCpuStats {
+            cpu_usage: Some(ContainerCpuUsage {
+                total_usage: Some(total),
+                ..Default::default()
+            }),
+            system_cpu_usage: Some(system),
+            online_cpus: Some(2),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn cpu_is_the_share_of_one_cpu_and_memory_leaves_the_page_cache_out() {
+        let s = ContainerStatsResponse {
+            // 50 ms of CPU in 200 ms of the system's time, 2 CPUs: 50 %.
+            precpu_stats: Some(cpu(1_000_000_000, 10_000_000_000)),
+            cpu_stats: Some(cpu(1_050_000_000, 10_200_000_000)),
+            memory_stats: Some(ContainerMemoryStats {
+                usage: Some(300 << 20),
+                limit: Some(1 << 30),
+                stats: Some(HashMap::from([("inactive_file".to_string(), 100 << 20)])),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let u = usage(&s).unwrap_or(Usage {
+            cpu: -1.0,
+            mem: 0,
+            limit: 0,
+        });
+        assert!((u.cpu - 50.0).abs() < 1e-9, "{u:?}");
+        assert_eq!(u.mem, 200 << 20);
+        assert_eq!(u.limit, 1 << 30);
+        // The first reading has nothing before it: 0 %, not a spike.
+        let first = ContainerStatsResponse {
+            cpu_stats: Some(cpu(1_050_000_000, 10_200_000_000)),
+            ..Default::default()
+        };
+        assert_eq!(usage(&first).map(|u| u.cpu), Some(0.0));
+    }
+}
