@@ -412,22 +412,24 @@ pub fn reconcile(state: &mut State, effects: &mut Vec<Effect>) {
 }
 
 /// The running serving containers of the hosts in view (the hosts view's
-/// rows that fit on the screen).
+/// rows that fit on the screen). Runs after every action: the rows' names
+/// come from the config (no summaries are built unless the view is sorted).
 fn stats_wanted(state: &State) -> Vec<(String, String)> {
     let View::Hosts { project, env } = &state.screen().view else {
         return Vec::new();
     };
-    let screen = state.screen();
-    let rows = super::super::rows::host_rows(state, project, env, &screen.filter);
     let page = state.page_rows.max(1);
-    let first = screen.selected.saturating_sub(page.saturating_sub(1));
-    rows.iter()
+    let first = state
+        .screen()
+        .selected
+        .saturating_sub(page.saturating_sub(1));
+    row_names(state)
+        .into_iter()
         .skip(first)
         .take(page)
-        .filter_map(|r| {
-            let c = r.container()?;
-            (c.state == crate::domain::ContainerState::Running)
-                .then(|| (r.host.clone(), c.id.clone()))
+        .filter_map(|host| {
+            let c = state.fleet.hosts.get(&host)?.app_container(project, env)?;
+            (c.state == crate::domain::ContainerState::Running).then(|| (host, c.id.clone()))
         })
         .collect()
 }
