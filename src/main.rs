@@ -80,6 +80,15 @@ enum Cmd {
     Logs(cli::logs::LogsArgs),
     /// Validate the inventory file and exit (0 valid, 2 invalid).
     Check,
+    /// Print a shell completion script, made from this command line's
+    /// definition: `shipdeck completions bash > /etc/bash_completion.d/shipdeck`.
+    Completions {
+        /// bash, zsh, fish, elvish or powershell.
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff), made from this command line's definition:
+    /// `shipdeck man > /usr/local/share/man/man1/shipdeck.1`.
+    Man,
     /// Show the batches, gates and predicted duration of a deploy.
     Plan {
         project: String,
@@ -269,8 +278,39 @@ fn code(c: i32) -> ExitCode {
     ExitCode::from(u8::try_from(c).unwrap_or(1))
 }
 
+/// `completions` and `man`: generated from the command line's definition,
+/// without a config or a log file. Made in memory first: a reader that
+/// closes the pipe early (`| head`) is not an error.
+fn generated(cmd: &Cmd) -> Option<ExitCode> {
+    use clap::CommandFactory;
+    use std::io::Write;
+    let mut text = Vec::new();
+    match cmd {
+        Cmd::Completions { shell } => {
+            clap_complete::generate(*shell, &mut Args::command(), "shipdeck", &mut text);
+        }
+        Cmd::Man => {
+            if let Err(e) = clap_mangen::Man::new(Args::command()).render(&mut text) {
+                eprintln!("error: making the man page failed: {e}");
+                return Some(ExitCode::from(1));
+            }
+        }
+        _ => return None,
+    }
+    match std::io::stdout().lock().write_all(&text) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
+            eprintln!("error: writing to stdout failed: {e}");
+            Some(ExitCode::from(1))
+        }
+        _ => Some(ExitCode::SUCCESS),
+    }
+}
+
 fn main() -> ExitCode {
     let args = Args::parse();
+    if let Some(code) = args.command.as_ref().and_then(generated) {
+        return code;
+    }
     let paths = Paths::from_env();
     shipdeck::ensure_crypto_provider();
     let _guard = init_logging(&paths);
@@ -374,7 +414,9 @@ fn main() -> ExitCode {
                 }
             }
         }
-        Some(Cmd::Info { .. } | Cmd::Check) => ExitCode::SUCCESS,
+        Some(Cmd::Info { .. } | Cmd::Check | Cmd::Completions { .. } | Cmd::Man) => {
+            ExitCode::SUCCESS
+        }
         Some(Cmd::Promote {
             project,
             from,
