@@ -551,18 +551,31 @@ impl LogPane {
             let Some(e) = self.shown_seq(i).and_then(|s| self.entry(s)) else {
                 break;
             };
-            let ts =
-                e.ts.map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
-                    .unwrap_or_else(|| "-".into());
             let sep = match e.kind {
                 Kind::Out => '|',
                 Kind::Err => '!',
                 Kind::Marker => '#',
             };
-            out.push_str(&format!("{ts} {:width$} {sep} {}\n", self.label(e), e.text));
+            file_line(&mut out, e.ts, self.label(e), width, sep, &e.text);
         }
         out
     }
+}
+
+/// One line of a saved log: `RFC3339-time label | text` (`!` for stderr,
+/// `#` for the console's markers), the label padded to `width`.
+pub fn file_line(
+    out: &mut String,
+    ts: Option<DateTime<Utc>>,
+    label: &str,
+    width: usize,
+    sep: char,
+    text: &str,
+) {
+    let ts = ts
+        .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
+        .unwrap_or_else(|| "-".into());
+    out.push_str(&format!("{ts} {label:width$} {sep} {text}\n"));
 }
 
 /// `12345` as `12,345`.

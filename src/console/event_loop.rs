@@ -81,7 +81,7 @@ pub async fn run(
 
     let outcome = loop {
         let mut effects = Vec::new();
-        let next_frame = last_draw + if logs_only { LOG_FRAME } else { FRAME };
+        let next_frame = last_draw + frame_gap(logs_only);
         let mut input = false;
         // Biased: the operator's input first, then a frame that is due, then
         // background updates, so a key never waits behind a burst.
@@ -139,15 +139,7 @@ pub async fn run(
         // Input is drawn at once (after whatever it asked for); a burst of
         // background updates at most once per FRAME.
         let now = tokio::time::Instant::now();
-        if !input && !state.dirty {
-            logs_only = false;
-        }
-        let gap = if logs_only && !input {
-            LOG_FRAME
-        } else {
-            FRAME
-        };
-        if state.dirty && (input || now >= last_draw + gap) {
+        if state.dirty && (input || now >= last_draw + frame_gap(logs_only)) {
             terminal
                 .draw(|f| ui::draw(&state, &theme, f))
                 .context("drawing failed")?;
@@ -188,6 +180,11 @@ pub async fn run(
     fleet_bridge.abort();
     info!(rollouts = fx.rollouts_running(), "console stopped");
     outcome
+}
+
+/// The shortest time between frames: longer when only log lines changed.
+fn frame_gap(logs_only: bool) -> Duration {
+    if logs_only { LOG_FRAME } else { FRAME }
 }
 
 /// The next terminal event, or never while the reader is paused.

@@ -303,16 +303,9 @@ pub async fn fetch_to_file(
         ..range
     };
     let (tx, mut rx) = mpsc::channel(CHANNEL);
-    let cancel = CancellationToken::new();
     let mut tasks = Vec::new();
     for host in &targets.hosts {
-        let (config, t, host, tx, cancel) = (
-            config.clone(),
-            targets.clone(),
-            host.clone(),
-            tx.clone(),
-            cancel.clone(),
-        );
+        let (config, t, host, tx) = (config.clone(), targets.clone(), host.clone(), tx.clone());
         tasks.push(tokio::spawn(async move {
             let e = match Engine::connect_host(&config, &host).await {
                 Ok(e) => e,
@@ -323,18 +316,8 @@ pub async fn fetch_to_file(
                     for (label, c) in cs {
                         let mut e = e.clone();
                         e.host = label;
-                        // Waits for room: a file is not lossy.
-                        let (ctx, mut crx) = mpsc::channel(CHANNEL);
-                        let cancel = cancel.clone();
-                        let reader = tokio::spawn(async move {
-                            e.stream_logs(&c.id, &c.name, range, ctx, cancel).await;
-                        });
-                        while let Some(ev) = crx.recv().await {
-                            if tx.send(ev).await.is_err() {
-                                break;
-                            }
-                        }
-                        let _ = reader.await;
+                        let (tx, never) = (tx.clone(), CancellationToken::new());
+                        e.stream_logs(&c.id, &c.name, range, tx, never).await;
                     }
                     None
                 }
@@ -343,10 +326,15 @@ pub async fn fetch_to_file(
         }));
     }
     drop(tx);
+    // The streams do not wait for room: what did not fit is counted and
+    // said in the message, as the view says it.
     let mut lines = Vec::new();
+    let mut dropped = 0;
     while let Some(ev) = rx.recv().await {
-        if let LogEvent::Line(l) = ev {
-            lines.push(l);
+        match ev {
+            LogEvent::Line(l) => lines.push(l),
+            LogEvent::Dropped { lines: n, .. } => dropped += n,
+            _ => {}
         }
     }
     let mut failed = Vec::new();
@@ -359,15 +347,15 @@ pub async fn fetch_to_file(
     let width = lines.iter().map(|l| l.host.len()).max().unwrap_or(0);
     let mut text = String::new();
     for l in &lines {
-        let ts =
-            l.ts.map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
-                .unwrap_or_else(|| "-".into());
         let sep = if l.stderr { '!' } else { '|' };
-        text.push_str(&format!("{ts} {:width$} {sep} {}\n", l.host, l.text));
+        crate::app::logs::file_line(&mut text, l.ts, &l.host, width, sep, &l.text);
     }
     let n = lines.len();
     write_file(path, text).await.map(|p| {
         let mut msg = format!("{n} lines read again from the hosts, written to {p}");
+        if dropped > 0 {
+            msg.push_str(&format!(" ({dropped} dropped: the reader fell behind)"));
+        }
         if !failed.is_empty() {
             msg.push_str(&format!(" (missing: {})", failed.join("; ")));
         }

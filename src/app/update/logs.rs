@@ -258,12 +258,11 @@ pub fn on_command(state: &mut State, command: Command) -> Option<Vec<Effect>> {
 }
 
 fn set_preset(state: &mut State, preset: usize) -> Vec<Effect> {
-    let Some(old) = state.logs.take() else {
+    let Some(mut old) = state.logs.take() else {
         return Vec::new();
     };
-    let mut keep = old.clone();
-    keep.preset = preset;
-    let effects = start(state, old.targets.clone(), Some(&keep));
+    old.preset = preset;
+    let effects = start(state, old.targets.clone(), Some(&old));
     state.flash = Some(Flash {
         text: format!("log read again: {}", PRESETS[preset]),
         error: false,
