@@ -137,14 +137,19 @@ async fn the_hosts_view_opens_one_containers_log_and_esc_closes_it() {
     );
     assert!(!s.contains(&on_h02), "{s}");
     assert!(!s.contains("h02 │"), "{s}");
-    // The timestamps toggle.
+    // The timestamps toggle (the screen is read until it is redrawn, bounded).
     tui.keys(&["c"]);
-    let s = tui.wait_for(&[&on_h03], Duration::from_secs(5));
-    let line = line_of(&s, &on_h03);
-    assert!(
-        line.chars().nth(3) == Some(':') && line.chars().nth(9) == Some('.'),
-        "no timestamp: {line}"
-    );
+    let stamped = |l: &str| l.chars().nth(3) == Some(':') && l.chars().nth(9) == Some('.');
+    let start = Instant::now();
+    let mut line = String::new();
+    while start.elapsed() < Duration::from_secs(5) {
+        line = line_of(&tui.screen(), &on_h03).to_string();
+        if stamped(&line) {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(stamped(&line), "no timestamp: {line}");
     tui.keys(&["Escape"]);
     tui.wait_for(&[&format!("{e} › hosts")], Duration::from_secs(10));
     tui.quit();
