@@ -385,7 +385,19 @@ fn main() -> ExitCode {
         return ExitCode::from(2);
     }
 
-    let runtime = match tokio::runtime::Runtime::new() {
+    // The console on one thread: its work is waiting on sockets, and a
+    // wake-up between tasks then costs no hand-over to another thread (a
+    // log flood spent a quarter of its CPU in such hand-overs: see
+    // benches/README.md, "Logs"); what blocks goes to spawn_blocking.
+    // Headless commands keep the multi-threaded runtime.
+    let runtime = if args.command.is_none() {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+    } else {
+        tokio::runtime::Runtime::new()
+    };
+    let runtime = match runtime {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");

@@ -889,7 +889,7 @@ fn log_line(
 ) -> shipdeck::engine::logs::LogEvent {
     shipdeck::engine::logs::LogEvent::Line(shipdeck::engine::logs::LogLine {
         host: host.into(),
-        container: format!("storefront-prod-{host}"),
+        container: format!("storefront-prod-{host}").into(),
         ts: Some(at(secs_ago)),
         stderr,
         text: text.into(),

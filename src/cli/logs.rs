@@ -207,7 +207,7 @@ impl Printer<'_> {
         let w = self.width;
         if self.colour {
             // A stable colour per host: its place in the environment.
-            let i = self.hosts.iter().position(|h| *h == l.host).unwrap_or(0);
+            let i = self.hosts.iter().position(|h| **h == *l.host).unwrap_or(0);
             let code = 31 + (i % 6);
             writeln!(out, "\x1b[{code}m{:w$}\x1b[0m {sep} {}", l.host, l.text)
         } else {

@@ -281,13 +281,20 @@ async fn every_project(
             ))
             .await;
     }
-    let reads = cs.into_iter().map(|(label, c)| {
-        let mut e = engine.clone();
-        e.host = label;
-        let (tx, cancel) = (tx.clone(), cancel.clone());
-        async move { e.stream_logs(&c.id, &c.name, range, tx, cancel).await }
-    });
-    futures::future::join_all(reads).await;
+    // A task each: in one joined future every stream would be polled
+    // again whenever any one of them had a line.
+    let reads: Vec<_> = cs
+        .into_iter()
+        .map(|(label, c)| {
+            let mut e = engine.clone();
+            e.host = label;
+            let (tx, cancel) = (tx.clone(), cancel.clone());
+            tokio::spawn(async move { e.stream_logs(&c.id, &c.name, range, tx, cancel).await })
+        })
+        .collect();
+    for r in reads {
+        let _ = r.await;
+    }
 }
 
 /// Read `range` of `targets` again (not followed) and write it to `path`,

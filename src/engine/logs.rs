@@ -5,6 +5,8 @@
 //! missed (a `Dropped` event as soon as there is room again) instead of
 //! stalling the engine's stream.
 
+use std::sync::Arc;
+
 use bollard::container::LogOutput;
 use bollard::query_parameters::LogsOptions;
 use chrono::{DateTime, Utc};
@@ -23,8 +25,10 @@ pub const CUT_MARK: &str = " …[cut]";
 /// One line of a container's log.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct LogLine {
-    pub host: String,
-    pub container: String,
+    /// Shared by every line of a stream (one allocation per stream, not
+    /// per line).
+    pub host: Arc<str>,
+    pub container: Arc<str>,
     /// The engine's timestamp of the line.
     pub ts: Option<DateTime<Utc>>,
     pub stderr: bool,
@@ -93,6 +97,10 @@ fn cut(line: &str) -> String {
 
 /// `line` cut to `max` characters, `mark` appended when cut.
 pub(super) fn cut_to(line: &str, max: usize, mark: &str) -> String {
+    // No more bytes than `max`: no more characters either.
+    if line.len() <= max {
+        return line.to_string();
+    }
     match line.char_indices().nth(max) {
         Some((at, _)) => format!("{}{mark}", &line[..at]),
         None => line.to_string(),
@@ -265,6 +273,7 @@ impl Engine {
         };
         let mut last = None;
         let mut stream = self.docker.logs(id, Some(opts));
+        let (host, container): (Arc<str>, Arc<str>) = (self.host.as_str().into(), name.into());
         // A chunk may end mid-line: the rest waits for the next chunk.
         let mut partial: [String; 2] = Default::default();
         let emit =
@@ -279,49 +288,67 @@ impl Engine {
                     *last = ts;
                 }
                 out.send(LogEvent::Line(LogLine {
-                    host: self.host.clone(),
-                    container: name.to_string(),
+                    host: host.clone(),
+                    container: container.clone(),
                     ts,
                     stderr,
                     text: cut(text),
                 }))
             };
-        let error = loop {
-            let item = tokio::select! {
-                _ = cancel.cancelled() => return Pass::Cancelled,
-                item = stream.next() => item,
-                // Quiet after a burst: the count of dropped lines goes out.
-                _ = tokio::time::sleep(FLUSH), if out.dropped > 0 => {
-                    out.flush();
-                    continue;
+        // The cancel is looked at once per wake-up (around the whole read),
+        // not once per chunk: a flood brings thousands of chunks a second.
+        let read = async {
+            let error = loop {
+                let item = if out.dropped > 0 {
+                    tokio::select! {
+                        item = stream.next() => item,
+                        // Quiet after a burst: the count of dropped lines goes out.
+                        _ = tokio::time::sleep(FLUSH) => {
+                            out.flush();
+                            continue;
+                        }
+                    }
+                } else {
+                    stream.next().await
+                };
+                let (stderr, bytes) = match item {
+                    None => break None,
+                    Some(Err(e)) => {
+                        break Some(
+                            EngineError::from_bollard(&self.endpoint, "logs", &e).to_string(),
+                        );
+                    }
+                    Some(Ok(LogOutput::StdErr { message })) => (true, message),
+                    Some(Ok(LogOutput::StdOut { message } | LogOutput::Console { message })) => {
+                        (false, message)
+                    }
+                    Some(Ok(LogOutput::StdIn { .. })) => continue,
+                };
+                let buf = &mut partial[usize::from(stderr)];
+                buf.push_str(&String::from_utf8_lossy(&bytes));
+                // Every whole line of the chunk, then what is left of it kept.
+                let mut done = 0;
+                while let Some(end) = buf[done..].find('\n') {
+                    let line = &buf[done..done + end];
+                    done += end + 1;
+                    if !emit(out, stderr, line.trim_end_matches('\r'), &mut last) {
+                        return Pass::Gone;
+                    }
                 }
+                buf.drain(..done);
             };
-            let (stderr, bytes) = match item {
-                None => break None,
-                Some(Err(e)) => {
-                    break Some(EngineError::from_bollard(&self.endpoint, "logs", &e).to_string());
-                }
-                Some(Ok(LogOutput::StdErr { message })) => (true, message),
-                Some(Ok(LogOutput::StdOut { message } | LogOutput::Console { message })) => {
-                    (false, message)
-                }
-                Some(Ok(LogOutput::StdIn { .. })) => continue,
-            };
-            let buf = &mut partial[usize::from(stderr)];
-            buf.push_str(&String::from_utf8_lossy(&bytes));
-            while let Some(end) = buf.find('\n') {
-                let line: String = buf.drain(..=end).collect();
-                if !emit(out, stderr, line.trim_end_matches(['\n', '\r']), &mut last) {
+            for (i, rest) in partial.iter().enumerate() {
+                if !rest.is_empty() && !emit(out, i == 1, rest, &mut last) {
                     return Pass::Gone;
                 }
             }
+            Pass::Ended { error, last }
         };
-        for (i, rest) in partial.iter().enumerate() {
-            if !rest.is_empty() && !emit(out, i == 1, rest, &mut last) {
-                return Pass::Gone;
-            }
+        tokio::select! {
+            biased;
+            _ = cancel.cancelled() => Pass::Cancelled,
+            p = read => p,
         }
-        Pass::Ended { error, last }
     }
 }
 

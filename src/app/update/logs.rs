@@ -147,8 +147,8 @@ fn failed_container_lines(state: &mut State, project: &str, env: &str, host: &st
     match &h.log_tail {
         Some(Ok(lines)) => events.extend(lines.iter().map(|l| {
             LogEvent::Line(crate::engine::logs::LogLine {
-                host: label.clone(),
-                container: String::new(),
+                host: label.as_str().into(),
+                container: "".into(),
                 ts: None,
                 stderr: false,
                 text: l.clone(),

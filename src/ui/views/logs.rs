@@ -285,7 +285,13 @@ pub fn draw(state: &State, theme: &Theme, frame: &mut Frame, area: Rect) {
         usize::from(inner.width),
         usize::from(inner.height),
     );
-    frame.render_widget(Paragraph::new(lines).style(base), inner);
+    // Row by row into the buffer (the rows are cut or wrapped already):
+    // a paragraph would reflow every row again, each frame of a flood.
+    let buf = frame.buffer_mut();
+    buf.set_style(inner, base);
+    for (y, line) in (inner.y..inner.bottom()).zip(&lines) {
+        buf.set_line(inner.x, y, line, inner.width);
+    }
 }
 
 #[cfg(test)]
