@@ -194,14 +194,33 @@ pub async fn connect(endpoint: &Endpoint, timeout: Duration) -> Result<Docker, E
         Endpoint::Tcp {
             addr,
             tls: Some(tls),
-        } => Docker::connect_with_ssl(
-            &format!("tcp://{addr}"),
-            &tls.key,
-            &tls.cert,
-            &tls.ca,
-            secs,
-            API_DEFAULT_VERSION,
-        ),
+        } => {
+            let client =
+                super::tls::connect(addr, tls, secs, API_DEFAULT_VERSION).map_err(|reason| {
+                    EngineError::Client {
+                        endpoint: shown.clone(),
+                        reason,
+                    }
+                })?;
+            // A refused handshake shows first here: say which check failed.
+            return match tokio::time::timeout(timeout, client.negotiate_version()).await {
+                Ok(Err(e)) => match super::tls::explain(&e, addr, tls) {
+                    Some(reason) => Err(EngineError::Api {
+                        endpoint: shown,
+                        what: "TLS handshake",
+                        status: None,
+                        reason,
+                    }),
+                    None => Err(EngineError::from_bollard(&shown, "version negotiation", &e)),
+                },
+                Ok(Ok(client)) => Ok(client),
+                Err(_) => Err(EngineError::Timeout {
+                    endpoint: shown,
+                    what: "version negotiation",
+                    secs,
+                }),
+            };
+        }
         Endpoint::Ssh { url } => Docker::connect_with_ssh(url, secs, API_DEFAULT_VERSION, None),
     }
     .map_err(|e| EngineError::Client {

@@ -13,6 +13,7 @@ pub mod logs;
 pub mod objects;
 pub mod ops;
 pub mod stats;
+pub mod tls;
 pub mod watch;
 
 pub use connect::{EngineError, connect};
