@@ -132,19 +132,18 @@ pub fn explain(
     let cert = tls.cert.display();
     Some(match found? {
         R::InvalidCertificate(C::UnknownIssuer | C::BadSignature) => format!(
-            "TLS refused: the engine's certificate is not signed by the configured CA \"{ca}\" \
+            "the engine's certificate is not signed by the configured CA \"{ca}\" \
              (only that CA is trusted); check `ca` is the CA the engine's --tlscert was issued by"
         ),
         R::InvalidCertificate(C::NotValidForName | C::NotValidForNameContext { .. }) => format!(
-            "TLS refused: the engine's certificate is not issued for \"{host}\", the address in \
+            "the engine's certificate is not issued for \"{host}\", the address in \
              the endpoint; use a name or IP its subjectAltName holds, or reissue it with \"{host}\""
         ),
         R::InvalidCertificate(C::Expired | C::ExpiredContext { .. }) => {
-            "TLS refused: the engine's certificate has expired; renew the engine's --tlscert"
-                .to_string()
+            "the engine's certificate has expired; renew the engine's --tlscert".to_string()
         }
         R::InvalidCertificate(C::NotValidYet | C::NotValidYetContext { .. }) => {
-            "TLS refused: the engine's certificate is not valid yet; check the clocks".to_string()
+            "the engine's certificate is not valid yet; check the clocks".to_string()
         }
         R::AlertReceived(
             a @ (A::BadCertificate
@@ -154,10 +153,10 @@ pub fn explain(
             | A::CertificateRequired
             | A::UnsupportedCertificate),
         ) => format!(
-            "TLS refused by the engine: it did not accept the client certificate \"{cert}\" \
+            "the engine did not accept the client certificate \"{cert}\" \
              ({a:?}); check it has not expired and is signed by the CA the engine trusts \
              (its --tlscacert)"
         ),
-        other => format!("TLS failed: {other}"),
+        other => other.to_string(),
     })
 }
