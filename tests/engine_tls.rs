@@ -134,6 +134,17 @@ async fn server_saw(rx: &mut mpsc::UnboundedReceiver<Result<(), String>>) -> Res
         .expect("listener gone")
 }
 
+/// Connect to a listener with the engine certificate `server`: the
+/// client's message; the handshake must have failed on both sides.
+async fn engine_refused(server: (String, String), client_ca: &str, tls: &TlsFiles) -> String {
+    let (addr, mut rx) = listener(server, client_ca).await;
+    let err = connect(&addr, tls)
+        .await
+        .expect_err("the engine's certificate was trusted");
+    assert!(server_saw(&mut rx).await.is_err(), "{err}");
+    err
+}
+
 #[tokio::test]
 async fn only_the_configured_ca_is_trusted_and_each_refusal_says_which_check_failed() {
     let _ = rustls::crypto::ring::default_provider().install_default();
@@ -157,26 +168,18 @@ async fn only_the_configured_ca_is_trusted_and_each_refusal_says_which_check_fai
     // 1. An engine whose certificate a system root signed, for the right
     //    address: refused, only `ca` counts (bollard's own TLS client took
     //    it: it adds the system's roots to the CA).
-    let (addr, mut rx) = listener(leaf(&public, &["127.0.0.1"], false), &ours.pem).await;
-    let err = connect(&addr, &tls)
-        .await
-        .expect_err("a system root's certificate was trusted");
+    let err = engine_refused(leaf(&public, &["127.0.0.1"], false), &ours.pem, &tls).await;
     assert!(
         err.contains("not signed by the configured CA") && err.contains("ca.pem"),
         "{err}"
     );
-    assert!(server_saw(&mut rx).await.is_err());
 
     // 2. Our CA, but for another name than the endpoint's address.
-    let (addr, mut rx) = listener(leaf(&ours, &["engine.example"], false), &ours.pem).await;
-    let err = connect(&addr, &tls)
-        .await
-        .expect_err("a certificate for another name passed");
+    let err = engine_refused(leaf(&ours, &["engine.example"], false), &ours.pem, &tls).await;
     assert!(
         err.contains("not issued for \"127.0.0.1\"") && err.contains("subjectAltName"),
         "{err}"
     );
-    assert!(server_saw(&mut rx).await.is_err());
 
     // 3. A client certificate that expired: the engine refuses it, and the
     //    message names the client certificate, not the engine's.

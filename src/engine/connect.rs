@@ -146,7 +146,22 @@ pub async fn timed<T>(
     timeout: Duration,
     fut: impl std::future::Future<Output = Result<T, bollard::errors::Error>>,
 ) -> Result<T, EngineError> {
-    match tokio::time::timeout(timeout, fut).await {
+    timed_out(
+        endpoint,
+        what,
+        timeout,
+        tokio::time::timeout(timeout, fut).await,
+    )
+}
+
+/// What [`timed`] makes of an awaited call.
+fn timed_out<T>(
+    endpoint: &str,
+    what: &'static str,
+    timeout: Duration,
+    result: Result<Result<T, bollard::errors::Error>, tokio::time::error::Elapsed>,
+) -> Result<T, EngineError> {
+    match result {
         Ok(Ok(v)) => Ok(v),
         Ok(Err(bollard::errors::Error::RequestTimeoutError)) => Err(EngineError::Timeout {
             endpoint: endpoint.to_string(),
@@ -187,51 +202,41 @@ pub async fn connect(endpoint: &Endpoint, timeout: Duration) -> Result<Docker, E
     let client = match endpoint {
         Endpoint::Unix { path } => {
             Docker::connect_with_unix(&path.to_string_lossy(), secs, API_DEFAULT_VERSION)
+                .map_err(|e| describe(&e))
         }
         Endpoint::Tcp { addr, tls: None } => {
             Docker::connect_with_http(&format!("tcp://{addr}"), secs, API_DEFAULT_VERSION)
+                .map_err(|e| describe(&e))
         }
         Endpoint::Tcp {
             addr,
             tls: Some(tls),
-        } => {
-            let client =
-                super::tls::connect(addr, tls, secs, API_DEFAULT_VERSION).map_err(|reason| {
-                    EngineError::Client {
-                        endpoint: shown.clone(),
-                        reason,
-                    }
-                })?;
-            // A refused handshake shows first here: say which check failed.
-            return match tokio::time::timeout(timeout, client.negotiate_version()).await {
-                Ok(Err(e)) => match super::tls::explain(&e, addr, tls) {
-                    Some(reason) => Err(EngineError::Api {
-                        endpoint: shown,
-                        what: "TLS handshake",
-                        status: None,
-                        reason,
-                    }),
-                    None => Err(EngineError::from_bollard(&shown, "version negotiation", &e)),
-                },
-                Ok(Ok(client)) => Ok(client),
-                Err(_) => Err(EngineError::Timeout {
-                    endpoint: shown,
-                    what: "version negotiation",
-                    secs,
-                }),
-            };
+        } => super::tls::connect(addr, tls, secs, API_DEFAULT_VERSION),
+        Endpoint::Ssh { url } => {
+            Docker::connect_with_ssh(url, secs, API_DEFAULT_VERSION, None).map_err(|e| describe(&e))
         }
-        Endpoint::Ssh { url } => Docker::connect_with_ssh(url, secs, API_DEFAULT_VERSION, None),
     }
-    .map_err(|e| EngineError::Client {
+    .map_err(|reason| EngineError::Client {
         endpoint: shown.clone(),
-        reason: describe(&e),
+        reason,
     })?;
-    timed(
-        &shown,
-        "version negotiation",
-        timeout,
-        client.negotiate_version(),
-    )
-    .await
+    let negotiated = tokio::time::timeout(timeout, client.negotiate_version()).await;
+    // A refused TLS handshake shows first here: say which check failed.
+    if let (
+        Ok(Err(e)),
+        Endpoint::Tcp {
+            addr,
+            tls: Some(tls),
+        },
+    ) = (&negotiated, endpoint)
+        && let Some(reason) = super::tls::explain(e, addr, tls)
+    {
+        return Err(EngineError::Api {
+            endpoint: shown,
+            what: "TLS handshake",
+            status: None,
+            reason,
+        });
+    }
+    timed_out(&shown, "version negotiation", timeout, negotiated)
 }

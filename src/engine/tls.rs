@@ -103,21 +103,13 @@ pub fn connect(
     .map_err(|e| super::connect::describe(&e))
 }
 
-/// What a TLS failure in `err`'s chain means for the operator of `tls`'s
-/// engine at `addr`, if it is one.
-pub fn explain(
-    err: &(dyn std::error::Error + 'static),
-    addr: &str,
-    tls: &TlsFiles,
-) -> Option<String> {
-    use rustls::{AlertDescription as A, CertificateError as C, Error as R};
-    // io::Error's own `source()` skips the error it wraps: look inside.
-    let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(err);
-    let mut found = None;
+/// The rustls error in `err`'s chain, if there is one. io::Error's own
+/// `source()` skips the error it wraps: it is looked into.
+fn rustls_error<'a>(err: &'a (dyn std::error::Error + 'static)) -> Option<&'a rustls::Error> {
+    let mut cur = Some(err);
     while let Some(e) = cur {
-        if let Some(r) = e.downcast_ref::<R>() {
-            found = Some(r.clone());
-            break;
+        if let Some(r) = e.downcast_ref::<rustls::Error>() {
+            return Some(r);
         }
         cur = match e
             .downcast_ref::<std::io::Error>()
@@ -127,10 +119,21 @@ pub fn explain(
             None => e.source(),
         };
     }
+    None
+}
+
+/// What a TLS failure in `err`'s chain means for the operator of `tls`'s
+/// engine at `addr`, if it is one.
+pub fn explain(
+    err: &(dyn std::error::Error + 'static),
+    addr: &str,
+    tls: &TlsFiles,
+) -> Option<String> {
+    use rustls::{AlertDescription as A, CertificateError as C, Error as R};
     let host = addr.rsplit_once(':').map_or(addr, |(h, _)| h);
     let ca = tls.ca.display();
     let cert = tls.cert.display();
-    Some(match found? {
+    Some(match rustls_error(err)? {
         R::InvalidCertificate(C::UnknownIssuer | C::BadSignature) => format!(
             "the engine's certificate is not signed by the configured CA \"{ca}\" \
              (only that CA is trusted); check `ca` is the CA the engine's --tlscert was issued by"
