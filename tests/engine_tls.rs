@@ -181,8 +181,9 @@ async fn only_the_configured_ca_is_trusted_and_each_refusal_says_which_check_fai
         "{err}"
     );
 
-    // 3. A client certificate that expired: the engine refuses it, and the
-    //    message names the client certificate, not the engine's.
+    // 3. A client certificate that expired: refused here, before any
+    //    engine sees it (an engine would only answer "bad certificate"),
+    //    and the message says so and names the file.
     let (old_cert, old_key) = leaf(&ours, &["shipdeck-client"], true);
     let expired = TlsFiles {
         cert: write(d, "expired-cert.pem", &old_cert),
@@ -194,13 +195,34 @@ async fn only_the_configured_ca_is_trusted_and_each_refusal_says_which_check_fai
         .await
         .expect_err("an expired client certificate passed");
     assert!(
-        err.contains("did not accept the client certificate") && err.contains("expired-cert.pem"),
+        err.contains("the client certificate") && err.contains("expired-cert.pem\" expired on"),
+        "{err}"
+    );
+    assert!(
+        rx.try_recv().is_err(),
+        "the listener saw a handshake with an expired certificate"
+    );
+
+    // 3b. A client certificate the engine does not trust (signed by
+    //     another CA): the engine refuses it, and the message names the
+    //     client certificate, not the engine's.
+    let (foreign_cert, foreign_key) = leaf(&public, &["shipdeck-client"], false);
+    let foreign = TlsFiles {
+        cert: write(d, "foreign-cert.pem", &foreign_cert),
+        key: write(d, "foreign-key.pem", &foreign_key),
+        ..tls.clone()
+    };
+    let err = connect(&addr, &foreign)
+        .await
+        .expect_err("a client certificate of another CA passed");
+    assert!(
+        err.contains("did not accept the client certificate") && err.contains("foreign-cert.pem"),
         "{err}"
     );
     let seen = server_saw(&mut rx)
         .await
-        .expect_err("the server took an expired certificate");
-    assert!(seen.to_lowercase().contains("expired"), "{seen}");
+        .expect_err("the server took a certificate of another CA");
+    assert!(seen.to_lowercase().contains("unknown"), "{seen}");
 
     // 4. Everything right: the handshake completes (the listener is no
     //    engine, so the call after it fails, and not as a TLS refusal).

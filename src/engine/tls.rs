@@ -35,6 +35,43 @@ fn certs(path: &std::path::Path, what: &str) -> Result<Vec<CertificateDer<'stati
     Ok(read)
 }
 
+/// Refuses a client certificate that has expired or is not valid yet
+/// before any engine sees it: the engine would only answer "bad
+/// certificate", without saying why.
+fn check_validity(
+    cert: &CertificateDer<'_>,
+    path: &std::path::Path,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<(), String> {
+    let Ok((_, parsed)) = x509_parser::parse_x509_certificate(cert.as_ref()) else {
+        // rustls reports a certificate it cannot use when it is offered.
+        return Ok(());
+    };
+    let validity = parsed.validity();
+    let at = |t: x509_parser::time::ASN1Time| {
+        chrono::DateTime::from_timestamp(t.timestamp(), 0).map_or_else(
+            || t.to_string(),
+            |d| d.format("%Y-%m-%d %H:%M:%S UTC").to_string(),
+        )
+    };
+    let now_ts = now.timestamp();
+    if now_ts > validity.not_after.timestamp() {
+        return Err(format!(
+            "the client certificate \"{}\" expired on {}; renew it (a new one signed by the CA the engine trusts, its --tlscacert)",
+            path.display(),
+            at(validity.not_after)
+        ));
+    }
+    if now_ts < validity.not_before.timestamp() {
+        return Err(format!(
+            "the client certificate \"{}\" is not valid before {}; check this machine's clock, or wait",
+            path.display(),
+            at(validity.not_before)
+        ));
+    }
+    Ok(())
+}
+
 /// The rustls configuration for `tls`: its CA as the only root, its
 /// certificate and key as the client's.
 pub fn client_config(tls: &TlsFiles) -> Result<rustls::ClientConfig, String> {
@@ -48,6 +85,9 @@ pub fn client_config(tls: &TlsFiles) -> Result<rustls::ClientConfig, String> {
         })?;
     }
     let chain = certs(&tls.cert, "client certificate")?;
+    if let Some(first) = chain.first() {
+        check_validity(first, &tls.cert, chrono::Utc::now())?;
+    }
     let key = PrivateKeyDer::from_pem_file(&tls.key).map_err(|e| {
         format!(
             "cannot read the client key \"{}\": {e}; give a PEM private key",

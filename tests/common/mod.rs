@@ -34,9 +34,38 @@ pub fn sandbox_dir() -> PathBuf {
         .unwrap_or_else(|| PathBuf::from("/var/lib/shipdeck-sandbox"))
 }
 
-/// `tcp://10.213.0.(10+n):2375` for host `hNN`.
+/// `tcp://10.213.0.(10+n):2375` for host `hNN` (`:2376`, TLS only, for
+/// the TLS hosts).
 pub fn tcp_endpoint(n: usize) -> String {
-    format!("tcp://10.213.0.{}:2375", 10 + n)
+    if is_tls_host(n) {
+        format!("tcp://10.213.0.{}:2376", 10 + n)
+    } else {
+        format!("tcp://10.213.0.{}:2375", 10 + n)
+    }
+}
+
+/// The sandbox hosts that answer only TLS with a client certificate
+/// (`scripts/sandbox` starts them whatever N is).
+pub const TLS_HOSTS: [usize; 2] = [41, 42];
+
+pub fn is_tls_host(n: usize) -> bool {
+    TLS_HOSTS.contains(&n)
+}
+
+/// A file of the sandbox's TLS material (`ca.pem`, `client.pem`, …).
+pub fn tls_file(name: &str) -> PathBuf {
+    sandbox_dir().join("tls").join(name)
+}
+
+/// The `tls = { … }` table of a TLS host with the sandbox's CA and client.
+pub fn tls_table(ca: &str, cert: &str) -> String {
+    let key = cert.replace(".pem", "-key.pem");
+    format!(
+        "tls = {{ ca = \"{}\", cert = \"{}\", key = \"{}\" }}",
+        tls_file(ca).display(),
+        tls_file(cert).display(),
+        tls_file(&key).display()
+    )
 }
 
 /// The host's own address (where `--network host` containers listen).
@@ -55,9 +84,17 @@ pub fn repo_root() -> PathBuf {
 
 /// A client for sandbox host `n`; fails the test with a clear message when the
 /// sandbox is not up (a skipped integration test is a failure, not a pass).
+/// TLS hosts are reached through their unix socket: the test's view of
+/// the host does not go through the TLS client it checks.
 pub async fn docker(n: usize) -> Docker {
-    let d = Docker::connect_with_http(&tcp_endpoint(n), 10, bollard::API_DEFAULT_VERSION)
-        .expect("client");
+    let d = if is_tls_host(n) {
+        let sock = sandbox_dir().join(host_name(n)).join("docker.sock");
+        Docker::connect_with_unix(&sock.to_string_lossy(), 10, bollard::API_DEFAULT_VERSION)
+            .expect("client")
+    } else {
+        Docker::connect_with_http(&tcp_endpoint(n), 10, bollard::API_DEFAULT_VERSION)
+            .expect("client")
+    };
     match tokio::time::timeout(Duration::from_secs(10), d.negotiate_version()).await {
         Ok(Ok(d)) => d,
         other => panic!(
@@ -221,8 +258,13 @@ pub fn hosts_toml(hosts: &[usize]) -> String {
         } else {
             tcp_endpoint(*n)
         };
+        let tls = if is_tls_host(*n) {
+            format!("{}\n", tls_table("ca.pem", "client.pem"))
+        } else {
+            String::new()
+        };
         s.push_str(&format!(
-            "[[hosts]]\nname = \"{}\"\nendpoint = \"{endpoint}\"\naddress = \"{}\"\n\n",
+            "[[hosts]]\nname = \"{}\"\nendpoint = \"{endpoint}\"\naddress = \"{}\"\n{tls}\n",
             host_name(*n),
             host_addr(*n)
         ));
