@@ -299,3 +299,78 @@ fn the_earliest_problem_in_the_file_is_reported() {
     let err = config::load_str(src, Path::new("inv.toml")).unwrap_err();
     assert_eq!((err.line, err.key.as_str()), (3, "projects[0].image"));
 }
+
+#[test]
+fn hooks_map_and_an_environments_own_hooks_replace_the_project_wide_ones() {
+    use shipdeck::config::{HookPoint, HookRun};
+    let dir = tempfile::tempdir().unwrap();
+    fs::write(dir.path().join("token"), "t0ken\n").unwrap();
+    let path = dir.path().join("shipdeck.toml");
+    fs::write(
+        &path,
+        r#"
+[[environments]]
+name = "staging"
+[[environments]]
+name = "prod"
+
+[[projects]]
+name = "demo"
+image = "registry.example.com/demo/web"
+[[projects.hooks]]
+on = "post_rollout"
+url = "https://chat.example.com/hook?channel=ops"
+headers = { X-Team = "ops" }
+secret_headers = { Authorization = "file:token" }
+[[projects.hooks]]
+on = "post_rollout"
+command = ["/usr/local/bin/page", "--quiet"]
+envs = ["prod"]
+timeout = "30s"
+required = true
+[[projects.hooks]]
+on = "pre_host"
+command = ["/usr/local/bin/drain"]
+"#,
+    )
+    .unwrap();
+    let cfg = config::load(&path).unwrap_or_else(|e| panic!("{e}"));
+    let p = cfg.project("demo").unwrap();
+    assert_eq!(p.hooks.len(), 3);
+    let chat = &p.hooks[0];
+    assert_eq!(chat.on, HookPoint::PostRollout);
+    assert_eq!(chat.timeout_ms, 10_000, "the default timeout");
+    assert!(!chat.required);
+    assert!(chat.envs.is_empty());
+    match &chat.run {
+        HookRun::Webhook {
+            url,
+            headers,
+            secret_headers,
+        } => {
+            assert_eq!(url, "https://chat.example.com/hook?channel=ops");
+            assert_eq!(headers.get("X-Team").map(String::as_str), Some("ops"));
+            assert_eq!(
+                secret_headers.get("Authorization"),
+                Some(&SecretRef::File(dir.path().join("token")))
+            );
+        }
+        other => panic!("a webhook: {other:?}"),
+    }
+    assert_eq!(
+        chat.label(),
+        "webhook https://chat.example.com/hook",
+        "no query in the label"
+    );
+    let page = &p.hooks[1];
+    assert_eq!(page.timeout_ms, 30_000);
+    assert!(page.required);
+    assert_eq!(page.label(), "command /usr/local/bin/page");
+
+    // staging: the project-wide post_rollout hook; prod: its own, instead.
+    let at = |env, point| p.hooks_at(env, point);
+    assert_eq!(at("staging", HookPoint::PostRollout), vec![chat]);
+    assert_eq!(at("prod", HookPoint::PostRollout), vec![page]);
+    assert_eq!(at("prod", HookPoint::PreHost), vec![&p.hooks[2]]);
+    assert!(at("prod", HookPoint::OnFailure).is_empty());
+}

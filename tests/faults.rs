@@ -69,17 +69,7 @@ fn cmd(args: &[&str], config: &Path, state: &Path, ttl: Option<&str>) -> (i32, V
     if let Some(t) = ttl {
         c.env("SHIPDECK_LOCK_TTL", t);
     }
-    let out = c.output().unwrap();
-    let text = String::from_utf8_lossy(&out.stdout).into_owned();
-    let events = text
-        .lines()
-        .filter_map(|l| serde_json::from_str(l).ok())
-        .collect();
-    (
-        out.status.code().unwrap_or(-1),
-        events,
-        format!("{text}{}", String::from_utf8_lossy(&out.stderr)),
-    )
+    json_output(&c.output().unwrap())
 }
 
 fn finished(events: &[Value]) -> &Value {

@@ -513,6 +513,54 @@ fn rollout_view_after_a_failure() {
 }
 
 #[test]
+fn rollout_view_with_hooks_and_a_failing_pre_host_hook() {
+    use shipdeck::config::HookPoint;
+    use shipdeck::rollout::events::{HostPhase, RolloutEvent};
+    let mut s = mid_rollout();
+    let hook = |on, host: Option<&str>, ok, detail: &str| RolloutEvent::Hook {
+        on,
+        hook: "webhook https://lb.example.internal/api/drain".into(),
+        host: host.map(str::to_string),
+        ok,
+        secs: 0.2,
+        detail: detail.into(),
+        required: on == HookPoint::PreHost,
+    };
+    rollout_event(
+        &mut s,
+        hook(HookPoint::PostHost, Some("web-01"), true, "HTTP 200"),
+    );
+    rollout_event(
+        &mut s,
+        hook(
+            HookPoint::PreHost,
+            Some("web-03"),
+            false,
+            "HTTP 503 Service Unavailable: pool busy",
+        ),
+    );
+    host_phase(
+        &mut s,
+        "web-03",
+        HostPhase::Failed,
+        0.2,
+        Some(
+            "the pre_host hook (webhook https://lb.example.internal/api/drain) failed: HTTP 503 Service Unavailable: pool busy",
+        ),
+    );
+    rollout_event(
+        &mut s,
+        hook(
+            HookPoint::PostRollout,
+            None,
+            false,
+            "the request failed: connection refused",
+        ),
+    );
+    insta::assert_snapshot!(render_sized(&s, 24));
+}
+
+#[test]
 fn rollout_view_after_a_rollback() {
     use shipdeck::rollout::events::{HostPhase, RolloutEvent};
     let mut s = mid_rollout();

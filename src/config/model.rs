@@ -222,6 +222,108 @@ pub struct Project {
     /// Hosts per environment name, in order. Every key is a known environment,
     /// every host a known host.
     pub hosts: BTreeMap<String, Vec<String>>,
+    /// `[[projects.hooks]]`, in file order.
+    pub hooks: Vec<Hook>,
+}
+
+/// Where in a rollout a hook runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum HookPoint {
+    /// Before anything changes (and before the lock and the pull): a failure
+    /// refuses the rollout.
+    PreRollout,
+    /// Before a host's serving container is stopped (drain it from the
+    /// load balancer): a failure fails that host, which keeps what it ran.
+    PreHost,
+    /// After a host is done (healthy, or failed and restored).
+    PostHost,
+    /// After every host of a batch is done.
+    PostBatch,
+    /// After the release ended, whatever the outcome.
+    PostRollout,
+    /// After a release ended other than succeeded.
+    OnFailure,
+}
+
+impl HookPoint {
+    pub const ALL: [HookPoint; 6] = [
+        HookPoint::PreRollout,
+        HookPoint::PreHost,
+        HookPoint::PostHost,
+        HookPoint::PostBatch,
+        HookPoint::PostRollout,
+        HookPoint::OnFailure,
+    ];
+
+    pub fn word(self) -> &'static str {
+        match self {
+            HookPoint::PreRollout => "pre_rollout",
+            HookPoint::PreHost => "pre_host",
+            HookPoint::PostHost => "post_host",
+            HookPoint::PostBatch => "post_batch",
+            HookPoint::PostRollout => "post_rollout",
+            HookPoint::OnFailure => "on_failure",
+        }
+    }
+
+    /// A gate: its failure stops what comes after it (the rollout, the
+    /// host). The others notify, and fail the release only when `required`.
+    pub fn gates(self) -> bool {
+        matches!(self, HookPoint::PreRollout | HookPoint::PreHost)
+    }
+}
+
+/// What a hook does.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HookRun {
+    /// POST a JSON payload to `url`; `secret_headers` are resolved when
+    /// the hook runs and never shown.
+    Webhook {
+        url: String,
+        headers: BTreeMap<String, String>,
+        secret_headers: BTreeMap<String, SecretRef>,
+    },
+    /// Run `argv` (no shell) with the release's facts as `SHIPDECK_*`
+    /// variables and the payload on stdin.
+    Command { argv: Vec<String> },
+}
+
+/// One `[[projects.hooks]]` entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Hook {
+    pub on: HookPoint,
+    pub run: HookRun,
+    pub timeout_ms: u64,
+    pub required: bool,
+    /// Only in these environments (empty: every one). In an environment
+    /// named here, this hook replaces the project-wide hooks at its point.
+    pub envs: Vec<String>,
+}
+
+impl Hook {
+    pub const DEFAULT_TIMEOUT_MS: u64 = 10_000;
+
+    /// `webhook http://host/path` / `command /usr/bin/x`: what it is,
+    /// without header values or a URL's query (which may carry a token).
+    pub fn label(&self) -> String {
+        match &self.run {
+            HookRun::Webhook { url, .. } => match reqwest::Url::parse(url) {
+                // Scheme, host, port and path: no user, query or fragment.
+                Ok(u) => format!(
+                    "webhook {}://{}{}{}",
+                    u.scheme(),
+                    u.host_str().unwrap_or(""),
+                    u.port().map(|p| format!(":{p}")).unwrap_or_default(),
+                    u.path()
+                ),
+                Err(_) => "webhook (bad URL)".to_string(),
+            },
+            HookRun::Command { argv } => {
+                format!("command {}", argv.first().map(String::as_str).unwrap_or(""))
+            }
+        }
+    }
 }
 
 /// Where a project's Dockerfile comes from.
@@ -248,6 +350,23 @@ pub struct BuildSpec {
 }
 
 impl Project {
+    /// The hooks that run at `point` in `env`: those naming `env` in
+    /// `envs` when there are any (an environment's own hooks replace the
+    /// project-wide ones at that point), else the project-wide ones.
+    pub fn hooks_at(&self, env: &str, point: HookPoint) -> Vec<&Hook> {
+        let at: Vec<&Hook> = self.hooks.iter().filter(|h| h.on == point).collect();
+        let own: Vec<&Hook> = at
+            .iter()
+            .copied()
+            .filter(|h| h.envs.iter().any(|e| e == env))
+            .collect();
+        if own.is_empty() {
+            at.into_iter().filter(|h| h.envs.is_empty()).collect()
+        } else {
+            own
+        }
+    }
+
     /// Host names of this project in `env` (empty when none).
     pub fn hosts_in(&self, env: &str) -> &[String] {
         self.hosts.get(env).map(Vec::as_slice).unwrap_or(&[])

@@ -94,6 +94,25 @@ pub(crate) struct RawProject {
     pub build: Option<Table<RawBuild>>,
     #[serde(default)]
     pub hosts: BTreeMap<Str, Spanned<Vec<Str>>>,
+    #[serde(default)]
+    pub hooks: Vec<Table<RawHook>>,
+}
+
+/// `[[projects.hooks]]`: a webhook (`url`) or a local command (`command`).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawHook {
+    pub on: Str,
+    pub url: Option<Str>,
+    pub command: Option<Spanned<Vec<String>>>,
+    #[serde(default)]
+    pub headers: StrMap,
+    #[serde(default)]
+    pub secret_headers: StrMap,
+    pub timeout: Option<Spanned<DurationText>>,
+    pub required: Option<bool>,
+    #[serde(default)]
+    pub envs: Vec<Str>,
 }
 
 #[derive(Debug, Deserialize)]

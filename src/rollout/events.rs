@@ -5,6 +5,7 @@ use serde::Serialize;
 
 use super::journal::{Action, Outcome};
 use super::plan::Plan;
+use crate::config::HookPoint;
 
 /// Where one host is in its replacement.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -155,6 +156,20 @@ pub enum RolloutEvent {
         host: String,
         removed: usize,
     },
+    /// A hook ran (`[[projects.hooks]]`): where, what, how it went.
+    Hook {
+        on: HookPoint,
+        /// `webhook http://host/path` or `command /path` (no header values).
+        hook: String,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        host: Option<String>,
+        ok: bool,
+        secs: f64,
+        /// `HTTP 204`, `exit 0`, or what failed.
+        detail: String,
+        /// A gate, or `required = true`: its failure stops the release.
+        required: bool,
+    },
     Finished {
         outcome: Outcome,
         secs: f64,
@@ -285,6 +300,28 @@ impl RolloutEvent {
             }
             RolloutEvent::Pruned { host, removed } => {
                 format!("  {host}: pruned {removed} old container(s)")
+            }
+            RolloutEvent::Hook {
+                on,
+                hook,
+                host,
+                ok,
+                secs,
+                detail,
+                required,
+            } => {
+                let at = match host {
+                    Some(h) => format!("  {h}: hook {}", on.word()),
+                    None => format!("hook {}", on.word()),
+                };
+                let how = if *ok {
+                    format!("ok in {secs:.1}s ({detail})")
+                } else if *required {
+                    format!("FAILED in {secs:.1}s: {detail}")
+                } else {
+                    format!("failed in {secs:.1}s (not required, the release goes on): {detail}")
+                };
+                format!("{at} {hook}: {how}")
             }
             RolloutEvent::Finished {
                 outcome,

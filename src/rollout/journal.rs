@@ -116,6 +116,16 @@ pub enum RecordKind {
     RolledBack { by: String },
     /// Every host resolved the version to this digest (after the pre-pull).
     Pulled { digest: String },
+    /// A hook of the release ran (`host` for pre_host / post_host).
+    Hook {
+        on: crate::config::HookPoint,
+        hook: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        host: Option<String>,
+        ok: bool,
+        secs: f64,
+        detail: String,
+    },
     /// Someone broke another operator's lock.
     LockBroken {
         holder: String,
@@ -438,7 +448,7 @@ pub fn summarize(records: &[Record]) -> Vec<ReleaseSummary> {
                     s.digest = Some(digest.clone());
                 }
             }
-            RecordKind::LockBroken { .. } | RecordKind::Built { .. } => {}
+            RecordKind::LockBroken { .. } | RecordKind::Built { .. } | RecordKind::Hook { .. } => {}
         }
     }
     out

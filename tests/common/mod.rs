@@ -319,7 +319,12 @@ pub fn rollout_json(
 ) -> (i32, Vec<serde_json::Value>, String) {
     let mut all = args.to_vec();
     all.extend(["--yes", "--json"]);
-    let out = shipdeck(&all, config, state_dir);
+    json_output(&shipdeck(&all, config, state_dir))
+}
+
+/// A `--json` command's exit code, its events (one JSON object a line of
+/// stdout), and all it printed.
+pub fn json_output(out: &std::process::Output) -> (i32, Vec<serde_json::Value>, String) {
     let text = String::from_utf8_lossy(&out.stdout).into_owned();
     let events = text
         .lines()

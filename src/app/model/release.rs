@@ -37,6 +37,8 @@ pub struct HostProgress {
     pub failure: Option<String>,
     /// Seconds since its replacement began, at the last event.
     pub secs: f64,
+    /// Its `pre_host` hook failed: the host was not touched.
+    pub hook_failed: bool,
     /// When the health gate gives up, while it waits for health.
     pub gate_deadline: Option<DateTime<Utc>>,
     /// Timings of finished phases: (phase, seconds).
@@ -230,7 +232,19 @@ impl RolloutPane {
             RolloutEvent::Resumed => self.status = RolloutStatus::Running,
             RolloutEvent::RollingBack { .. } => self.status = RolloutStatus::RollingBack,
             RolloutEvent::Stopping { .. } => self.status = RolloutStatus::Stopping,
-            RolloutEvent::LockAcquired { .. }
+            RolloutEvent::Hook {
+                host: Some(host),
+                ok: false,
+                on,
+                detail,
+                ..
+            } => {
+                let h = self.host(host);
+                h.detail = Some(format!("{} hook failed: {detail}", on.word()));
+                h.hook_failed |= *on == crate::config::HookPoint::PreHost;
+            }
+            RolloutEvent::Hook { .. }
+            | RolloutEvent::LockAcquired { .. }
             | RolloutEvent::Repaired { .. }
             | RolloutEvent::Pruned { .. } => {}
             RolloutEvent::Finished {

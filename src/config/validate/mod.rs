@@ -6,6 +6,7 @@
 //! This file holds the shared checks; `sections` validates settings,
 //! environments, hosts and registries, `project` the projects.
 
+mod hooks;
 mod project;
 mod sections;
 

@@ -80,6 +80,7 @@ impl Validator<'_> {
                 .as_deref()
                 .and_then(|b| self.build(b, &format!("{key}.build"), hosts, templates)),
             hosts: self.project_hosts(&p.hosts, &format!("{key}.hosts"), envs, hosts),
+            hooks: self.hooks(&p.hooks, &format!("{key}.hooks"), envs),
         }
     }
 

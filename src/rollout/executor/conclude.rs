@@ -17,6 +17,7 @@ impl Runner {
         end: WindowEnd,
         down: &mut HashSet<String>,
         history: &[ReleaseSummary],
+        facts: &HookFacts,
     ) -> Ending {
         let WindowEnd {
             done,
@@ -100,6 +101,24 @@ impl Runner {
                     needs,
                 );
             }
+            Some(Stop::Hook(why)) => match project.rollout.failure_action {
+                FailureAction::Pause => {
+                    return ending(
+                        Outcome::Failed,
+                        format!(
+                            "{why}; no further host launched (failure_action = \"pause\": the {} replaced host(s) keep {}){}",
+                            done.len(),
+                            intent.version,
+                            tail(&failures)
+                        ),
+                        needs,
+                    );
+                }
+                FailureAction::Rollback => Some((
+                    format!("{why}; no further host launched{}", tail(&failures)),
+                    Outcome::RolledBack,
+                )),
+            },
             Some(Stop::Failed) => match project.rollout.failure_action {
                 FailureAction::Pause => {
                     return ending(
@@ -128,7 +147,9 @@ impl Runner {
                 };
                 return ending(outcome, why, needs);
             }
-            let u = self.undo(done, k, down, project, lock, &why).await;
+            let u = self
+                .undo(req, facts, done, k, down, project, lock, &why)
+                .await;
             needs.extend(u.needs_operator.iter().cloned());
             for h in &u.held_back {
                 needs.push(format!(

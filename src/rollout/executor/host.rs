@@ -33,6 +33,8 @@ pub(super) enum Step {
     /// The lock went between stopping the old container and starting the
     /// new one: nothing more was done.
     Orphaned,
+    /// Its `pre_host` hook failed: the host was not touched.
+    Hook(String),
 }
 
 impl Step {
@@ -48,6 +50,7 @@ impl Step {
                 "was left before its new container started (any old one stopped and kept)"
                     .to_string()
             }
+            Step::Hook(why) => format!("was not replaced: {why}"),
         }
     }
 }
@@ -61,6 +64,9 @@ pub(super) enum Restore {
     Failed(String),
     /// The lock was lost, so nothing was put back.
     LockLost,
+    /// Nothing was done to it (its `pre_host` hook failed): it runs what
+    /// it ran, this version if any.
+    Untouched(Option<String>),
 }
 
 /// A host that failed, and what it runs now.
@@ -78,6 +84,8 @@ impl HostFailure {
             Restore::Restored(v) => format!(" and was restored to {v}"),
             Restore::Failed(why) => format!(" and could NOT be restored ({why})"),
             Restore::LockLost => " and was not restored: the lock was lost".to_string(),
+            Restore::Untouched(Some(v)) => format!(" and was left as it was, on {v}"),
+            Restore::Untouched(None) => " and was left as it was".to_string(),
         };
         format!("{} {}{after}", self.host, self.step.words())
     }

@@ -35,6 +35,7 @@ use tracing::{debug, info, instrument, warn};
 
 mod conclude;
 mod decide;
+mod hooks;
 mod host;
 mod pull;
 mod record;
@@ -43,14 +44,15 @@ mod undo;
 mod window;
 
 use decide::{HostPlan, HostView, Intent, Source};
-use host::{HostFailure, Swap};
+use hooks::HookFacts;
+use host::{HostFailure, HostResult, Swap};
 
 use super::events::{HostPhase, RolloutEvent, short_digest};
 use super::journal::{Action, Journal, JournalError, Outcome, Record, RecordKind, ReleaseSummary};
 use super::ledger;
 use super::lock::{FleetLock, LockError, LockRequest, Phase};
 use super::plan::{self, Plan, PlanError, batches, make_plan};
-use crate::config::{Config, FailureAction, Project, PullFailure};
+use crate::config::{Config, FailureAction, HookPoint, Project, PullFailure};
 use crate::domain::{AppContainer, ContainerState, Health, Role, labels, naming};
 use crate::engine::{CreateSpec, Engine, EngineError};
 use crate::health::{self, Target};
@@ -155,6 +157,14 @@ pub enum RolloutError {
         env: String,
         why: String,
     },
+    #[error(
+        "{project}/{env}: {why}, nothing was changed\n  hint: fix what the hook checks or calls, then deploy again (the hook is in [[projects.hooks]])"
+    )]
+    Hook {
+        project: String,
+        env: String,
+        why: String,
+    },
     #[error("{project}/{env}: {what}, nothing was changed")]
     Input {
         project: String,
@@ -200,6 +210,8 @@ enum Stop {
     NoCapacity(String),
     /// Nobody resumed a canary within its bound.
     CanaryTimeout,
+    /// A required `post_host` / `post_batch` hook failed: why.
+    Hook(String),
 }
 
 /// How the replacement loop ended.
@@ -325,14 +337,19 @@ impl Runner {
         })
     }
 
-    /// The lock could not be taken: journal the refusal (nothing changed).
-    fn refused(
+    /// The lock could not be taken: journal the refusal (nothing changed);
+    /// the hooks that announced the release hear how it ended.
+    async fn refused(
         &self,
         req: &Request,
+        project: &Project,
+        facts: &HookFacts,
         release: &str,
         t0: Instant,
         e: LockError,
     ) -> Result<Report, RolloutError> {
+        self.end_hooks(req, project, facts, Outcome::Refused, &e.to_string())
+            .await;
         let _ = self.record(
             req,
             release,
@@ -414,6 +431,30 @@ impl Runner {
                 resumes: intent.resumes.clone(),
             },
         )?;
+        // The pre_rollout hooks, before the lock and the pull: a failing
+        // one refuses the release with nothing changed.
+        let facts = HookFacts::new(&req, &release, &intent, &plan);
+        if let Err(why) = self
+            .hooks(&req, &project, HookPoint::PreRollout, &facts)
+            .await
+        {
+            let e = RolloutError::Hook {
+                project: req.project.clone(),
+                env: req.env.clone(),
+                why,
+            };
+            let _ = self.record(
+                &req,
+                &release,
+                RecordKind::Finished {
+                    result: Outcome::Refused,
+                    duration_secs: secs(t0),
+                    message: e.to_string(),
+                    needs_operator: Vec::new(),
+                },
+            );
+            return Err(e);
+        }
 
         // 3. The lock, and the pre-pull at the same time: a pull changes
         //    nothing that serves, and it is most of a rollout's fixed cost.
@@ -459,10 +500,10 @@ impl Runner {
                 match l {
                     // The reads come once the lock is held.
                     Ok(l) => (l, pulled, reads.await),
-                    Err(e) => return self.refused(&req, &release, t0, e),
+                    Err(e) => return self.refused(&req, &project, &facts, &release, t0, e).await,
                 }
             }
-            Err(e) => return self.refused(&req, &release, t0, e),
+            Err(e) => return self.refused(&req, &project, &facts, &release, t0, e).await,
             Ok(l) => {
                 self.lock_acquired(&l);
                 let (pulled, read) =
@@ -501,6 +542,23 @@ impl Runner {
             ending
                 .message
                 .push_str("; the lock was lost before the fleet's ledger was written: `shipdeck history` on this machine has the record");
+        }
+        // The end's hooks (post_rollout, on_failure): a required one that
+        // fails makes a success a failure (nothing is undone for it).
+        let mut end_facts = facts.clone();
+        end_facts.version = ending.intent.version.clone();
+        end_facts.digest = ending.intent.digest.clone();
+        if let Some(why) = self
+            .end_hooks(&req, &project, &end_facts, ending.outcome, &ending.message)
+            .await
+        {
+            if ending.outcome == Outcome::Succeeded {
+                ending.outcome = Outcome::Failed;
+                ending.rolled_back.clear();
+                ending.message = format!("{} runs on every host, but {why}", ending.intent.version);
+            } else {
+                ending.message.push_str(&format!("; {why}"));
+            }
         }
         // 5. The record: journal, the fleet's ledger (while pruning), then
         //    the lock goes. A holder that lost the lock writes nothing more
@@ -829,6 +887,7 @@ impl Runner {
         if intent.action == Action::Rollback {
             bad.extend(intent.from_releases.iter().cloned());
         }
+        let facts = HookFacts::new(req, release, &intent, &plan);
         let pruner = host::Pruner {
             project: req.project.clone(),
             env: req.env.clone(),
@@ -837,12 +896,14 @@ impl Runner {
             started: Default::default(),
         };
         let end = self
-            .window(req, project, &plan, &hosts, lock, &spec, &mut down, &pruner)
+            .window(
+                req, project, &plan, &hosts, lock, &spec, &mut down, &pruner, &facts,
+            )
             .await;
         let pruning = pruner.take();
         let mut ending = self
             .conclude(
-                req, project, &plan, &hosts, lock, intent, end, &mut down, history,
+                req, project, &plan, &hosts, lock, intent, end, &mut down, history, &facts,
             )
             .await;
         ending.pruning = pruning;

@@ -63,8 +63,11 @@ enum One {
 
 impl Runner {
     /// Undo completed swaps in groups that fit `k` with the hosts already down.
+    #[allow(clippy::too_many_arguments)]
     pub(super) async fn undo(
         &self,
+        req: &Request,
+        facts: &HookFacts,
         done: Vec<Swap>,
         k: usize,
         down: &mut HashSet<String>,
@@ -102,7 +105,12 @@ impl Runner {
                 break;
             }
             let group: Vec<Swap> = (0..budget).filter_map(|_| queue.pop_front()).collect();
-            let results = join_all(group.iter().map(|s| self.undo_one(s, project, lock))).await;
+            let results = join_all(
+                group
+                    .iter()
+                    .map(|s| self.undo_hooked(req, facts, s, project, lock)),
+            )
+            .await;
             for (s, r) in group.iter().zip(results) {
                 match r {
                     One::RolledBack => u.rolled_back.push(s.host.clone()),
@@ -125,6 +133,41 @@ impl Runner {
             }
         }
         u
+    }
+
+    /// `undo_one` between the host's `pre_host` and `post_host` hooks (the
+    /// load balancer drains it for the way back too). A failing `pre_host`
+    /// hook is reported and the host goes back all the same: getting back
+    /// to the good release comes first.
+    async fn undo_hooked(
+        &self,
+        req: &Request,
+        facts: &HookFacts,
+        s: &Swap,
+        project: &Project,
+        lock: &FleetLock,
+    ) -> One {
+        let mut f = facts.clone();
+        f.host = Some(s.host.clone());
+        f.host_address = Some(s.address.clone());
+        if let Err(why) = self.hooks(req, project, HookPoint::PreHost, &f).await {
+            warn!(host = %s.host, %why, "undo: the pre_host hook failed; rolling the host back all the same");
+        }
+        let r = self.undo_one(s, project, lock).await;
+        f.result = Some(
+            match &r {
+                One::RolledBack => "rolled back",
+                One::Stayed(_) => "stayed",
+                One::Down(_) => "failed",
+                One::NoLock => "not rolled back",
+            }
+            .to_string(),
+        );
+        if let One::Stayed(w) | One::Down(w) = &r {
+            f.error = Some(w.clone());
+        }
+        let _ = self.hooks(req, project, HookPoint::PostHost, &f).await;
+        r
     }
 
     /// Swap one host back: retire the new container, bring the old one back.

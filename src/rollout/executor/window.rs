@@ -49,9 +49,14 @@ struct Window<'a> {
     lost: tokio::sync::watch::Receiver<bool>,
     /// Prunes of hosts as they get ready.
     pruner: &'a Pruner,
+    /// What the hooks are told.
+    facts: &'a HookFacts,
 }
 
-type InFlight<'a> = FuturesUnordered<futures::future::BoxFuture<'a, (String, usize, HostResult)>>;
+/// A host's end: its name, batch, result, and a required `post_host`
+/// hook's failure.
+type HostEnd = (String, usize, HostResult, Option<String>);
+type InFlight<'a> = FuturesUnordered<futures::future::BoxFuture<'a, HostEnd>>;
 
 impl<'a> Window<'a> {
     #[allow(clippy::too_many_arguments)]
@@ -64,6 +69,7 @@ impl<'a> Window<'a> {
         lock: &'a FleetLock,
         spec: &'a CreateSpec,
         pruner: &'a Pruner,
+        facts: &'a HookFacts,
     ) -> Self {
         let by_name: HashMap<String, &HostPlan> =
             hosts.iter().map(|h| (h.engine.host.clone(), h)).collect();
@@ -115,6 +121,7 @@ impl<'a> Window<'a> {
             control: lock.control(),
             lost: lock.lost(),
             pruner,
+            facts,
         }
     }
 
@@ -229,15 +236,20 @@ impl<'a> Window<'a> {
             }
             self.in_flight.insert(name.clone());
             launched = true;
-            let (runner, project, lock, pruner) =
-                (self.runner, self.project, self.lock, self.pruner);
+            let (runner, req, project, lock, pruner) =
+                (self.runner, self.req, self.project, self.lock, self.pruner);
             let spec = self.spec.clone();
             let cancel = self.cancel_inflight.clone();
+            let mut facts = self.facts.clone();
+            facts.host = Some(name.clone());
+            facts.host_address = Some(h.address.clone());
+            facts.batch = Some(bi + 1);
+            facts.batch_hosts = self.plan.batches.get(bi).cloned();
             inflight.push(Box::pin(async move {
-                let r = runner
-                    .replace_host(h, spec, project, lock, cancel, pruner)
+                let (r, post) = runner
+                    .replace_host_hooked(req, h, spec, project, lock, cancel, pruner, facts)
                     .await;
-                (name, bi, r)
+                (name, bi, r, post)
             }));
         }
         launched
@@ -250,10 +262,16 @@ impl<'a> Window<'a> {
         name: String,
         bi: usize,
         r: HostResult,
+        post_hook: Option<String>,
         down: &mut HashSet<String>,
         nothing_in_flight: bool,
     ) {
         self.in_flight.remove(&name);
+        if let Some(why) = post_hook
+            && self.end.stop.is_none()
+        {
+            self.end.stop = Some(Stop::Hook(why));
+        }
         match r {
             HostResult::Skipped => self.end.skipped += 1,
             HostResult::Replaced(swap) => {
@@ -278,6 +296,17 @@ impl<'a> Window<'a> {
                     total: self.plan.batches.len(),
                     secs: self.batch_t0[bi].map(secs).unwrap_or(0.0),
                 });
+                let mut facts = self.facts.clone();
+                facts.batch = Some(bi + 1);
+                facts.batch_hosts = self.plan.batches.get(bi).cloned();
+                if let Err(why) = self
+                    .runner
+                    .hooks(self.req, self.project, HookPoint::PostBatch, &facts)
+                    .await
+                    && self.end.stop.is_none()
+                {
+                    self.end.stop = Some(Stop::Hook(why));
+                }
             }
         }
         if !self.end.failed.is_empty()
@@ -361,8 +390,9 @@ impl Runner {
         spec: &CreateSpec,
         down: &mut HashSet<String>,
         pruner: &Pruner,
+        facts: &HookFacts,
     ) -> WindowEnd {
-        let mut w = Window::new(self, req, project, plan, hosts, lock, spec, pruner);
+        let mut w = Window::new(self, req, project, plan, hosts, lock, spec, pruner, facts);
         let mut inflight: InFlight<'_> = FuturesUnordered::new();
         let (mut seen_stop, mut seen_abort, mut control_closed) = (false, false, false);
         loop {
@@ -393,8 +423,8 @@ impl Runner {
             // Wait for a host, or for the operator, or a signal.
             tokio::select! {
                 next = inflight.next() => {
-                    if let Some((name, bi, r)) = next {
-                        w.take(name, bi, r, down, inflight.is_empty()).await;
+                    if let Some((name, bi, r, post)) = next {
+                        w.take(name, bi, r, post, down, inflight.is_empty()).await;
                     }
                 }
                 r = w.control.changed(), if !control_closed => match r {

@@ -313,12 +313,19 @@ pub fn draw(state: &State, theme: &Theme, frame: &mut Frame, area: Rect, project
                 .add_modifier(Modifier::BOLD),
         ))];
         if let Some(d) = &h.failure {
-            lines.push(Line::from(" last probe:"));
+            lines.push(Line::from(if h.hook_failed {
+                " its pre_host hook:"
+            } else {
+                " last probe:"
+            }));
             for l in d.lines().take(4) {
                 lines.push(Line::from(format!("   {l}")));
             }
         }
         match &h.log_tail {
+            None if h.hook_failed => lines.push(Line::from(
+                " its log: not read (the host was not touched: it runs what it ran)",
+            )),
             None if p.running() => lines.push(Line::from(" its log: reading…")),
             None => lines.push(Line::from(" its log: none (the container never started)")),
             Some(Err(e)) => lines.push(Line::from(format!(" its log could not be read: {e}"))),
