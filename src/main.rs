@@ -405,6 +405,8 @@ fn main() -> ExitCode {
         }
     };
 
+    // The ssh tunnels this run opens end with it.
+    let _tunnels = shipdeck::engine::ssh::CloseAtExit;
     match args.command {
         Some(Cmd::Status { project, env, json }) => {
             let mut out = std::io::stdout().lock();

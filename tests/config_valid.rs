@@ -169,7 +169,8 @@ fn every_key_maps_into_the_model() {
     assert_eq!(
         cfg.host("bastion-01").unwrap().endpoint,
         Endpoint::Ssh {
-            url: "ssh://deploy@bastion.example:2222".into()
+            url: "ssh://deploy@bastion.example:2222".into(),
+            ssh: Default::default(),
         }
     );
 

@@ -73,18 +73,6 @@ fn variant(
     path
 }
 
-fn run(args: &[&str], config: &Path, state: &Path) -> (i32, String) {
-    let out = shipdeck(args, config, state);
-    (
-        out.status.code().unwrap_or(-1),
-        format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        ),
-    )
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn status_deploy_and_rollback_over_tls() {
     let project = unique("tls");
@@ -99,11 +87,11 @@ async fn status_deploy_and_rollback_over_tls() {
         "the inventory reaches the hosts over TLS: {text}"
     );
 
-    let (code, out) = run(&["status"], &config, &state);
+    let (code, out) = shipdeck_text(&["status"], &config, &state);
     assert_eq!(code, 0, "status over TLS: {out}");
     assert!(out.contains("engines: 2/2 reachable"), "{out}");
 
-    let (code, out) = run(
+    let (code, out) = shipdeck_text(
         &["deploy", &project, "prod", "v1", "--yes"],
         &config,
         &state,
@@ -111,7 +99,7 @@ async fn status_deploy_and_rollback_over_tls() {
     assert_eq!(code, 0, "deploy v1 over TLS: {out}");
     assert_all_serve(&HOSTS, &project, "prod", port, "v1").await;
 
-    let (code, out) = run(
+    let (code, out) = shipdeck_text(
         &["deploy", &project, "prod", "v2", "--yes"],
         &config,
         &state,
@@ -119,11 +107,11 @@ async fn status_deploy_and_rollback_over_tls() {
     assert_eq!(code, 0, "deploy v2 over TLS: {out}");
     assert_all_serve(&HOSTS, &project, "prod", port, "v2").await;
 
-    let (code, out) = run(&["status"], &config, &state);
+    let (code, out) = shipdeck_text(&["status"], &config, &state);
     assert_eq!(code, 0, "status over TLS: {out}");
     assert!(out.contains("v2×2"), "status shows v2 on both hosts: {out}");
 
-    let (code, out) = run(&["rollback", &project, "prod", "--yes"], &config, &state);
+    let (code, out) = shipdeck_text(&["rollback", &project, "prod", "--yes"], &config, &state);
     assert_eq!(code, 0, "rollback over TLS: {out}");
     assert_all_serve(&HOSTS, &project, "prod", port, "v1").await;
 
@@ -138,7 +126,7 @@ async fn refused_tls_handshakes_say_which_check_failed_and_change_nothing() {
     let port = 8092;
     clean(&project, "prod", &HOSTS).await;
     let config = write_config(dir.path(), &project, &[("prod", &HOSTS)], port);
-    let (code, out) = run(
+    let (code, out) = shipdeck_text(
         &["deploy", &project, "prod", "v1", "--yes"],
         &config,
         &state,
@@ -205,12 +193,12 @@ async fn refused_tls_handshakes_say_which_check_failed_and_change_nothing() {
         ),
     ];
     for (what, bad, needles) in &cases {
-        let (code, out) = run(&["status"], bad, &state);
+        let (code, out) = shipdeck_text(&["status"], bad, &state);
         assert_eq!(code, 3, "{what}: status exits 3 (unreachable): {out}");
         for n in needles {
             assert!(out.contains(n.as_str()), "{what}: status says {n:?}: {out}");
         }
-        let (code, out) = run(&["deploy", &project, "prod", "v2", "--yes"], bad, &state);
+        let (code, out) = shipdeck_text(&["deploy", &project, "prod", "v2", "--yes"], bad, &state);
         assert_eq!(
             code, 2,
             "{what}: the deploy is refused before anything: {out}"
@@ -219,7 +207,7 @@ async fn refused_tls_handshakes_say_which_check_failed_and_change_nothing() {
         for n in needles {
             assert!(out.contains(n.as_str()), "{what}: deploy says {n:?}: {out}");
         }
-        let (code, out) = run(&["rollback", &project, "prod", "--yes"], bad, &state);
+        let (code, out) = shipdeck_text(&["rollback", &project, "prod", "--yes"], bad, &state);
         assert_ne!(code, 0, "{what}: the rollback is refused: {out}");
         for n in needles {
             assert!(
@@ -236,7 +224,7 @@ async fn refused_tls_handshakes_say_which_check_failed_and_change_nothing() {
     assert_all_serve(&HOSTS, &project, "prod", port, "v1").await;
 
     // The good inventory still works after the refusals.
-    let (code, out) = run(
+    let (code, out) = shipdeck_text(
         &["deploy", &project, "prod", "v2", "--yes"],
         &config,
         &state,

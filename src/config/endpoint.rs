@@ -75,6 +75,7 @@ pub(crate) fn parse_endpoint(s: &str) -> Result<Endpoint, Problem> {
             }
             Ok(Endpoint::Ssh {
                 url: format!("ssh://{rest}"),
+                ssh: Default::default(),
             })
         }
         "http" | "https" => Err(problem(
@@ -191,13 +192,15 @@ mod tests {
         assert_eq!(
             ok("ssh://deploy@10.0.0.9"),
             Endpoint::Ssh {
-                url: "ssh://deploy@10.0.0.9".into()
+                url: "ssh://deploy@10.0.0.9".into(),
+                ssh: Default::default(),
             }
         );
         assert_eq!(
             ok("ssh://10.0.0.9:2222"),
             Endpoint::Ssh {
-                url: "ssh://10.0.0.9:2222".into()
+                url: "ssh://10.0.0.9:2222".into(),
+                ssh: Default::default(),
             }
         );
     }

@@ -107,7 +107,7 @@ impl Host {
                 .rsplit_once(':')
                 .map(|(h, _)| h.trim_start_matches('[').trim_end_matches(']').to_string())
                 .unwrap_or_else(|| addr.clone()),
-            Endpoint::Ssh { url } => {
+            Endpoint::Ssh { url, .. } => {
                 let rest = url.trim_start_matches("ssh://");
                 let host = rest.rsplit_once('@').map(|(_, h)| h).unwrap_or(rest);
                 // `[fd00::5]:22` keeps its IPv6 literal whole.
@@ -127,8 +127,29 @@ pub enum Endpoint {
     Unix { path: PathBuf },
     /// `tcp://10.0.0.5:2375`, optionally with TLS client certificates.
     Tcp { addr: String, tls: Option<TlsFiles> },
-    /// `ssh://user@host[:port]` through bollard's ssh transport.
-    Ssh { url: String },
+    /// `ssh://user@host[:port]`: an SSH session (host key checked against
+    /// known_hosts, never trusted on first use) that forwards a local
+    /// socket to the engine's unix socket on the host.
+    Ssh { url: String, ssh: SshOptions },
+}
+
+/// `ssh = { key, known_hosts, socket }` of an `ssh://` host (all optional).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
+pub struct SshOptions {
+    /// The private key (else ssh's own: the agent, ~/.ssh/config, ~/.ssh/id_*).
+    pub key: Option<PathBuf>,
+    /// The known_hosts file the host's key must be in (else ~/.ssh/known_hosts).
+    pub known_hosts: Option<PathBuf>,
+    /// The engine's unix socket on the host (default /var/run/docker.sock).
+    pub socket: Option<String>,
+}
+
+impl SshOptions {
+    pub const DEFAULT_SOCKET: &'static str = "/var/run/docker.sock";
+
+    pub fn socket(&self) -> &str {
+        self.socket.as_deref().unwrap_or(Self::DEFAULT_SOCKET)
+    }
 }
 
 impl fmt::Display for Endpoint {
@@ -137,7 +158,7 @@ impl fmt::Display for Endpoint {
             Endpoint::Unix { path } => write!(f, "unix://{}", path.display()),
             Endpoint::Tcp { addr, tls: None } => write!(f, "tcp://{addr}"),
             Endpoint::Tcp { addr, tls: Some(_) } => write!(f, "tcp://{addr} (tls)"),
-            Endpoint::Ssh { url } => f.write_str(url),
+            Endpoint::Ssh { url, .. } => f.write_str(url),
         }
     }
 }
@@ -596,7 +617,13 @@ mod tests {
         };
         assert_eq!(tcp("10.0.0.5:2375"), "10.0.0.5");
         assert_eq!(tcp("[fd00::5]:2375"), "fd00::5");
-        let ssh = |u: &str| host(Endpoint::Ssh { url: u.into() }).probe_address();
+        let ssh = |u: &str| {
+            host(Endpoint::Ssh {
+                url: u.into(),
+                ssh: Default::default(),
+            })
+            .probe_address()
+        };
         assert_eq!(ssh("ssh://ops@[fd00::5]:22"), "fd00::5");
         assert_eq!(ssh("ssh://ops@edge-01:2222"), "edge-01");
         assert_eq!(ssh("ssh://edge-01"), "edge-01");

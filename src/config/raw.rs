@@ -62,7 +62,17 @@ pub(crate) struct RawHost {
     #[serde(default)]
     pub labels: Vec<Str>,
     pub tls: Option<Table<RawTls>>,
+    pub ssh: Option<Table<RawSsh>>,
     pub address: Option<Str>,
+}
+
+/// `ssh = { key, known_hosts, socket }` of an `ssh://` host.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawSsh {
+    pub key: Option<Str>,
+    pub known_hosts: Option<Str>,
+    pub socket: Option<Str>,
 }
 
 #[derive(Debug, Deserialize)]

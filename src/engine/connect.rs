@@ -212,9 +212,20 @@ pub async fn connect(endpoint: &Endpoint, timeout: Duration) -> Result<Docker, E
             addr,
             tls: Some(tls),
         } => super::tls::connect(addr, tls, secs, API_DEFAULT_VERSION),
-        Endpoint::Ssh { url } => {
-            Docker::connect_with_ssh(url, secs, API_DEFAULT_VERSION, None).map_err(|e| describe(&e))
-        }
+        Endpoint::Ssh { url, ssh } => match super::ssh::tunnel(url, ssh, timeout).await {
+            Ok(sock) => {
+                Docker::connect_with_unix(&sock.to_string_lossy(), secs, API_DEFAULT_VERSION)
+                    .map_err(|e| describe(&e))
+            }
+            Err(reason) => {
+                return Err(EngineError::Api {
+                    endpoint: shown,
+                    what: "ssh",
+                    status: None,
+                    reason,
+                });
+            }
+        },
     }
     .map_err(|reason| EngineError::Client {
         endpoint: shown.clone(),
@@ -234,6 +245,17 @@ pub async fn connect(endpoint: &Endpoint, timeout: Duration) -> Result<Docker, E
         return Err(EngineError::Api {
             endpoint: shown,
             what: "TLS handshake",
+            status: None,
+            reason,
+        });
+    }
+    // Through ssh, the engine's socket on the host may not open.
+    if let (Ok(Err(_)), Endpoint::Ssh { url, ssh }) = (&negotiated, endpoint)
+        && let Some(reason) = super::ssh::channel_refused(url, ssh)
+    {
+        return Err(EngineError::Api {
+            endpoint: shown,
+            what: "ssh",
             status: None,
             reason,
         });

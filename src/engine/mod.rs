@@ -12,6 +12,7 @@ pub mod inventory;
 pub mod logs;
 pub mod objects;
 pub mod ops;
+pub mod ssh;
 pub mod stats;
 pub mod tls;
 pub mod watch;

@@ -311,6 +311,19 @@ pub fn shipdeck(args: &[&str], config: &Path, state_dir: &Path) -> std::process:
         .expect("run shipdeck")
 }
 
+/// Run shipdeck: its exit code and all it printed (stdout, then stderr).
+pub fn shipdeck_text(args: &[&str], config: &Path, state_dir: &Path) -> (i32, String) {
+    let out = shipdeck(args, config, state_dir);
+    (
+        out.status.code().unwrap_or(-1),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    )
+}
+
 /// Run a `--json` rollout command: exit code and its events.
 pub fn rollout_json(
     args: &[&str],

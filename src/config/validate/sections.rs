@@ -260,6 +260,9 @@ impl Validator<'_> {
             }
             (_, None) => {}
         }
+        if let Some(raw) = &h.ssh {
+            self.ssh_options(&mut endpoint, raw, h, &key);
+        }
         if let Some(a) = &h.address {
             let v = a.get_ref();
             if v.is_empty()
@@ -357,5 +360,61 @@ impl Validator<'_> {
             });
         }
         out
+    }
+}
+
+impl Validator<'_> {
+    /// `ssh = { key, known_hosts, socket }`: only for an `ssh://` endpoint;
+    /// the files must exist, the socket be an absolute path.
+    fn ssh_options(&mut self, endpoint: &mut Endpoint, raw: &RawSsh, h: &RawHost, key: &str) {
+        let Endpoint::Ssh { ssh, .. } = endpoint else {
+            self.fail(
+                h.endpoint.span(),
+                &format!("{key}.endpoint"),
+                quote(h.endpoint.get_ref()),
+                problem(
+                    "ssh is set, but SSH options only apply to ssh:// endpoints",
+                    "remove `ssh` from this host, or use an ssh://USER@HOST endpoint",
+                ),
+            );
+            return;
+        };
+        let mut file = |v: &Option<Str>, what: &str, hint: &str| {
+            let s = v.as_ref()?;
+            let path = self.resolve_path(s.get_ref());
+            if !path.is_file() {
+                self.fail(
+                    s.span(),
+                    &format!("{key}.ssh.{what}"),
+                    quote(s.get_ref()),
+                    problem(format!("no such file: {}", path.display()), hint),
+                );
+            }
+            Some(path)
+        };
+        ssh.key = file(
+            &raw.key,
+            "key",
+            "give the private key shipdeck logs in with (relative paths start at the config file's directory), or leave `key` out to use ssh's own (the agent, ~/.ssh/config)",
+        );
+        ssh.known_hosts = file(
+            &raw.known_hosts,
+            "known_hosts",
+            "give a known_hosts file that holds this host's key (ssh-keyscan HOST prints it; check its fingerprint first), or leave it out for ~/.ssh/known_hosts",
+        );
+        if let Some(s) = &raw.socket {
+            if !s.get_ref().starts_with('/') || s.get_ref().contains(char::is_whitespace) {
+                self.fail(
+                    s.span(),
+                    &format!("{key}.ssh.socket"),
+                    quote(s.get_ref()),
+                    problem(
+                        "not an absolute path",
+                        "write where the engine's unix socket is on that host, e.g. \"/var/run/docker.sock\" (the default)",
+                    ),
+                );
+            }
+            ssh.socket = Some(s.get_ref().clone());
+        }
     }
 }
