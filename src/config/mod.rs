@@ -10,6 +10,7 @@
 #![allow(clippy::result_large_err)]
 
 pub mod colour;
+pub mod context;
 mod endpoint;
 mod error;
 pub mod keys;
