@@ -184,7 +184,7 @@ impl DockerEnv {
                         meta_file.display()
                     ),
                     format!(
-                        "{LS_HINT}; create it with `docker context create {name} --docker host=…`, or give the host an `endpoint` instead"
+                        "{LS_HINT}; create it with `docker context create {name} --docker host=…`"
                     ),
                 ));
             }

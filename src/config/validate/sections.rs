@@ -344,7 +344,10 @@ impl Validator<'_> {
                     c.span(),
                     &ckey,
                     quote(c.get_ref()),
-                    problem(e.problem, e.hint),
+                    problem(
+                        e.problem,
+                        format!("{}; or give the host an `endpoint` instead", e.hint),
+                    ),
                 );
                 placeholder()
             }
