@@ -2,7 +2,9 @@
 //! context store written into a temporary `DOCKER_CONFIG` the way
 //! `docker context create` writes it, `shipdeck status` reading a host
 //! through it, the refusals (an unknown context, SkipTLSVerify) located in
-//! the inventory, and the console without an inventory opening on the
+//! the inventory, a context's TLS material against the sandbox's
+//! `--tlsverify` host h41 (started by `scripts/sandbox up` since the TLS
+//! hosts came in), and the console without an inventory opening on the
 //! store's current context.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -123,6 +125,116 @@ async fn status_reads_a_host_through_its_docker_context() {
     assert_eq!(out.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("no Docker context \"sbx\""), "{stderr}");
+}
+
+/// Put `ca`, `cert` and `key` (files of the sandbox's TLS material) into
+/// context `name`'s TLS directory, as `docker context create NAME --docker
+/// host=…,ca=…,cert=…,key=…` copies them: `contexts/tls/<sha256>/docker/`.
+fn write_context_tls(store: &Path, name: &str, ca: &str, cert: &str, key: &str) {
+    let meta = std::fs::read_dir(store.join("contexts/meta"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|d| {
+            std::fs::read_to_string(d.join("meta.json"))
+                .is_ok_and(|t| t.contains(&format!("\"Name\":\"{name}\"")))
+        })
+        .expect("the context's meta directory");
+    let dir = store
+        .join("contexts/tls")
+        .join(meta.file_name().unwrap())
+        .join("docker");
+    std::fs::create_dir_all(&dir).unwrap();
+    let tls = sandbox_dir().join("tls");
+    for (from, to) in [(ca, "ca.pem"), (cert, "cert.pem"), (key, "key.pem")] {
+        std::fs::copy(tls.join(from), dir.join(to)).unwrap_or_else(|e| {
+            panic!(
+                "{}: {e} (is the sandbox's TLS host h41 up?)",
+                tls.join(from).display()
+            )
+        });
+    }
+}
+
+/// A context with TLS material, against the sandbox's `dockerd --tlsverify`
+/// host h41 (10.213.0.51:2376): status reads it with the context's CA and
+/// client certificate; the same context with a CA that did not sign the
+/// engine's certificate is refused. h41 is looked at through its unix socket.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_context_brings_its_tls_material() {
+    let project = unique("it-ctx-tls");
+    let socket = sandbox_dir().join("h41/docker.sock");
+    let h41 = bollard::Docker::connect_with_unix(
+        &socket.to_string_lossy(),
+        10,
+        bollard::API_DEFAULT_VERSION,
+    )
+    .expect("client");
+    let h41 = tokio::time::timeout(Duration::from_secs(10), h41.negotiate_version())
+        .await
+        .ok()
+        .and_then(Result::ok)
+        .unwrap_or_else(|| {
+            panic!(
+                "the sandbox's TLS host h41 ({}) does not answer",
+                socket.display()
+            )
+        });
+    remove_project(&h41, &project).await;
+    run_labelled(
+        &h41,
+        &format!("{project}.dev"),
+        "v1",
+        &project,
+        "dev",
+        18706,
+    )
+    .await;
+
+    let tmp = tempfile::tempdir().unwrap();
+    let store = tmp.path().join("docker");
+    write_context(&store, "sbx-tls", "tcp://10.213.0.51:2376", false);
+    write_context_tls(&store, "sbx-tls", "ca.pem", "client.pem", "client-key.pem");
+    let config = inventory(tmp.path(), "context = \"sbx-tls\"", &project);
+    let out = run(
+        &["status", &project, "dev", "--json"],
+        &config,
+        &store,
+        tmp.path(),
+    );
+    let result = || {
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(0), "{stderr}");
+        let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(
+            doc["hosts"][0]["endpoint"], "tcp://10.213.0.51:2376 (tls)",
+            "{doc}"
+        );
+        let row = &doc["projects"][0]["environments"][0]["hosts"][0];
+        assert_eq!(row["reach"], "up", "{doc}");
+        assert_eq!(row["container"]["version"], "v1", "{doc}");
+
+        // Another CA in the context: the engine's certificate is refused.
+        write_context_tls(
+            &store,
+            "sbx-tls",
+            "other-ca.pem",
+            "client.pem",
+            "client-key.pem",
+        );
+        let out = run(&["status", &project, "dev"], &config, &store, tmp.path());
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(out.status.code(), Some(3), "{text}");
+        assert!(text.contains("not signed by the configured CA"), "{text}");
+    };
+    let outcome = std::panic::catch_unwind(result);
+    remove_project(&h41, &project).await;
+    if let Err(e) = outcome {
+        std::panic::resume_unwind(e);
+    }
 }
 
 #[test]
