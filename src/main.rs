@@ -10,7 +10,7 @@ use clap::{Parser, Subcommand};
 use tracing_subscriber::EnvFilter;
 
 use shipdeck::cli::{self, rollout as cli_rollout};
-use shipdeck::paths::Paths;
+use shipdeck::paths::{Inventory, Paths};
 use shipdeck::rollout::executor::Kind;
 use shipdeck::{config, console, theme};
 
@@ -19,7 +19,8 @@ use shipdeck::{config, console, theme};
 #[command(name = "shipdeck", version, about)]
 struct Args {
     /// Inventory file (default: $SHIPDECK_CONFIG, ./shipdeck.toml, then
-    /// $XDG_CONFIG_HOME/shipdeck/config.toml).
+    /// $XDG_CONFIG_HOME/shipdeck/config.toml). With none, the console opens
+    /// read-only on $DOCKER_HOST or the current Docker context.
     #[arg(long, short = 'c', global = true)]
     config: Option<PathBuf>,
     /// Theme name (built-in or a file in the user themes dir); overrides the config.
@@ -306,6 +307,44 @@ fn generated(cmd: &Cmd) -> Option<ExitCode> {
     }
 }
 
+/// The inventory to run with: the file's, or, for the console when there
+/// is none, the Docker environment's engine read once (read-only, with the
+/// note the console shows). A command that needs an inventory and has
+/// none says how to write one. Errors are printed here, before the
+/// terminal is touched; `Err` is the exit code.
+fn load_inventory(
+    inventory: &Inventory,
+    console: bool,
+    runtime: &tokio::runtime::Runtime,
+) -> Result<(Arc<config::Config>, Option<shipdeck::app::NoInventory>), ExitCode> {
+    let path = match inventory {
+        Inventory::Given(p) | Inventory::Found(p) => p,
+        Inventory::Missing { default } if !console => {
+            let e = config::no_inventory(default);
+            eprintln!("{e}");
+            return Err(ExitCode::from(u8::try_from(e.exit_code()).unwrap_or(2)));
+        }
+        Inventory::Missing { .. } => {
+            let docker = config::context::DockerEnv::from_env();
+            let timeout = config::Settings::default().docker_timeout();
+            return match runtime.block_on(console::no_inventory::discover(&docker, timeout)) {
+                Ok((c, note)) => Ok((Arc::new(c), Some(note))),
+                Err(e) => {
+                    eprintln!("error: {e:#}");
+                    Err(ExitCode::from(1))
+                }
+            };
+        }
+    };
+    match config::load(path) {
+        Ok(c) => Ok((Arc::new(c), None)),
+        Err(e) => {
+            eprintln!("{e}");
+            Err(ExitCode::from(u8::try_from(e.exit_code()).unwrap_or(2)))
+        }
+    }
+}
+
 fn main() -> ExitCode {
     let args = Args::parse();
     if let Some(code) = args.command.as_ref().and_then(generated) {
@@ -314,6 +353,7 @@ fn main() -> ExitCode {
     let paths = Paths::from_env();
     shipdeck::ensure_crypto_provider();
     let _guard = init_logging(&paths);
+    let inventory = paths.inventory(args.config.as_deref());
     let config_file = paths.config_file(args.config.as_deref());
 
     if let Some(Cmd::Info { json }) = &args.command {
@@ -355,13 +395,33 @@ fn main() -> ExitCode {
         )));
     }
 
-    // Config errors are printed here, before anything touches the terminal.
-    let config = match config::load(&config_file) {
-        Ok(c) => Arc::new(c),
+    // The console on one thread: its work is waiting on sockets, and a
+    // wake-up between tasks then costs no hand-over to another thread (a
+    // log flood spent a quarter of its CPU in such hand-overs: see
+    // benches/README.md, "Logs"); what blocks goes to spawn_blocking.
+    // Headless commands keep the multi-threaded runtime.
+    let runtime = if args.command.is_none() {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+    } else {
+        tokio::runtime::Runtime::new()
+    };
+    let runtime = match runtime {
+        Ok(rt) => rt,
         Err(e) => {
-            eprintln!("{e}");
-            return ExitCode::from(u8::try_from(e.exit_code()).unwrap_or(2));
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::from(1);
         }
+    };
+    // The ssh tunnels this run opens end with it.
+    let _tunnels = shipdeck::engine::ssh::CloseAtExit;
+
+    // Config errors are printed here, before anything touches the terminal.
+    let (config, no_inventory) = match load_inventory(&inventory, args.command.is_none(), &runtime)
+    {
+        Ok(loaded) => loaded,
+        Err(code) => return code,
     };
     if matches!(args.command, Some(Cmd::Check)) {
         for w in config.warnings() {
@@ -385,28 +445,6 @@ fn main() -> ExitCode {
         return ExitCode::from(2);
     }
 
-    // The console on one thread: its work is waiting on sockets, and a
-    // wake-up between tasks then costs no hand-over to another thread (a
-    // log flood spent a quarter of its CPU in such hand-overs: see
-    // benches/README.md, "Logs"); what blocks goes to spawn_blocking.
-    // Headless commands keep the multi-threaded runtime.
-    let runtime = if args.command.is_none() {
-        tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-    } else {
-        tokio::runtime::Runtime::new()
-    };
-    let runtime = match runtime {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("error: cannot start the async runtime: {e}");
-            return ExitCode::from(1);
-        }
-    };
-
-    // The ssh tunnels this run opens end with it.
-    let _tunnels = shipdeck::engine::ssh::CloseAtExit;
     match args.command {
         Some(Cmd::Status { project, env, json }) => {
             let mut out = std::io::stdout().lock();
@@ -607,12 +645,12 @@ fn main() -> ExitCode {
                     return ExitCode::from(2);
                 }
             };
-            match runtime.block_on(console::run(
-                config,
-                theme,
-                args.readonly,
-                paths.state_dir.clone(),
-            )) {
+            let opts = console::Options {
+                readonly: args.readonly,
+                no_inventory,
+                state_dir: paths.state_dir.clone(),
+            };
+            match runtime.block_on(console::run(config, theme, opts)) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
                     eprintln!("error: {e:#}");

@@ -33,18 +33,49 @@ impl Paths {
     }
 
     /// The inventory file to read: `--config`, else `$SHIPDECK_CONFIG`, else
-    /// `./shipdeck.toml`, else `$XDG_CONFIG_HOME/shipdeck/config.toml`.
+    /// `./shipdeck.toml`, else `$XDG_CONFIG_HOME/shipdeck/config.toml`
+    /// (whether or not it exists).
     pub fn config_file(&self, flag: Option<&Path>) -> PathBuf {
+        match self.inventory(flag) {
+            Inventory::Given(p) | Inventory::Found(p) => p,
+            Inventory::Missing { default } => default,
+        }
+    }
+
+    /// Which inventory to read, in [`Paths::config_file`]'s order, telling a
+    /// file that was asked for (read even when it is missing: a wrong path
+    /// is an error) from none at all (the console then opens read-only on
+    /// the Docker environment's engine).
+    pub fn inventory(&self, flag: Option<&Path>) -> Inventory {
         if let Some(p) = flag {
-            return p.to_path_buf();
+            return Inventory::Given(p.to_path_buf());
         }
         if let Some(p) = std::env::var_os("SHIPDECK_CONFIG").filter(|v| !v.is_empty()) {
-            return PathBuf::from(p);
+            return Inventory::Given(PathBuf::from(p));
         }
-        let local = PathBuf::from("shipdeck.toml");
+        let local = PathBuf::from(LOCAL_INVENTORY);
         if local.is_file() {
-            return local;
+            return Inventory::Found(local);
         }
-        self.config_dir.join("config.toml")
+        let default = self.config_dir.join("config.toml");
+        if default.is_file() {
+            Inventory::Found(default)
+        } else {
+            Inventory::Missing { default }
+        }
     }
+}
+
+/// The inventory looked for in the working directory.
+pub const LOCAL_INVENTORY: &str = "shipdeck.toml";
+
+/// Where the inventory comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Inventory {
+    /// `--config` or `$SHIPDECK_CONFIG`.
+    Given(PathBuf),
+    /// `./shipdeck.toml` or the user's config file, found.
+    Found(PathBuf),
+    /// Neither given nor found; `default` is the user's config file.
+    Missing { default: PathBuf },
 }

@@ -361,3 +361,99 @@ fn another_environment_still_works_beside_a_readonly_one() {
         s.flash
     );
 }
+
+/// The console without an inventory (made up from one engine's labels):
+/// every mutating binding is refused in every view it opens, with the
+/// reason and how to write an inventory; the banner says so on screen.
+#[test]
+fn a_console_without_an_inventory_refuses_every_mutating_key() {
+    use shipdeck::config::discovered::{Seen, from_labels};
+    let host = shipdeck::config::Host {
+        name: "local".into(),
+        endpoint: shipdeck::config::Endpoint::Unix {
+            path: "/var/run/docker.sock".into(),
+        },
+        labels: Vec::new(),
+        address: None,
+    };
+    let seen = |env: &str| Seen {
+        project: "alpha".into(),
+        env: env.into(),
+        image: "r.example.com/alpha:v2".into(),
+    };
+    let config = from_labels(host, &[seen("dev"), seen("prod")]);
+    let mut base = State::new(std::sync::Arc::new(config), now());
+    base.readonly = true;
+    base.no_inventory = Some(shipdeck::app::NoInventory {
+        endpoint: "unix:///var/run/docker.sock".into(),
+        source: "DOCKER_HOST".into(),
+    });
+    update(
+        &mut base,
+        Action::Fleet(FleetUpdate::Connected {
+            host: "local".into(),
+            api_version: "1.41".into(),
+            containers: ["dev", "prod"]
+                .iter()
+                .flat_map(|e| {
+                    [
+                        container("alpha", e, "v2", Role::Serving),
+                        container("alpha", e, "v1", Role::Kept),
+                    ]
+                })
+                .collect(),
+        }),
+    );
+
+    // On screen: the header's tag and the banner under it.
+    let theme: Theme = shipdeck::theme::load("default", None, false).expect("theme");
+    let mut term = Terminal::new(TestBackend::new(150, 20)).unwrap();
+    term.draw(|f| shipdeck::ui::draw(&base, &theme, f)).unwrap();
+    let buf = term.backend().buffer().clone();
+    let row = |y: u16| -> String {
+        (0..buf.area.width)
+            .map(|x| buf[(x, y)].symbol().to_string())
+            .collect()
+    };
+    assert!(row(0).contains("READ-ONLY (no inventory)"), "{:?}", row(0));
+    let banner = format!("{}{}", row(1), row(2));
+    assert!(
+        banner.contains(
+            "No inventory: a read-only view of unix:///var/run/docker.sock (DOCKER_HOST)"
+        ),
+        "{banner:?}"
+    );
+    assert!(banner.contains("shipdeck.toml"), "{banner:?}");
+    assert!(
+        (3..20).any(|y| row(y).contains("alpha") && row(y).contains("dev v2")),
+        "the project row"
+    );
+
+    let keymap = Keymap::default();
+    let mut refused = 0;
+    for to in [
+        Where::Projects,
+        Where::Environments,
+        Where::Hosts,
+        Where::HostDetail,
+    ] {
+        let mut at = base.clone();
+        go(&mut at, to, "dev");
+        assert_footer_offers_nothing_mutating(&at, &format!("{to:?}"));
+        for (k, command) in keymap.bindings().iter().filter(|(_, c)| c.mutates()) {
+            let mut s = at.clone();
+            let fx = update(&mut s, key_action(k));
+            let context = format!("{} ({command:?}) in {to:?}", k.label());
+            assert!(fx.is_empty(), "{context}: effects {fx:?}");
+            assert!(matches!(s.mode, Mode::Normal), "{context}: a dialog opened");
+            let text = s.flash.as_ref().map(|f| f.text.clone()).unwrap_or_default();
+            assert!(
+                text.starts_with("read-only console (no inventory): ")
+                    && text.contains("write ./shipdeck.toml"),
+                "{context}: {text:?}"
+            );
+            refused += 1;
+        }
+    }
+    assert!(refused >= 4 * 5, "{refused} refusals");
+}

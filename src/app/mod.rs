@@ -18,5 +18,5 @@ pub mod update;
 pub use action::{Action, ContainerVerb, Effect};
 pub use command::Command;
 pub use keymap::Keymap;
-pub use state::{Mode, State, View};
+pub use state::{Mode, NoInventory, State, View};
 pub use update::update;

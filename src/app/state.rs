@@ -248,6 +248,25 @@ pub enum Mode {
     Pick(Box<Picker>),
 }
 
+/// The engine a console without an inventory file opened on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NoInventory {
+    /// Its endpoint, e.g. `unix:///var/run/docker.sock`.
+    pub endpoint: String,
+    /// How it was found, e.g. `DOCKER_HOST` or `current Docker context "sbx"`.
+    pub source: String,
+}
+
+impl NoInventory {
+    /// What the console says under its header.
+    pub fn banner(&self) -> String {
+        format!(
+            "No inventory: a read-only view of {} ({}), from shipdeck's labels. To deploy, write ./shipdeck.toml (see config/example.toml; `shipdeck check` validates it).",
+            self.endpoint, self.source
+        )
+    }
+}
+
 /// A message in the status line.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Flash {
@@ -266,6 +285,9 @@ pub struct State {
     pub flash: Option<Flash>,
     pub keymap: Keymap,
     pub readonly: bool,
+    /// Set when the console opened without an inventory file, on the Docker
+    /// environment's engine: it is then read-only and says how to write one.
+    pub no_inventory: Option<NoInventory>,
     /// Wall clock of the last tick (uptime columns use it; tests pin it).
     pub now: DateTime<Utc>,
     /// Rows visible in the list (for half-page moves); set on resize.
@@ -329,6 +351,7 @@ impl State {
             flash: None,
             keymap,
             readonly: false,
+            no_inventory: None,
             now,
             page_rows: 20,
             dirty: true,
@@ -349,6 +372,18 @@ impl State {
             width: 80,
             height: 24,
         }
+    }
+
+    /// Lines the no-inventory banner takes at `width` columns: none
+    /// without one, else what its text needs, at most 2.
+    pub fn banner_lines(&self, width: u16) -> u16 {
+        let Some(n) = &self.no_inventory else {
+            return 0;
+        };
+        let w = usize::from(width.max(1));
+        u16::try_from(unicode_width::UnicodeWidthStr::width(n.banner().as_str()).div_ceil(w))
+            .unwrap_or(2)
+            .clamp(1, 2)
     }
 
     /// Releases of `project`/`env` (empty when nothing is known yet).

@@ -10,6 +10,8 @@
 #![allow(clippy::result_large_err)]
 
 pub mod colour;
+pub mod context;
+pub mod discovered;
 mod endpoint;
 mod error;
 pub mod keys;
@@ -44,9 +46,38 @@ pub fn load(path: &Path) -> Result<Config, ConfigError> {
         key: "(file)".into(),
         value: error::quote(&path.display().to_string()),
         problem: format!("cannot read the config file: {e}"),
-        hint: "check the path and its permissions".into(),
+        hint: if e.kind() == std::io::ErrorKind::NotFound {
+            format!("check the path, or write the inventory there ({WRITE_ONE})")
+        } else {
+            "check the path and its permissions".into()
+        },
     })?;
     load_str(&src, path)
+}
+
+/// How to start an inventory, for every message that lacks one.
+pub const WRITE_ONE: &str =
+    "start from config/example.toml in shipdeck's repository; `shipdeck check` validates it";
+
+/// The error of a command that needs an inventory when none was given
+/// (`--config`, `$SHIPDECK_CONFIG`) and none was found (`./shipdeck.toml`,
+/// `default`, the user's config file).
+pub fn no_inventory(default: &Path) -> ConfigError {
+    ConfigError {
+        file: default.to_path_buf(),
+        line: 1,
+        column: 1,
+        key: "(file)".into(),
+        value: error::quote(&default.display().to_string()),
+        problem: format!(
+            "no inventory: neither ./shipdeck.toml nor {} exists, and no --config or $SHIPDECK_CONFIG names one",
+            default.display()
+        ),
+        hint: format!(
+            "write the inventory to ./shipdeck.toml or {} ({WRITE_ONE}), or pass --config FILE; `shipdeck` alone opens a read-only console on $DOCKER_HOST or the current Docker context",
+            default.display()
+        ),
+    }
 }
 
 /// Like [`load`], from a string; `path` is used in messages and as the base for

@@ -23,8 +23,9 @@ pub(crate) type StrMap = BTreeMap<Str, Str>;
 pub(crate) struct RawConfig {
     pub settings: Option<Table<RawSettings>>,
     pub environments: Option<Spanned<Vec<Table<RawEnvironment>>>>,
+    /// Spanned: a host without `endpoint` or `context` is pointed at by its `[[hosts]]` header.
     #[serde(default)]
-    pub hosts: Vec<Table<RawHost>>,
+    pub hosts: Vec<Spanned<Table<RawHost>>>,
     #[serde(default)]
     pub registries: Vec<Table<RawRegistry>>,
     #[serde(default)]
@@ -58,7 +59,10 @@ pub(crate) struct RawEnvironment {
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawHost {
     pub name: Str,
-    pub endpoint: Str,
+    /// Exactly one of `endpoint` and `context` (checked in `validate`).
+    pub endpoint: Option<Str>,
+    /// A Docker CLI context's name.
+    pub context: Option<Str>,
     #[serde(default)]
     pub labels: Vec<Str>,
     pub tls: Option<Table<RawTls>>,

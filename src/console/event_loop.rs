@@ -3,7 +3,6 @@
 //! 256 per turn) and a 1 s tick. Input is drawn at once; background changes
 //! at most once per frame (16 ms), and nothing is drawn when nothing changed.
 
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -38,9 +37,13 @@ pub async fn run(
     terminal: &mut ratatui::DefaultTerminal,
     config: Arc<Config>,
     theme: Theme,
-    readonly: bool,
-    state_dir: PathBuf,
+    opts: super::Options,
 ) -> anyhow::Result<()> {
+    let super::Options {
+        readonly,
+        no_inventory,
+        state_dir,
+    } = opts;
     let cancel = CancellationToken::new();
     let (tx, mut rx) = mpsc::channel::<Action>(bridge::ACTIONS);
     let (fleet_tx, fleet_rx) = mpsc::channel::<FleetUpdate>(1024);
@@ -61,7 +64,8 @@ pub async fn run(
     );
 
     let mut state = State::new(config.clone(), chrono::Utc::now());
-    state.readonly = readonly;
+    state.readonly = readonly || no_inventory.is_some();
+    state.no_inventory = no_inventory;
     if let Ok(size) = terminal.size() {
         update(&mut state, Action::Resize(size.width, size.height));
     }

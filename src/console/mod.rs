@@ -9,6 +9,7 @@ mod effects;
 mod event_loop;
 mod latency;
 mod logs;
+pub mod no_inventory;
 mod shell;
 pub mod tasks;
 
@@ -17,21 +18,30 @@ use std::sync::Arc;
 
 use anyhow::Context;
 
+use crate::app::NoInventory;
 use crate::config::Config;
 use crate::theme::Theme;
 
+/// How the console runs, besides its inventory and theme.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// `--readonly`: show everything, change nothing.
+    pub readonly: bool,
+    /// Set when the console opened without an inventory file (see
+    /// [`no_inventory::discover`]); it is then read-only whatever
+    /// `readonly` says.
+    pub no_inventory: Option<NoInventory>,
+    /// The journal and build logs.
+    pub state_dir: PathBuf,
+}
+
 /// Run the console until the user quits. The terminal is restored on every
 /// exit path, including a panic (ratatui's init installs the hook).
-pub async fn run(
-    config: Arc<Config>,
-    theme: Theme,
-    readonly: bool,
-    state_dir: PathBuf,
-) -> anyhow::Result<()> {
+pub async fn run(config: Arc<Config>, theme: Theme, opts: Options) -> anyhow::Result<()> {
     let mut terminal = ratatui::try_init().context("cannot put the terminal in raw mode")?;
     let mouse =
         crossterm::execute!(std::io::stdout(), crossterm::event::EnableMouseCapture).is_ok();
-    let result = event_loop::run(&mut terminal, config, theme, readonly, state_dir).await;
+    let result = event_loop::run(&mut terminal, config, theme, opts).await;
     if mouse {
         let _ = crossterm::execute!(std::io::stdout(), crossterm::event::DisableMouseCapture);
     }

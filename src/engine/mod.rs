@@ -8,6 +8,7 @@ pub mod build;
 pub mod connect;
 pub mod console_ops;
 pub mod container;
+pub mod discover;
 pub mod inventory;
 pub mod logs;
 pub mod objects;

@@ -44,13 +44,15 @@ pub fn draw(state: &State, theme: &Theme, frame: &mut Frame) {
                 .clamp(1, 3)
         })
         .unwrap_or(1);
-    let [header, body, footer] = Layout::vertical([
+    let [header, banner, body, footer] = Layout::vertical([
         Constraint::Length(1),
+        Constraint::Length(state.banner_lines(area.width)),
         Constraint::Min(1),
         Constraint::Length(footer_lines),
     ])
     .areas(area);
     widgets::header::draw(state, theme, frame, header);
+    widgets::banner::draw(state, theme, frame, banner);
     match &state.screen().view {
         View::Projects => views::projects::draw(state, theme, frame, body),
         View::Environments { project } => views::envs::draw(state, theme, frame, body, project),

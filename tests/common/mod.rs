@@ -249,6 +249,52 @@ pub fn unique(prefix: &str) -> String {
     format!("{prefix}-{}-{nanos}", std::process::id())
 }
 
+/// Like [`unique`], short enough for the console's project column (at
+/// most 20 characters): `PREFIX` + the pid + the nanoseconds' last digits.
+pub fn short_unique(prefix: &str) -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos() % 1_000_000)
+        .unwrap_or(0);
+    format!("{prefix}{}{nanos:06}", std::process::id())
+}
+
+/// Environment variables that keep every user config out: home, XDG dirs
+/// and the Docker CLI's store all in `root`.
+pub fn isolated_env(root: &std::path::Path) -> Vec<(&'static str, String)> {
+    let dir = |d: &str| {
+        let p = root.join(d);
+        std::fs::create_dir_all(&p).unwrap();
+        p.display().to_string()
+    };
+    vec![
+        ("HOME", dir("home")),
+        ("XDG_CONFIG_HOME", dir("config")),
+        ("XDG_STATE_HOME", dir("state")),
+        ("DOCKER_CONFIG", dir("docker")),
+    ]
+}
+
+/// Removes the projects' containers from host `n` however the test ends
+/// (they hold host ports a later run needs).
+pub struct CleanupProjects(pub usize, pub Vec<String>);
+
+impl Drop for CleanupProjects {
+    fn drop(&mut self) {
+        let (n, projects) = (self.0, std::mem::take(&mut self.1));
+        let _ = std::thread::spawn(move || {
+            let rt = tokio::runtime::Runtime::new().unwrap();
+            rt.block_on(async {
+                let d = docker(n).await;
+                for p in &projects {
+                    remove_project(&d, p).await;
+                }
+            });
+        })
+        .join();
+    }
+}
+
 /// `[[hosts]]` tables for sandbox hosts `hosts` (h01 through its unix socket).
 pub fn hosts_toml(hosts: &[usize]) -> String {
     let mut s = String::new();

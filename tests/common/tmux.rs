@@ -32,6 +32,51 @@ impl Tmux {
         args: &[&str],
         rows: u16,
     ) -> Self {
+        let mut argv: Vec<std::ffi::OsString> = vec![
+            "env".into(),
+            format!("XDG_STATE_HOME={}", state_dir.display()).into(),
+            env!("CARGO_BIN_EXE_shipdeck").into(),
+            "--config".into(),
+            config.into(),
+        ];
+        argv.extend(args.iter().map(std::ffi::OsString::from));
+        Self::spawn_argv(tag, rows, None, &argv)
+    }
+
+    /// The console without `--config`, in `dir`, in a 150x40 terminal: no
+    /// inventory variable or Docker variable of the test's own environment
+    /// reaches it; `env` sets what it gets instead (HOME, XDG dirs,
+    /// DOCKER_CONFIG, DOCKER_HOST…).
+    pub fn start_bare(dir: &std::path::Path, tag: &str, env: &[(&str, String)]) -> Self {
+        let mut argv: Vec<std::ffi::OsString> = vec!["env".into()];
+        for var in [
+            "SHIPDECK_CONFIG",
+            "DOCKER_HOST",
+            "DOCKER_CONTEXT",
+            "DOCKER_CONFIG",
+            "DOCKER_TLS",
+            "DOCKER_TLS_VERIFY",
+            "DOCKER_CERT_PATH",
+            "XDG_CONFIG_HOME",
+            "XDG_STATE_HOME",
+        ] {
+            argv.push("-u".into());
+            argv.push(var.into());
+        }
+        for (k, v) in env {
+            argv.push(format!("{k}={v}").into());
+        }
+        argv.push(env!("CARGO_BIN_EXE_shipdeck").into());
+        Self::spawn_argv(tag, 40, Some(dir), &argv)
+    }
+
+    /// A detached session running `argv` (in `dir` when given).
+    fn spawn_argv(
+        tag: &str,
+        rows: u16,
+        dir: Option<&std::path::Path>,
+        argv: &[std::ffi::OsString],
+    ) -> Self {
         let session = format!("shipdeck-it-{}-{tag}", std::process::id());
         let rows = rows.to_string();
         // Tests start consoles side by side: when no tmux server runs yet,
@@ -40,24 +85,23 @@ impl Tmux {
         // there after all.
         let mut errors = Vec::new();
         for attempt in 0..5 {
-            let out = Command::new("tmux")
-                .args([
-                    "new-session",
-                    "-d",
-                    "-s",
-                    &session,
-                    "-x",
-                    "150",
-                    "-y",
-                    &rows,
-                    "--",
-                ])
-                .arg("env")
-                .arg(format!("XDG_STATE_HOME={}", state_dir.display()))
-                .arg(env!("CARGO_BIN_EXE_shipdeck"))
-                .arg("--config")
-                .arg(config)
-                .args(args)
+            let mut cmd = Command::new("tmux");
+            cmd.args([
+                "new-session",
+                "-d",
+                "-s",
+                &session,
+                "-x",
+                "150",
+                "-y",
+                &rows,
+            ]);
+            if let Some(dir) = dir {
+                cmd.arg("-c").arg(dir);
+            }
+            let out = cmd
+                .arg("--")
+                .args(argv)
                 .output()
                 .expect("tmux is installed (apt-get install tmux)");
             if out.status.success() || session_exists(&session) {

@@ -39,7 +39,8 @@ pub fn update(state: &mut State, action: Action) -> Vec<Effect> {
         Action::Resize(w, h) => {
             state.width = w;
             state.height = h;
-            state.page_rows = usize::from(h.saturating_sub(6)).max(1);
+            let banner = state.banner_lines(w);
+            state.page_rows = usize::from(h.saturating_sub(6 + banner)).max(1);
             state.dirty = true;
             Vec::new()
         }
@@ -281,7 +282,7 @@ fn guard(state: &mut State, effects: Vec<Effect>) -> Vec<Effect> {
         effects.into_iter().partition(|e| !e.mutates());
     if !refused.is_empty() {
         state.flash = Some(Flash {
-            text: "read-only console (--readonly): nothing that changes the fleet runs".into(),
+            text: state.readonly_refusal("nothing that changes the fleet runs"),
             error: true,
         });
     }

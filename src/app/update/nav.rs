@@ -195,7 +195,7 @@ pub fn click(state: &mut State, row: u16) -> Vec<Effect> {
         return Vec::new();
     }
     let n = row_count(state);
-    let first = 3u16;
+    let first = 3 + state.banner_lines(state.width);
     if row < first || n == 0 {
         return Vec::new();
     }

@@ -26,7 +26,7 @@ impl Validator<'_> {
         i: usize,
         p: &RawProject,
         envs: &[Environment],
-        hosts: &[Table<RawHost>],
+        hosts: &[Spanned<Table<RawHost>>],
         registries: &[Registry],
         templates: &Path,
     ) -> Project {
@@ -88,13 +88,16 @@ impl Validator<'_> {
         &mut self,
         b: &RawBuild,
         key: &str,
-        hosts: &[Table<RawHost>],
+        hosts: &[Spanned<Table<RawHost>>],
         templates: &Path,
     ) -> Option<BuildSpec> {
         // Files (context, template, Dockerfile) are checked when a build runs:
         // a machine that only deploys need not have the sources.
         let context = self.resolve_path(b.context.get_ref());
-        let host_names: Vec<&str> = hosts.iter().map(|h| h.name.get_ref().as_str()).collect();
+        let host_names: Vec<&str> = hosts
+            .iter()
+            .map(|h| h.get_ref().name.get_ref().as_str())
+            .collect();
         if !host_names.contains(&b.host.get_ref().as_str()) {
             let mut hint = format!(
                 "name a [[hosts]] entry whose engine builds the image; known hosts: {}",
@@ -447,10 +450,13 @@ impl Validator<'_> {
         raw: &BTreeMap<Str, Spanned<Vec<Str>>>,
         key: &str,
         envs: &[Environment],
-        hosts: &[Table<RawHost>],
+        hosts: &[Spanned<Table<RawHost>>],
     ) -> BTreeMap<String, Vec<String>> {
         let env_names: Vec<&str> = envs.iter().map(|e| e.name.as_str()).collect();
-        let host_names: Vec<&str> = hosts.iter().map(|h| h.name.get_ref().as_str()).collect();
+        let host_names: Vec<&str> = hosts
+            .iter()
+            .map(|h| h.get_ref().name.get_ref().as_str())
+            .collect();
         let mut out = BTreeMap::new();
         for (env, list_) in raw {
             let ekey = format!("{key}.{}", render_key(env.get_ref()));

@@ -6,6 +6,7 @@ use toml::Spanned;
 
 use super::{Validator, display_dir};
 use crate::config::colour::{COLOUR_HINT, ColourSpec};
+use crate::config::context::DockerEnv;
 use crate::config::endpoint::{check_registry_url, parse_endpoint};
 use crate::config::error::{MISSING, quote};
 use crate::config::model::*;
@@ -208,60 +209,54 @@ impl Validator<'_> {
         out
     }
 
-    pub(super) fn hosts(&mut self, raw: &[Table<RawHost>]) -> Vec<Host> {
-        self.unique("host", "hosts", raw.iter().map(|h| &h.name));
+    pub(super) fn hosts(&mut self, raw: &[Spanned<Table<RawHost>>]) -> Vec<Host> {
+        self.unique("host", "hosts", raw.iter().map(|h| &h.get_ref().name));
         raw.iter()
             .enumerate()
             .map(|(i, h)| self.host(i, h))
             .collect()
     }
 
-    fn host(&mut self, i: usize, h: &RawHost) -> Host {
+    fn host(&mut self, i: usize, spanned: &Spanned<Table<RawHost>>) -> Host {
+        let h: &RawHost = spanned.get_ref();
         let key = format!("hosts[{i}]");
         self.name(&h.name, &format!("{key}.name"));
         for (j, l) in h.labels.iter().enumerate() {
             self.name(l, &format!("{key}.labels[{j}]"));
         }
-        let ekey = format!("{key}.endpoint");
-        let parsed = parse_endpoint(h.endpoint.get_ref());
-        let mut endpoint = match parsed {
-            Ok(e) => e,
-            Err(p) => {
-                self.fail(h.endpoint.span(), &ekey, quote(h.endpoint.get_ref()), p);
-                // Placeholder; the config is rejected anyway.
-                Endpoint::Tcp {
-                    addr: String::new(),
-                    tls: None,
-                }
-            }
-        };
-        match (&mut endpoint, &h.tls) {
-            (Endpoint::Tcp { tls, .. }, Some(raw_tls)) => {
-                *tls = Some(TlsFiles {
-                    ca: self.tls_file(&raw_tls.ca, &format!("{key}.tls.ca")),
-                    cert: self.tls_file(&raw_tls.cert, &format!("{key}.tls.cert")),
-                    key: self.tls_file(&raw_tls.key, &format!("{key}.tls.key")),
-                });
-            }
-            (other, Some(_)) => {
-                let scheme = match other {
-                    Endpoint::Unix { .. } => "unix",
-                    _ => "ssh",
-                };
+        let mut endpoint = match (&h.endpoint, &h.context) {
+            (Some(e), None) => self.endpoint(e, h.tls.as_deref(), &key),
+            (None, Some(c)) => self.context(c, h.tls.is_some(), &key),
+            (Some(e), Some(c)) => {
                 self.fail(
-                    h.endpoint.span(),
-                    &ekey,
-                    quote(h.endpoint.get_ref()),
+                    c.span(),
+                    &format!("{key}.context"),
+                    quote(c.get_ref()),
                     problem(
-                        format!("tls is set, but TLS client certificates only apply to tcp:// endpoints, not {scheme}://"),
-                        "remove `tls` from this host, or use a tcp://HOST:PORT endpoint (usually port 2376)",
+                        format!(
+                            "both `endpoint` ({}) and `context` are set; a host takes exactly one",
+                            quote(e.get_ref())
+                        ),
+                        "keep `endpoint = \"…\"` (the engine's address) or `context = \"NAME\"` (a Docker CLI context, see `docker context ls`), and remove the other",
                     ),
                 );
+                placeholder()
             }
-            (_, None) => {}
-        }
-        if let Some(raw) = &h.ssh {
-            self.ssh_options(&mut endpoint, raw, h, &key);
+            (None, None) => {
+                self.fail(
+                    spanned.span(),
+                    &format!("{key}.endpoint"),
+                    MISSING.to_string(),
+                    problem(
+                        "required key is missing",
+                        format!("add `endpoint = …` (unix://, tcp:// or ssh://) or `context = \"NAME\"` (a Docker CLI context) to {key} (see config/example.toml)"),
+                    ),
+                );
+                placeholder()
+            }
+        };
+        if let (Some(raw), Some(at)) = (&h.ssh, h.endpoint.as_ref().or(h.context.as_ref())) {
+            self.ssh_options(&mut endpoint, raw, at, &key);
         }
         if let Some(a) = &h.address {
             let v = a.get_ref();
@@ -286,6 +281,79 @@ impl Validator<'_> {
             endpoint,
             labels: h.labels.iter().map(|l| l.get_ref().clone()).collect(),
             address: h.address.as_ref().map(|a| a.get_ref().clone()),
+        }
+    }
+
+    /// `endpoint = "…"`, with the host's `tls` table when it has one.
+    fn endpoint(&mut self, e: &Str, raw_tls: Option<&RawTls>, key: &str) -> Endpoint {
+        let ekey = format!("{key}.endpoint");
+        let mut endpoint = match parse_endpoint(e.get_ref()) {
+            Ok(parsed) => parsed,
+            Err(p) => {
+                self.fail(e.span(), &ekey, quote(e.get_ref()), p);
+                return placeholder();
+            }
+        };
+        match (&mut endpoint, raw_tls) {
+            (Endpoint::Tcp { tls, .. }, Some(raw_tls)) => {
+                *tls = Some(TlsFiles {
+                    ca: self.tls_file(&raw_tls.ca, &format!("{key}.tls.ca")),
+                    cert: self.tls_file(&raw_tls.cert, &format!("{key}.tls.cert")),
+                    key: self.tls_file(&raw_tls.key, &format!("{key}.tls.key")),
+                });
+            }
+            (other, Some(_)) => {
+                let scheme = match other {
+                    Endpoint::Unix { .. } => "unix",
+                    _ => "ssh",
+                };
+                self.fail(
+                    e.span(),
+                    &ekey,
+                    quote(e.get_ref()),
+                    problem(
+                        format!("tls is set, but TLS client certificates only apply to tcp:// endpoints, not {scheme}://"),
+                        "remove `tls` from this host, or use a tcp://HOST:PORT endpoint (usually port 2376)",
+                    ),
+                );
+            }
+            (_, None) => {}
+        }
+        endpoint
+    }
+
+    /// `context = "NAME"`: the endpoint and TLS files of a Docker CLI context.
+    fn context(&mut self, c: &Str, has_tls: bool, key: &str) -> Endpoint {
+        let ckey = format!("{key}.context");
+        let docker = DockerEnv::from_env();
+        if has_tls {
+            self.fail(
+                c.span(),
+                &ckey,
+                quote(c.get_ref()),
+                problem(
+                    format!(
+                        "tls is set, but a context brings its own TLS material ({})",
+                        docker.tls_dir(c.get_ref()).display()
+                    ),
+                    "remove `tls` from this host (the context's ca.pem, cert.pem and key.pem are used), or write `endpoint` with `tls` instead of `context`",
+                ),
+            );
+        }
+        match docker.resolve(c.get_ref()) {
+            Ok(endpoint) => endpoint,
+            Err(e) => {
+                self.fail(
+                    c.span(),
+                    &ckey,
+                    quote(c.get_ref()),
+                    problem(
+                        e.problem,
+                        format!("{}; or give the host an `endpoint` instead", e.hint),
+                    ),
+                );
+                placeholder()
+            }
         }
     }
 
@@ -366,12 +434,12 @@ impl Validator<'_> {
 impl Validator<'_> {
     /// `ssh = { key, known_hosts, socket }`: only for an `ssh://` endpoint;
     /// the files must exist, the socket be an absolute path.
-    fn ssh_options(&mut self, endpoint: &mut Endpoint, raw: &RawSsh, h: &RawHost, key: &str) {
+    fn ssh_options(&mut self, endpoint: &mut Endpoint, raw: &RawSsh, at: &Str, key: &str) {
         let Endpoint::Ssh { ssh, .. } = endpoint else {
             self.fail(
-                h.endpoint.span(),
+                at.span(),
                 &format!("{key}.endpoint"),
-                quote(h.endpoint.get_ref()),
+                quote(at.get_ref()),
                 problem(
                     "ssh is set, but SSH options only apply to ssh:// endpoints",
                     "remove `ssh` from this host, or use an ssh://USER@HOST endpoint",
@@ -416,5 +484,13 @@ impl Validator<'_> {
             }
             ssh.socket = Some(s.get_ref().clone());
         }
+    }
+}
+
+/// The endpoint of a host whose endpoint was refused: the config is rejected anyway.
+fn placeholder() -> Endpoint {
+    Endpoint::Tcp {
+        addr: String::new(),
+        tls: None,
     }
 }

@@ -60,7 +60,11 @@ pub fn draw(state: &State, theme: &Theme, frame: &mut Frame, area: Rect) {
             columns: &COLUMNS,
             rows: body,
             selected: screen.selected,
-            empty: "no projects match",
+            empty: if state.no_inventory.is_some() && state.config.projects.is_empty() {
+                "no container on this engine carries shipdeck's labels (shipdeck.project, shipdeck.env, shipdeck.version)"
+            } else {
+                "no projects match"
+            },
         },
     );
 }

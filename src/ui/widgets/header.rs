@@ -57,8 +57,13 @@ pub fn draw(state: &State, theme: &Theme, frame: &mut Frame, area: Rect) {
         ));
     }
     if state.readonly {
+        let tag = if state.no_inventory.is_some() {
+            "  │ READ-ONLY (no inventory)"
+        } else {
+            "  │ READ-ONLY"
+        };
         spans.push(Span::styled(
-            "  │ READ-ONLY",
+            tag,
             base.fg(theme.warning).add_modifier(Modifier::BOLD),
         ));
     }

@@ -1,5 +1,6 @@
-//! Pieces shared by every view: header, footer, table styling.
+//! Pieces shared by every view: header, banner, footer, table styling.
 
+pub mod banner;
 pub mod dialog;
 pub mod footer;
 pub mod header;
