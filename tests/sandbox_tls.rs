@@ -73,6 +73,17 @@ fn variant(
     path
 }
 
+/// `deploy VERSION --yes` with `config`: it succeeds and every host serves it.
+async fn deploys(project: &str, version: &str, config: &Path, state: &Path, port: u16, what: &str) {
+    let (code, out) = shipdeck_text(
+        &["deploy", project, "prod", version, "--yes"],
+        config,
+        state,
+    );
+    assert_eq!(code, 0, "{what}: {out}");
+    assert_all_serve(&HOSTS, project, "prod", port, version).await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn status_deploy_and_rollback_over_tls() {
     let project = unique("tls");
@@ -91,21 +102,9 @@ async fn status_deploy_and_rollback_over_tls() {
     assert_eq!(code, 0, "status over TLS: {out}");
     assert!(out.contains("engines: 2/2 reachable"), "{out}");
 
-    let (code, out) = shipdeck_text(
-        &["deploy", &project, "prod", "v1", "--yes"],
-        &config,
-        &state,
-    );
-    assert_eq!(code, 0, "deploy v1 over TLS: {out}");
-    assert_all_serve(&HOSTS, &project, "prod", port, "v1").await;
+    deploys(&project, "v1", &config, &state, port, "deploy v1 over TLS").await;
 
-    let (code, out) = shipdeck_text(
-        &["deploy", &project, "prod", "v2", "--yes"],
-        &config,
-        &state,
-    );
-    assert_eq!(code, 0, "deploy v2 over TLS: {out}");
-    assert_all_serve(&HOSTS, &project, "prod", port, "v2").await;
+    deploys(&project, "v2", &config, &state, port, "deploy v2 over TLS").await;
 
     let (code, out) = shipdeck_text(&["status"], &config, &state);
     assert_eq!(code, 0, "status over TLS: {out}");
@@ -126,13 +125,7 @@ async fn refused_tls_handshakes_say_which_check_failed_and_change_nothing() {
     let port = 8092;
     clean(&project, "prod", &HOSTS).await;
     let config = write_config(dir.path(), &project, &[("prod", &HOSTS)], port);
-    let (code, out) = shipdeck_text(
-        &["deploy", &project, "prod", "v1", "--yes"],
-        &config,
-        &state,
-    );
-    assert_eq!(code, 0, "deploy v1 over TLS: {out}");
-    assert_all_serve(&HOSTS, &project, "prod", port, "v1").await;
+    deploys(&project, "v1", &config, &state, port, "deploy v1 over TLS").await;
     let before = snapshot(&project).await;
     assert!(
         before.len() >= 2,
@@ -224,12 +217,14 @@ async fn refused_tls_handshakes_say_which_check_failed_and_change_nothing() {
     assert_all_serve(&HOSTS, &project, "prod", port, "v1").await;
 
     // The good inventory still works after the refusals.
-    let (code, out) = shipdeck_text(
-        &["deploy", &project, "prod", "v2", "--yes"],
+    deploys(
+        &project,
+        "v2",
         &config,
         &state,
-    );
-    assert_eq!(code, 0, "deploy v2 with the right TLS files: {out}");
-    assert_all_serve(&HOSTS, &project, "prod", port, "v2").await;
+        port,
+        "deploy v2 with the right TLS files",
+    )
+    .await;
     clean(&project, "prod", &HOSTS).await;
 }

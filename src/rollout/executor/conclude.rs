@@ -101,41 +101,31 @@ impl Runner {
                     needs,
                 );
             }
-            Some(Stop::Hook(why)) => match project.rollout.failure_action {
-                FailureAction::Pause => {
-                    return ending(
-                        Outcome::Failed,
-                        format!(
-                            "{why}; no further host launched (failure_action = \"pause\": the {} replaced host(s) keep {}){}",
-                            done.len(),
-                            intent.version,
-                            tail(&failures)
-                        ),
-                        needs,
-                    );
+            // Too many failed hosts, or a required post_host / post_batch
+            // hook failed: the same policy.
+            Some(stop @ (Stop::Failed | Stop::Hook(_))) => {
+                let reason = match stop {
+                    Stop::Hook(why) => format!("{why}{}", tail(&failures)),
+                    _ => failures.clone(),
+                };
+                match project.rollout.failure_action {
+                    FailureAction::Pause => {
+                        return ending(
+                            Outcome::Failed,
+                            format!(
+                                "{reason}; no further host launched (failure_action = \"pause\": the {} replaced host(s) keep {})",
+                                done.len(),
+                                intent.version
+                            ),
+                            needs,
+                        );
+                    }
+                    FailureAction::Rollback => Some((
+                        format!("{reason}; no further host launched"),
+                        Outcome::RolledBack,
+                    )),
                 }
-                FailureAction::Rollback => Some((
-                    format!("{why}; no further host launched{}", tail(&failures)),
-                    Outcome::RolledBack,
-                )),
-            },
-            Some(Stop::Failed) => match project.rollout.failure_action {
-                FailureAction::Pause => {
-                    return ending(
-                        Outcome::Failed,
-                        format!(
-                            "{failures}; no further host launched (failure_action = \"pause\": the {} replaced host(s) keep {})",
-                            done.len(),
-                            intent.version
-                        ),
-                        needs,
-                    );
-                }
-                FailureAction::Rollback => Some((
-                    format!("{failures}; no further host launched"),
-                    Outcome::RolledBack,
-                )),
-            },
+            }
             None => None,
         };
         if let Some((why, outcome)) = undo_why {
