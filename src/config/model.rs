@@ -24,7 +24,7 @@ pub struct Config {
 }
 
 /// The default of `[settings] log_buffer`, in MiB.
-pub const DEFAULT_LOG_BUFFER_MIB: u64 = 32;
+pub const DEFAULT_LOG_BUFFER_MIB: u64 = 24;
 
 /// `[settings]`: console-wide preferences.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -82,9 +82,18 @@ impl EffectRunner {
                 range,
             } => {
                 let credit = self.log_credit.clone();
-                self.tasks.spawn(TaskId::Logs, move |cancel| {
-                    super::logs::stream(config, targets, range, generation, (tx, credit), cancel)
-                });
+                // On the reader thread, which reads its sockets once a pace.
+                self.tasks
+                    .spawn_on(&super::paced::handle(), TaskId::Logs, move |cancel| {
+                        super::logs::stream(
+                            config,
+                            targets,
+                            range,
+                            generation,
+                            (tx, credit),
+                            cancel,
+                        )
+                    });
             }
             Effect::StopLogs => self.tasks.cancel(&TaskId::Logs),
             Effect::SaveLogs { path, text } => {

@@ -10,6 +10,7 @@ mod event_loop;
 mod latency;
 mod logs;
 pub mod no_inventory;
+mod paced;
 mod shell;
 pub mod tasks;
 

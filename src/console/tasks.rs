@@ -51,9 +51,18 @@ impl TaskRegistry {
         F: FnOnce(CancellationToken) -> Fut,
         Fut: Future<Output = ()> + Send + 'static,
     {
+        self.spawn_on(&tokio::runtime::Handle::current(), id, make);
+    }
+
+    /// As [`spawn`](Self::spawn), on the runtime `rt` (the log reader's).
+    pub fn spawn_on<F, Fut>(&mut self, rt: &tokio::runtime::Handle, id: TaskId, make: F)
+    where
+        F: FnOnce(CancellationToken) -> Fut,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
         self.reap();
         let token = self.root.child_token();
-        let handle = tokio::spawn(make(token.clone()));
+        let handle = rt.spawn(make(token.clone()));
         if let Some((_, t)) = self.tasks.insert(id, (handle, token)) {
             t.cancel();
         }

@@ -325,7 +325,22 @@ impl Engine {
                     Some(Ok(LogOutput::StdIn { .. })) => continue,
                 };
                 let buf = &mut partial[usize::from(stderr)];
-                buf.push_str(&String::from_utf8_lossy(&bytes));
+                // The engine sends a line a frame: one whole line, with no
+                // rest waiting, goes out without a copy into `partial`.
+                if buf.is_empty()
+                    && let Some(whole) = bytes.strip_suffix(b"\n")
+                    && !whole.contains(&b'\n')
+                    && let Ok(line) = std::str::from_utf8(whole)
+                {
+                    if !emit(out, stderr, line.trim_end_matches('\r'), &mut last) {
+                        return Pass::Gone;
+                    }
+                    continue;
+                }
+                match std::str::from_utf8(&bytes) {
+                    Ok(text) => buf.push_str(text),
+                    Err(_) => buf.push_str(&String::from_utf8_lossy(&bytes)),
+                }
                 // Every whole line of the chunk, then what is left of it kept.
                 let mut done = 0;
                 while let Some(end) = buf[done..].find('\n') {
