@@ -324,33 +324,30 @@ impl Engine {
                     }
                     Some(Ok(LogOutput::StdIn { .. })) => continue,
                 };
+                let text = match std::str::from_utf8(&bytes) {
+                    Ok(t) => std::borrow::Cow::Borrowed(t),
+                    Err(_) => String::from_utf8_lossy(&bytes),
+                };
+                // Every whole line of the chunk (the first one joined to what
+                // the last chunk left; the engine sends a line a frame, so
+                // mostly nothing, and the line goes out without a copy), then
+                // what is left of it kept.
                 let buf = &mut partial[usize::from(stderr)];
-                // The engine sends a line a frame: one whole line, with no
-                // rest waiting, goes out without a copy into `partial`.
-                if buf.is_empty()
-                    && let Some(whole) = bytes.strip_suffix(b"\n")
-                    && !whole.contains(&b'\n')
-                    && let Ok(line) = std::str::from_utf8(whole)
-                {
-                    if !emit(out, stderr, line.trim_end_matches('\r'), &mut last) {
-                        return Pass::Gone;
-                    }
-                    continue;
-                }
-                match std::str::from_utf8(&bytes) {
-                    Ok(text) => buf.push_str(text),
-                    Err(_) => buf.push_str(&String::from_utf8_lossy(&bytes)),
-                }
-                // Every whole line of the chunk, then what is left of it kept.
-                let mut done = 0;
-                while let Some(end) = buf[done..].find('\n') {
-                    let line = &buf[done..done + end];
-                    done += end + 1;
-                    if !emit(out, stderr, line.trim_end_matches('\r'), &mut last) {
+                let mut rest: &str = &text;
+                while let Some(end) = rest.find('\n') {
+                    let line = &rest[..end];
+                    rest = &rest[end + 1..];
+                    let whole = if buf.is_empty() {
+                        std::borrow::Cow::Borrowed(line)
+                    } else {
+                        buf.push_str(line);
+                        std::borrow::Cow::Owned(std::mem::take(buf))
+                    };
+                    if !emit(out, stderr, whole.trim_end_matches('\r'), &mut last) {
                         return Pass::Gone;
                     }
                 }
-                buf.drain(..done);
+                buf.push_str(rest);
             };
             for (i, rest) in partial.iter().enumerate() {
                 if !rest.is_empty() && !emit(out, i == 1, rest, &mut last) {
